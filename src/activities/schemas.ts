@@ -1,0 +1,27 @@
+import { z } from 'zod'
+import { Id, page, PageQuery, Timestamp } from '../http/schemas.ts'
+
+export const ACTIVITY_TYPES = [
+  'USER_JOINED', 'USER_REMOVED', 'ROLE_CHANGED', 'PLAN_UPGRADED', 'PLAN_DOWNGRADED', 'BROADCAST_MESSAGE',
+  'INVITATION_CREATED', 'INVITATION_REVOKED', 'TENANT_UPDATED', 'ITEM_CREATED', 'ITEM_UPDATED', 'ITEM_DELETED',
+] as const
+export const ActivityType = z.enum(ACTIVITY_TYPES)
+
+export const Activity = z
+  .object({
+    id: z.number().int().describe('Increasing per instance of the log; use it as lastEventId / after'),
+    type: ActivityType,
+    tenantId: Id,
+    actor: Id.nullable().describe('User who caused it; null for the platform'),
+    target: z.string().nullable(),
+    payload: z.record(z.string(), z.unknown()),
+    createdAt: Timestamp,
+  })
+  .meta({ id: 'Activity' })
+
+export const ActivityQuery = PageQuery.extend({
+  type: ActivityType.optional(),
+  after: z.coerce.number().int().min(0).optional().describe('Gap fill: the events after this id, oldest first'),
+})
+
+export const ActivityPage = page(Activity)

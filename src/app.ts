@@ -1,0 +1,107 @@
+import { randomUUID } from 'node:crypto'
+import fastifySwagger from '@fastify/swagger'
+import fastifySwaggerUi from '@fastify/swagger-ui'
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import {
+  jsonSchemaTransform,
+  jsonSchemaTransformObject,
+  serializerCompiler,
+  validatorCompiler,
+} from 'fastify-type-provider-zod'
+import type { DatabasePool } from 'slonik'
+import { activityRoutes } from './activities/routes.ts'
+import { authPlugin } from './auth/plugin.ts'
+import type { PasswordHasher } from './auth/passwords.ts'
+import { authRoutes } from './auth/routes.ts'
+import type { Config } from './config.ts'
+import { healthRoutes, type ReadinessCheck } from './health/routes.ts'
+import { registerErrorHandling } from './http/error-handler.ts'
+import { ProblemSchema } from './http/problems.ts'
+import { invitationRoutes } from './invitations/routes.ts'
+import { itemRoutes } from './items/routes.ts'
+import { memberRoutes } from './members/routes.ts'
+import { tenantRoutes } from './tenant/routes.ts'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    config: Config
+    db: DatabasePool
+    passwords: PasswordHasher
+  }
+}
+
+export type AppOptions = {
+  config: Config
+  pool: DatabasePool
+  passwords: PasswordHasher
+  /** Off only in the conformance test, to show the database alone refuses the same requests. */
+  enforceRolesInApi?: boolean
+  readinessChecks?: ReadinessCheck[]
+  logger?: FastifyServerOptions['logger']
+}
+
+/** Builds the HTTP app; server.ts and the tests both use it. */
+export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const { config } = options
+  const app = Fastify({
+    logger: options.logger ?? {
+      level: config.LOG_LEVEL,
+      // Tokens and passwords travel in headers and bodies; neither is logged, and just in case:
+      redact: ['req.headers.authorization', 'req.headers.cookie', '*.password', '*.refreshToken', '*.accessToken', '*.token'],
+    },
+    bodyLimit: config.BODY_LIMIT,
+    genReqId: (request) => {
+      const given = request.headers['x-request-id']
+      return typeof given === 'string' && /^[\w.-]{1,128}$/.test(given) ? given : randomUUID()
+    },
+    routerOptions: { ignoreTrailingSlash: true },
+  })
+  app.decorate('config', config)
+  app.decorate('db', options.pool)
+  app.decorate('passwords', options.passwords)
+  app.setValidatorCompiler(validatorCompiler)
+  app.setSerializerCompiler(serializerCompiler)
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id)
+  })
+
+  registerErrorHandling(app)
+  app.addHook('onRoute', (route) => {
+    const access = route.config?.access
+    if (route.url.startsWith('/v1/') && access === undefined) {
+      throw new Error(`${String(route.method)} ${route.url} declares no access rule (config.access)`)
+    }
+    if (!route.schema || route.url.startsWith('/docs')) return
+    // Every documented route can answer with a problem.
+    route.schema.response = { ...(route.schema.response as object), '4xx': ProblemSchema, '5xx': ProblemSchema }
+    if (access && access !== 'public') {
+      route.schema.security = [{ bearerAuth: [] }]
+      route.schema.description = [route.schema.description, `Requires the **${access}** role or higher.`].filter(Boolean).join('\n\n')
+    }
+  })
+
+  await app.register(fastifySwagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Tenantry API',
+        version: '1',
+        description: 'Multi-tenant SaaS backend; PostgreSQL row-level security is the security boundary. Errors are RFC 9457 problems.',
+      },
+      components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+    },
+    transform: jsonSchemaTransform,
+    transformObject: jsonSchemaTransformObject,
+  })
+  await app.register(fastifySwaggerUi, { routePrefix: '/docs' })
+
+  await app.register(authPlugin, { config, enforceRoles: options.enforceRolesInApi ?? true })
+  await app.register(healthRoutes, { checks: options.readinessChecks ?? [] })
+  await app.register(authRoutes)
+  await app.register(tenantRoutes)
+  await app.register(memberRoutes)
+  await app.register(invitationRoutes)
+  await app.register(activityRoutes)
+  await app.register(itemRoutes)
+  return app
+}

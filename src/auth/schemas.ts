@@ -1,0 +1,42 @@
+import { z } from 'zod'
+import { Role } from '../db/context.ts'
+import { Email, Id, Password, PersonName, Slug, TenantName } from '../http/schemas.ts'
+
+export const User = z.object({ id: Id, email: z.string(), name: z.string() }).meta({ id: 'User' })
+export const TenantSummary = z.object({ id: Id, slug: z.string(), name: z.string(), plan: z.string() }).meta({ id: 'TenantSummary' })
+
+export const SessionResponse = z
+  .object({
+    user: User,
+    tenant: TenantSummary,
+    role: Role,
+    accessToken: z.string(),
+    refreshToken: z.string().describe('Opaque; single use. Exchange it at /v1/auth/refresh.'),
+    expiresIn: z.number().int().describe('Access token lifetime in seconds'),
+  })
+  .meta({ id: 'Session' })
+
+export const RegisterBody = z.strictObject({
+  email: Email,
+  password: Password,
+  name: PersonName,
+  tenant: z.strictObject({ name: TenantName, slug: Slug }),
+})
+
+export const LoginBody = z.strictObject({
+  email: Email,
+  password: z.string().min(1).max(1024),
+  tenant: Slug.optional().describe('Slug of the tenant to sign in to; default: the first one you joined'),
+})
+
+export const RefreshBody = z.strictObject({ refreshToken: z.string().min(1).max(200) })
+export const SwitchBody = z.strictObject({ tenant: Slug })
+
+export const MeResponse = z
+  .object({
+    user: User,
+    tenant: TenantSummary,
+    role: Role,
+    memberships: z.array(z.object({ tenant: TenantSummary, role: Role })),
+  })
+  .meta({ id: 'Me' })

@@ -1,0 +1,92 @@
+import { readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import * as gm from 'graphile-migrate'
+import pg from 'pg'
+
+const root = (path: string) => fileURLToPath(new URL(`../../${path}`, import.meta.url))
+
+export const OWNER_ROLE = 'tenantry_owner'
+export const APP_ROLE = 'tenantry_app'
+
+/**
+ * As a superuser: creates (or re-asserts) the two roles, sets their passwords from the URLs the
+ * API and the migrator will use, and creates the database owned by the owner role. Idempotent.
+ */
+export async function ensureRolesAndDatabase(urls: { root: string; owner: string; app: string }): Promise<void> {
+  const owner = new URL(urls.owner)
+  const app = new URL(urls.app)
+  const database = decodeURIComponent(owner.pathname.slice(1))
+  await withClient(urls.root, async (client) => {
+    await client.query(readFileSync(root('db/roles.sql'), 'utf8'))
+    for (const url of [owner, app]) {
+      if (url.password === '') continue
+      // Role names and passwords cannot be bind parameters in DDL; format() quotes them server-side.
+      const { rows } = await client.query<{ ddl: string }>(
+        `select format('alter role %I password %L', $1::text, $2::text) as ddl`,
+        [decodeURIComponent(url.username), decodeURIComponent(url.password)],
+      )
+      await client.query(rows[0]!.ddl)
+    }
+    const exists = await client.query('select 1 from pg_database where datname = $1', [database])
+    if (exists.rowCount === 0) await createDatabase(urls.root, database)
+  })
+}
+
+/** CREATE DATABASE (optionally from a template) owned by the owner role, with its grants. */
+export async function createDatabase(rootUrl: string, database: string, template?: string): Promise<void> {
+  await withClient(rootUrl, async (client) => {
+    const { rows } = await client.query<{ ddl: string }>(
+      `select format('create database %I owner %I', $1::text, $2::text)
+              || case when $3::text is null then '' else format(' template %I', $3::text) end as ddl`,
+      [database, OWNER_ROLE, template ?? null],
+    )
+    await client.query(rows[0]!.ddl)
+  })
+  await applyDatabaseGrants(rootUrl, database)
+}
+
+/** db/after-reset.sql against one database (CREATE DATABASE ... TEMPLATE does not copy ACLs). */
+async function applyDatabaseGrants(rootUrl: string, database: string): Promise<void> {
+  const sqlText = readFileSync(root('db/after-reset.sql'), 'utf8')
+  const url = new URL(rootUrl)
+  url.pathname = `/${encodeURIComponent(database)}`
+  await withClient(url.toString(), async (client) => {
+    const { rows } = await client.query<{ name: string; owner: string }>(
+      'select quote_ident($1) as name, quote_ident($2) as owner',
+      [database, OWNER_ROLE],
+    )
+    const { name, owner } = rows[0]!
+    await client.query(sqlText.replaceAll(':DATABASE_NAME', name).replaceAll(':DATABASE_OWNER', owner))
+  })
+}
+
+/** Applies committed migrations as the owner role (graphile-migrate, same settings as .gmrc). */
+export async function migrate(ownerUrl: string, rootUrl?: string): Promise<void> {
+  await gm.migrate({
+    connectionString: ownerUrl,
+    ...(rootUrl ? { rootConnectionString: rootUrl } : {}),
+    migrationsFolder: root('migrations'),
+    afterReset: ['!../db/after-reset.sql'],
+    logger: quietLogger,
+  })
+}
+
+export async function withClient<T>(
+  config: string | pg.ClientConfig,
+  fn: (client: pg.Client) => Promise<T>,
+): Promise<T> {
+  const client = new pg.Client(typeof config === 'string' ? { connectionString: config } : config)
+  await client.connect()
+  try {
+    return await fn(client)
+  } finally {
+    await client.end()
+  }
+}
+
+// graphile-migrate logs every step at info; keep warnings and errors only.
+const quietLogger = new (gm as unknown as { Logger: new (f: unknown) => gm.Logger }).Logger(
+  (scope: unknown) => (level: string, message: string) => {
+    if (level === 'error' || level === 'warning') console.error(`graphile-migrate: ${message}`)
+  },
+)

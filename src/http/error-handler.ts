@@ -1,0 +1,61 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { hasZodFastifySchemaValidationErrors, isResponseSerializationError } from 'fastify-type-provider-zod'
+import { problemFromDatabaseError } from '../db/errors.ts'
+import { Problem } from './problems.ts'
+
+/**
+ * Every error leaves as application/problem+json. Known problems keep their detail; anything
+ * unexpected is logged in full and answered with a generic 500: no SQL, constraint names or
+ * stack traces reach a client.
+ */
+export function registerErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const problem = toProblem(error)
+    if (problem.status >= 500) request.log.error({ err: error }, 'request failed')
+    else request.log.info({ problem: problem.type, detail: problem.message }, 'request refused')
+    return sendProblem(request, reply, problem)
+  })
+
+  app.setNotFoundHandler((request, reply) =>
+    sendProblem(request, reply, new Problem('not-found', `no route for ${request.method} ${request.url.split('?')[0]}`)),
+  )
+}
+
+export function sendProblem(request: FastifyRequest, reply: FastifyReply, problem: Problem): FastifyReply {
+  if (problem.headers) reply.headers(problem.headers)
+  return reply.code(problem.status).type('application/problem+json').send(problem.body(request.url.split('?')[0]))
+}
+
+function toProblem(error: FastifyError): Problem {
+  if (error instanceof Problem) return error
+  if (hasZodFastifySchemaValidationErrors(error)) {
+    const where = error.validationContext ?? 'request'
+    return new Problem('validation-failed', `the ${where} is invalid`, {
+      errors: error.validation.map((issue) => ({
+        path: [where, ...issue.instancePath.split('/').filter(Boolean)].join('.'),
+        message: issue.message ?? 'invalid',
+      })),
+    })
+  }
+  if (isResponseSerializationError(error)) return new Problem('internal', 'the server produced an invalid response')
+  const fromDatabase = problemFromDatabaseError(error)
+  if (fromDatabase) return fromDatabase
+  switch (error.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new Problem('payload-too-large', 'the request body is too large')
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new Problem('unsupported-media-type', 'send the body as application/json')
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new Problem('validation-failed', 'the JSON body is empty')
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return new Problem('validation-failed', 'the Content-Length header does not match the body')
+  }
+  // secure-json-parse and other client errors carry a 4xx statusCode.
+  if (error instanceof SyntaxError || error.statusCode === 400) {
+    return new Problem('validation-failed', 'the body is not valid JSON')
+  }
+  if (typeof error.statusCode === 'number' && error.statusCode === 413) {
+    return new Problem('payload-too-large', 'the request body is too large')
+  }
+  return new Problem('internal', 'an unexpected error occurred')
+}

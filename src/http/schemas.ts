@@ -1,0 +1,29 @@
+import { z } from 'zod'
+
+// Shared field schemas. Request objects are strict: unknown keys (tenant_id, role, plan...) are a 400.
+
+export const Email = z.email().max(254).overwrite((value) => value.toLowerCase())
+export const Password = z
+  .string()
+  .min(8)
+  .refine((value) => Buffer.byteLength(value) <= 72, 'must be at most 72 bytes (bcrypt ignores the rest)')
+export const PersonName = z.string().trim().min(1).max(100)
+export const TenantName = z.string().trim().min(1).max(100)
+export const Slug = z
+  .string()
+  .min(2)
+  .max(63)
+  .regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/, 'lower-case letters, digits and inner hyphens')
+export const Id = z.uuid()
+export const Timestamp = z.string().meta({ format: 'date-time' })
+
+export const IdParams = z.strictObject({ id: Id })
+
+/** Keyset pagination: `?limit=1..100` (default 20) and the opaque `?cursor=` from the last page. */
+export const PageQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  cursor: z.string().max(500).optional(),
+})
+
+export const page = <T extends z.ZodType>(item: T) =>
+  z.object({ data: z.array(item), nextCursor: z.string().nullable() })

@@ -1,0 +1,74 @@
+import { sql } from 'slonik'
+import { z } from 'zod'
+import { Role } from '../db/context.ts'
+
+const InvitationRow = z.object({
+  id: z.uuid(),
+  email: z.string(),
+  role: Role,
+  expires_at: z.string(),
+  created_at: z.string(),
+  invited_by: z.uuid().nullable(),
+  sort_at: z.string(),
+})
+type InvitationRow = z.infer<typeof InvitationRow>
+
+export const toInvitation = (row: InvitationRow) => ({
+  id: row.id,
+  email: row.email,
+  role: row.role,
+  expiresAt: row.expires_at,
+  createdAt: row.created_at,
+  invitedBy: row.invited_by,
+})
+export const invitationCursor = (row: InvitationRow) => [row.sort_at, row.id] as const
+
+const columns = sql.fragment`id, email, role, expires_at, created_at, invited_by, created_at::text as sort_at`
+
+export const createInvitation = (input: { email: string; role: string; tokenHash: Buffer; ttlSeconds: number }) =>
+  sql.type(InvitationRow)`
+    insert into app_public.invitations (email, role, token_hash, expires_at)
+    values (${input.email}, ${input.role}, ${sql.binary(input.tokenHash)}, now() + make_interval(secs => ${input.ttlSeconds}))
+    returning ${columns}`
+
+/** Pending invitations, newest first. */
+export const listPending = (before: readonly [string, string] | null, limit: number) =>
+  sql.type(InvitationRow)`
+    select ${columns} from app_public.invitations
+    where tenant_id = app_public.current_tenant_id()
+      and accepted_at is null and revoked_at is null and expires_at > now()
+      ${before ? sql.fragment`and (created_at, id) < (${before[0]}::timestamptz, ${before[1]}::uuid)` : sql.fragment``}
+    order by created_at desc, id desc
+    limit ${limit + 1}`
+
+export const revokeInvitation = (id: string) =>
+  sql.type(z.object({ id: z.uuid() }))`
+    update app_public.invitations set revoked_at = now()
+    where tenant_id = app_public.current_tenant_id() and id = ${id}::uuid
+      and accepted_at is null and revoked_at is null and expires_at > now()
+    returning id`
+
+export const invitationForToken = (tokenHash: Buffer) =>
+  sql.type(
+    z.object({
+      invitation_id: z.uuid(),
+      tenant_id: z.uuid(),
+      email: z.string(),
+      existing_user_id: z.uuid().nullable(),
+      existing_password_hash: z.string().nullable(),
+    }),
+  )`select * from app_private.invitation_for_token(${sql.binary(tokenHash)})`
+
+export const acceptInvitation = (input: {
+  tokenHash: Buffer
+  existingUserId: string | null
+  newUserName: string | null
+  newUserPasswordHash: string | null
+  refreshTokenHash: Buffer
+  refreshTtlSeconds: number
+}) =>
+  sql.type(z.object({ session_id: z.uuid(), tenant_id: z.uuid(), user_id: z.uuid() }))`
+    select session_id, tenant_id, user_id from app_private.accept_invitation(
+      ${sql.binary(input.tokenHash)}, ${input.existingUserId}::uuid, ${input.newUserName}::text,
+      ${input.newUserPasswordHash}::text, ${sql.binary(input.refreshTokenHash)}, make_interval(secs => ${input.refreshTtlSeconds})
+    )`

@@ -1,0 +1,25 @@
+import { z } from 'zod'
+import { Role } from '../db/context.ts'
+import { Email, Id, page, Password, PersonName, Timestamp } from '../http/schemas.ts'
+
+export const Invitation = z
+  .object({ id: Id, email: z.string(), role: Role, expiresAt: Timestamp, createdAt: Timestamp, invitedBy: Id.nullable() })
+  .meta({ id: 'Invitation' })
+
+export const CreatedInvitation = z
+  .object({
+    id: Id,
+    email: z.string(),
+    role: Role,
+    expiresAt: Timestamp,
+    token: z.string().describe('Shown once: send it to the invitee; only its hash is stored'),
+  })
+  .meta({ id: 'CreatedInvitation' })
+
+export const InvitationPage = page(Invitation)
+export const CreateInvitationBody = z.strictObject({ email: Email, role: Role.default('member') })
+export const AcceptInvitationBody = z.strictObject({
+  token: z.string().min(1).max(200),
+  name: PersonName.optional().describe('Required for a new account'),
+  password: Password.optional().describe('Required: the new account\'s password, or your existing password'),
+})

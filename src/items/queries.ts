@@ -1,0 +1,69 @@
+import { sql } from 'slonik'
+import { z } from 'zod'
+
+const ItemRow = z.object({
+  id: z.uuid(),
+  name: z.string(),
+  payload: z.record(z.string(), z.unknown()),
+  created_at: z.string(),
+  updated_at: z.string(),
+  created_by: z.uuid().nullable(),
+  sort_at: z.string(),
+})
+type ItemRow = z.infer<typeof ItemRow>
+
+export const toItem = (row: ItemRow) => ({
+  id: row.id,
+  name: row.name,
+  payload: row.payload,
+  createdAt: row.created_at,
+  updatedAt: row.updated_at,
+  createdBy: row.created_by,
+})
+export const itemCursor = (row: ItemRow) => [row.sort_at, row.id] as const
+
+const columns = sql.fragment`id, name, payload, created_at, updated_at, created_by, created_at::text as sort_at`
+
+// The read path is the hottest query: both pages are named prepared statements (planned once per connection).
+const firstPage = sql.prepared('tenantry_items_first_page', ItemRow)
+const nextPage = sql.prepared('tenantry_items_next_page', ItemRow)
+
+/** Newest first; `before` is the cursor of the previous page's last row. */
+export const listItems = (before: readonly [string, string] | null, limit: number) =>
+  before
+    ? nextPage`
+        select ${columns} from app_public.items
+        where tenant_id = app_public.current_tenant_id()
+          and (created_at, id) < (${before[0]}::timestamptz, ${before[1]}::uuid)
+        order by created_at desc, id desc
+        limit ${limit + 1}`
+    : firstPage`
+        select ${columns} from app_public.items
+        where tenant_id = app_public.current_tenant_id()
+        order by created_at desc, id desc
+        limit ${limit + 1}`
+
+export const getItem = (id: string) =>
+  sql.type(ItemRow)`
+    select ${columns} from app_public.items
+    where tenant_id = app_public.current_tenant_id() and id = ${id}::uuid`
+
+export const createItem = (input: { name: string; payload: Record<string, unknown> }) =>
+  sql.type(ItemRow)`
+    insert into app_public.items (name, payload) values (${input.name}, ${sql.jsonb(input.payload as never)})
+    returning ${columns}`
+
+export const updateItem = (id: string, input: { name?: string | undefined; payload?: Record<string, unknown> | undefined }) =>
+  sql.type(ItemRow)`
+    update app_public.items set
+      name = coalesce(${input.name ?? null}::text, name),
+      payload = coalesce(${input.payload === undefined ? null : JSON.stringify(input.payload)}::jsonb, payload)
+    where tenant_id = app_public.current_tenant_id() and id = ${id}::uuid
+    returning ${columns}`
+
+export const deleteItem = (id: string) =>
+  sql.type(z.object({ id: z.uuid() }))`
+    delete from app_public.items where tenant_id = app_public.current_tenant_id() and id = ${id}::uuid returning id`
+
+export const itemVisible = (id: string) =>
+  sql.type(z.object({}))`select from app_public.items where tenant_id = app_public.current_tenant_id() and id = ${id}::uuid`

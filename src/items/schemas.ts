@@ -1,0 +1,15 @@
+import { z } from 'zod'
+import { Id, page, Timestamp } from '../http/schemas.ts'
+
+const ItemName = z.string().trim().min(1).max(200)
+const Payload = z.record(z.string(), z.unknown()).describe('Any JSON object, up to 64 KiB')
+
+export const Item = z
+  .object({ id: Id, name: z.string(), payload: Payload, createdAt: Timestamp, updatedAt: Timestamp, createdBy: Id.nullable() })
+  .meta({ id: 'Item' })
+
+export const ItemPage = page(Item)
+export const CreateItemBody = z.strictObject({ name: ItemName, payload: Payload.default({}) })
+export const UpdateItemBody = z
+  .strictObject({ name: ItemName.optional(), payload: Payload.optional() })
+  .refine((body) => body.name !== undefined || body.payload !== undefined, 'send name, payload or both')

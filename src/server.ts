@@ -1,0 +1,67 @@
+import { join } from 'node:path'
+import { buildApp } from './app.ts'
+import { createPasswordHasher } from './auth/passwords.ts'
+import { ConfigError, loadConfig } from './config.ts'
+import { ensureRolesAndDatabase, migrate } from './db/bootstrap.ts'
+import { type EmbeddedCluster, startEmbeddedPostgres } from './db/embedded.ts'
+import { createDatabasePool } from './db/pool.ts'
+
+/**
+ * `npm start`. Without DATABASE_URL: an embedded PostgreSQL under DATA_DIR, roles, database and
+ * migrations, then the API. With DATABASE_URL: that server (migrated first when
+ * DATABASE_OWNER_URL is given, roles and database created first when ROOT_DATABASE_URL is too).
+ */
+async function main() {
+  const config = loadConfig()
+  let embedded: EmbeddedCluster | undefined
+  let appUrl: string
+  if (config.DATABASE_URL === undefined) {
+    embedded = await startEmbeddedPostgres({ dataDir: join(config.DATA_DIR, 'pg'), port: config.EMBEDDED_PG_PORT })
+    const urls = embedded.urls('tenantry')
+    await ensureRolesAndDatabase(urls)
+    await migrate(urls.owner, urls.root)
+    appUrl = urls.app
+  } else {
+    appUrl = config.DATABASE_URL
+    if (config.ROOT_DATABASE_URL && config.DATABASE_OWNER_URL) {
+      await ensureRolesAndDatabase({ root: config.ROOT_DATABASE_URL, owner: config.DATABASE_OWNER_URL, app: appUrl })
+    }
+    if (config.DATABASE_OWNER_URL) await migrate(config.DATABASE_OWNER_URL, config.ROOT_DATABASE_URL)
+  }
+
+  const pool = await createDatabasePool(appUrl, { maxPoolSize: config.DATABASE_POOL_SIZE })
+  const passwords = await createPasswordHasher({ cost: config.BCRYPT_COST, threads: config.PASSWORD_HASH_THREADS })
+  const app = await buildApp({ config, pool, passwords })
+  app.addHook('onClose', async () => {
+    await pool.end()
+    await passwords.close()
+  })
+
+  // Graceful shutdown: stop accepting, let in-flight requests finish, release the pool, then
+  // stop the embedded cluster. A second signal exits at once.
+  let closing = false
+  const shutdown = async (signal: string) => {
+    if (closing) process.exit(1)
+    closing = true
+    app.log.info({ signal }, 'shutting down')
+    const timer = setTimeout(() => process.exit(1), 15_000).unref()
+    try {
+      await app.close()
+      await embedded?.stop()
+    } finally {
+      clearTimeout(timer)
+    }
+    process.exit(0)
+  }
+  process.on('SIGINT', () => void shutdown('SIGINT'))
+  process.on('SIGTERM', () => void shutdown('SIGTERM'))
+
+  await app.listen({ host: config.HOST, port: config.PORT })
+  if (embedded) app.log.info({ port: embedded.port, dataDir: join(config.DATA_DIR, 'pg') }, 'embedded PostgreSQL')
+}
+
+main().catch((error: unknown) => {
+  if (error instanceof ConfigError) console.error(error.message)
+  else console.error(error)
+  process.exit(1)
+})
