@@ -1,0 +1,92 @@
+/**
+ * `npm test`: one PostgreSQL for the whole run (embedded on a free port, or TEST_DATABASE_URL:
+ * a superuser URL), a migrated template database, then tap. Each test file clones the template
+ * (test/helpers/db.ts), so files run in parallel on their own databases.
+ */
+import { spawn } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { ensureRolesAndDatabase, migrate, withClient } from '../src/db/bootstrap.ts'
+import { startEmbeddedPostgres } from '../src/db/embedded.ts'
+
+const TEMPLATE = 'tenantry_test_template'
+const TEST_ROLE_PASSWORD = 'tenantry-test'
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address()
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))))
+    })
+  })
+}
+
+function withDatabase(url: string, database: string, user?: string, password?: string): string {
+  const parsed = new URL(url)
+  parsed.pathname = `/${database}`
+  if (user !== undefined) parsed.username = user
+  if (password !== undefined) parsed.password = password
+  return parsed.toString()
+}
+
+async function main() {
+  const started = Date.now()
+  let stop = async () => {}
+  let rootUrl = process.env.TEST_DATABASE_URL
+  let ownerUrl: string
+  let appUrl: string
+  if (rootUrl) {
+    ownerUrl = withDatabase(rootUrl, TEMPLATE, 'tenantry_owner', TEST_ROLE_PASSWORD)
+    appUrl = withDatabase(rootUrl, TEMPLATE, 'tenantry_app', TEST_ROLE_PASSWORD)
+    console.log(`# test database: ${new URL(rootUrl).host} (TEST_DATABASE_URL)`)
+  } else {
+    const dataDir = mkdtempSync(join(tmpdir(), 'tenantry-test-pg-'))
+    const cluster = await startEmbeddedPostgres({ dataDir, port: await freePort() })
+    const urls = cluster.urls(TEMPLATE)
+    rootUrl = urls.root
+    ownerUrl = urls.owner
+    appUrl = urls.app
+    stop = async () => {
+      await cluster.stop()
+      rmSync(dataDir, { recursive: true, force: true })
+      rmSync(`${dataDir}.credentials.json`, { force: true })
+    }
+    console.log(`# test database: embedded PostgreSQL on 127.0.0.1:${cluster.port}`)
+  }
+  try {
+    await withClient(rootUrl, async (client) => {
+      const version = await client.query<{ server_version: string }>('show server_version')
+      console.log(`# PostgreSQL ${version.rows[0]!.server_version}`)
+      await client.query(`drop database if exists ${TEMPLATE} with (force)`)
+    })
+    await ensureRolesAndDatabase({ root: rootUrl, owner: ownerUrl, app: appUrl })
+    await migrate(ownerUrl, rootUrl)
+    console.log(`# migrated template in ${Date.now() - started} ms`)
+
+    const code = await new Promise<number>((resolve) => {
+      const child = spawn('tap', process.argv.slice(2), {
+        stdio: 'inherit',
+        env: {
+          ...process.env,
+          TENANTRY_TEST_ROOT_URL: rootUrl,
+          TENANTRY_TEST_TEMPLATE: TEMPLATE,
+          TENANTRY_TEST_OWNER_URL: ownerUrl,
+          TENANTRY_TEST_APP_URL: appUrl,
+        },
+      })
+      child.on('exit', (status) => resolve(status ?? 1))
+    })
+    process.exitCode = code
+  } finally {
+    await withClient(rootUrl, (client) => client.query(`drop database if exists ${TEMPLATE} with (force)`)).catch(() => {})
+    await stop()
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error)
+  process.exitCode = 1
+})
