@@ -26,6 +26,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     config: Config
     db: DatabasePool
+    /** Every route with its declared access rule (the conformance test walks it). */
+    routeCatalog: { method: string; url: string; access: string }[]
     passwords: PasswordHasher
   }
 }
@@ -66,10 +68,14 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   })
 
   registerErrorHandling(app)
+  app.decorate('routeCatalog', [])
   app.addHook('onRoute', (route) => {
     const access = route.config?.access
     if (route.url.startsWith('/v1/') && access === undefined) {
       throw new Error(`${String(route.method)} ${route.url} declares no access rule (config.access)`)
+    }
+    for (const method of [route.method].flat()) {
+      if (method !== 'HEAD') app.routeCatalog.push({ method, url: route.url, access: access ?? 'public' })
     }
     if (!route.schema || route.url.startsWith('/docs')) return
     // Every documented route can answer with a problem.
