@@ -20,7 +20,7 @@ export async function buildTestApp(
   const app = await buildApp({ config, pool, passwords, enforceRolesInApi: options.enforceRolesInApi ?? true, logger: false })
   t.teardown(async () => {
     await app.close()
-    await pool.end()
+    await pool.end().catch(() => {}) // a test may have ended it already
     await passwords.close()
   })
   return { app, db, config }
