@@ -1,5 +1,5 @@
 --! Previous: sha1:b05b4094feb58fa0846b14029cb0150dd0f0c5e0
---! Hash: sha1:ee37d1e50f6ddbb8b05a283cb5b730abc136d7bb
+--! Hash: sha1:8be4dcf23302455e41be9b81a94480ddb5fb8a23
 --! Message: tenancy: activity log with NOTIFY, plan limits, invitations, items
 
 /*
@@ -94,13 +94,19 @@ comment on function app_private.log_activity(uuid, text, text, jsonb, uuid) is E
  * (a fresh READ COMMITTED snapshot) includes everything committed before it.
  */
 create function app_private.lock_tenant_member_limit(p_tenant_id uuid, out plan text, out member_limit integer)
-  language sql volatile
+  language plpgsql volatile
   set search_path to pg_catalog, pg_temp
 as $$
-  select t.plan, p.member_limit
+begin
+  -- Lock first, read after, in two statements: `select ... join plans ... for update of t`
+  -- would re-check a concurrently changed tenant row against the plans row it had already
+  -- joined (EvalPlanQual), find the join no longer matching, and return no row at all: the
+  -- limit would silently not apply to anyone racing a plan change.
+  perform 1 from app_public.tenants t where t.id = p_tenant_id for update;
+  select t.plan, p.member_limit into plan, member_limit
   from app_public.tenants t join app_public.plans p on p.id = t.plan
-  where t.id = p_tenant_id
-  for update of t
+  where t.id = p_tenant_id;
+end;
 $$;
 comment on function app_private.lock_tenant_member_limit(uuid) is E'Locks the tenant row and returns its plan and member limit (NULL = unlimited).';
 
