@@ -1,0 +1,81 @@
+import { type ChildProcess, spawn } from 'node:child_process'
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t from 'tap'
+
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number }
+      server.close(() => resolve(port))
+    })
+  })
+
+/** `npm start` as a user runs it: src/server.ts in its own process, nothing but environment. */
+async function start(env: Record<string, string>) {
+  const child = spawn(process.execPath, ['src/server.ts'], {
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let output = ''
+  child.stdout!.on('data', (chunk) => (output += chunk))
+  child.stderr!.on('data', (chunk) => (output += chunk))
+  const base = `http://127.0.0.1:${env.PORT}`
+  for (let i = 0; i < 300; i++) {
+    if (child.exitCode !== null) throw new Error(`server exited ${child.exitCode}: ${output}`)
+    const ready = await fetch(`${base}/ready`).then((r) => r.ok, () => false)
+    if (ready) return { child, base, output: () => output }
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  child.kill('SIGKILL')
+  throw new Error(`server not ready after 30 s: ${output}`)
+}
+
+const stop = (child: ChildProcess) =>
+  new Promise<number | null>((resolve) => {
+    child.on('exit', (code) => resolve(code))
+    child.kill('SIGTERM')
+  })
+
+const post = (url: string, body: unknown, token?: string) =>
+  fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: JSON.stringify(body),
+  })
+
+t.test('npm start on a fresh machine: embedded PostgreSQL, migrations, the API, and data that survives a restart', async (t) => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'tenantry-start-'))
+  chmodSync(dataDir, 0o755) // the cluster may run as the `postgres` system user, which must reach its directory
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }))
+  const env = { DATA_DIR: dataDir, EMBEDDED_PG_PORT: String(await freePort()), PORT: String(await freePort()), HOST: '127.0.0.1' }
+
+  const first = await start(env)
+  t.teardown(() => first.child.kill('SIGKILL'))
+  const docs = await fetch(`${first.base}/docs/json`)
+  t.equal(docs.status, 200, '/docs/json')
+  t.equal((await fetch(`${first.base}/docs/`)).status, 200, '/docs')
+  const registered = await post(`${first.base}/v1/auth/register`, {
+    email: 'ann@example.com', password: 'correct horse', name: 'Ann', tenant: { name: 'Acme', slug: 'acme' },
+  })
+  t.equal(registered.status, 201, 'register')
+  const login = await post(`${first.base}/v1/auth/login`, { email: 'ann@example.com', password: 'correct horse' })
+  t.equal(login.status, 200, 'login')
+  const { refreshToken } = (await login.json()) as { refreshToken: string }
+  const refreshed = await post(`${first.base}/v1/auth/refresh`, { refreshToken })
+  t.equal(refreshed.status, 200, 'refresh')
+  const { accessToken } = (await refreshed.json()) as { accessToken: string }
+  const me = await fetch(`${first.base}/v1/me`, { headers: { authorization: `Bearer ${accessToken}` } })
+  t.equal(me.status, 200, '/v1/me')
+  t.equal(await stop(first.child), 0, 'SIGTERM shuts down cleanly')
+  t.match(first.output(), /"reqId"/, 'structured request logs with request ids')
+  t.notMatch(first.output(), /correct horse|refreshToken|eyJ/, 'no secrets or tokens in the logs')
+
+  const second = await start(env)
+  t.teardown(() => second.child.kill('SIGKILL'))
+  const again = await fetch(`${second.base}/v1/me`, { headers: { authorization: `Bearer ${accessToken}` } })
+  t.equal(again.status, 200, 'after a restart: same data, same development JWT secret')
+  t.equal(await stop(second.child), 0)
+})
