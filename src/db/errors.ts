@@ -26,7 +26,9 @@ export function problemFromDatabaseError(error: unknown): Problem | undefined {
     case '22P02':
     case '22007':
     case '22008':
-    case '22003': return new Problem('validation-failed', 'a value is invalid for this field')
+    case '22003':
+    case '22021': // a NUL byte or another character PostgreSQL text cannot hold
+    case '22P05': return new Problem('validation-failed', 'a value is invalid for this field')
     case '40001':
     case '40P01': return new Problem('conflict', 'the request conflicted with a concurrent change; retry it')
     case '57014': return new Problem('unavailable', 'the database took too long to answer')
