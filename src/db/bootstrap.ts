@@ -60,15 +60,25 @@ async function applyDatabaseGrants(rootUrl: string, database: string): Promise<v
   })
 }
 
-/** Applies committed migrations as the owner role (graphile-migrate, same settings as .gmrc). */
+/**
+ * Applies committed migrations as the owner role (graphile-migrate, same settings as .gmrc),
+ * then db/audit.sql. forceActions: the audit views are re-applied on every migrate, not only when
+ * a migration ran, so they always match this PostgreSQL's catalog (the file is idempotent, and
+ * graphile-migrate's advisory lock serialises instances booting together).
+ */
 export async function migrate(ownerUrl: string, rootUrl?: string): Promise<void> {
-  await gm.migrate({
-    connectionString: ownerUrl,
-    ...(rootUrl ? { rootConnectionString: rootUrl } : {}),
-    migrationsFolder: root('migrations'),
-    afterReset: ['!../db/after-reset.sql'],
-    logger: quietLogger,
-  })
+  await gm.migrate(
+    {
+      connectionString: ownerUrl,
+      ...(rootUrl ? { rootConnectionString: rootUrl } : {}),
+      migrationsFolder: root('migrations'),
+      afterReset: ['!../db/after-reset.sql'],
+      afterAllMigrations: ['../db/audit.sql'],
+      logger: quietLogger,
+    },
+    false,
+    true,
+  )
 }
 
 export async function withClient<T>(
