@@ -321,13 +321,16 @@ t.test('two tenants: nothing of tenant B can be reached from tenant A', async (t
     t.equal((await send({ accessToken: crossed }, 'GET', '/v1/items')).statusCode, 401, "B's owner's session cannot read A")
   })
 
-  t.test("logout takes no body: one naming tenant B's ids ends only the caller's own session", async (t) => {
+  t.test("logout takes no body: one naming tenant B's ids is refused and ends nothing", async (t) => {
     const leaving = await f.signIn(A.viewer.user, A.owner.tenant)
     const bClaims = decodeJwt(B.owner.accessToken)
     const res = await send(leaving, 'POST', '/v1/auth/logout', { tenant_id: B.owner.tenant.id, sid: bClaims.sid, userId: B.owner.user.id })
-    t.equal(res.statusCode, 204)
-    t.equal((await send(leaving, 'GET', '/v1/me')).statusCode, 401, "the caller's session ended")
+    t.equal(res.statusCode, 400)
+    t.equal(res.json().type, '/problems/validation-failed')
+    t.equal((await send(leaving, 'GET', '/v1/me')).statusCode, 200, "the caller's session is untouched")
     t.equal((await send(B.owner, 'GET', '/v1/me')).statusCode, 200, "B's owner is still signed in")
+    t.equal((await send(leaving, 'POST', '/v1/auth/logout')).statusCode, 204, 'without a body, logout works')
+    t.equal((await send(leaving, 'GET', '/v1/me')).statusCode, 401, "and ends only the caller's session")
     t.equal((await send(A.viewer, 'GET', '/v1/me')).statusCode, 200, "the caller's other session is untouched")
   })
 

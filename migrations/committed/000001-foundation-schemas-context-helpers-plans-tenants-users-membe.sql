@@ -1,5 +1,5 @@
 --! Previous: -
---! Hash: sha1:b05b4094feb58fa0846b14029cb0150dd0f0c5e0
+--! Hash: sha1:a7554e21a07ddb6263fd0861224eb53b46761081
 --! Message: foundation: schemas, context helpers, plans, tenants, users, memberships, sessions
 
 /*
@@ -108,6 +108,7 @@ alter table app_public.plans force row level security;
 -- Anyone with a request context can read the plan catalogue.
 create policy select_authenticated on app_public.plans for select to tenantry_app
   using ((select app_public.current_user_id()) is not null);
+comment on policy select_authenticated on app_public.plans is E'Anyone with a request context can read the plan catalogue.';
 
 grant select on app_public.plans to tenantry_app;
 
@@ -194,10 +195,12 @@ create policy select_member on app_public.tenants for select to tenantry_app
     select 1 from app_public.memberships m
     where m.tenant_id = tenants.id and m.user_id = (select app_public.current_user_id())
   ));
+comment on policy select_member on app_public.tenants is E'You can see the tenants you belong to.';
 -- Admins and owners can update the current tenant.
 create policy update_admin on app_public.tenants for update to tenantry_app
   using (id = (select app_public.current_tenant_id()) and (select app_public.current_member_role()) >= 'admin')
   with check (id = (select app_public.current_tenant_id()));
+comment on policy update_admin on app_public.tenants is E'Admins and owners can update the current tenant.';
 
 grant select on app_public.tenants to tenantry_app;
 grant update (name, plan) on app_public.tenants to tenantry_app;
@@ -211,10 +214,12 @@ create policy select_self_or_colleague on app_public.users for select to tenantr
       where m.user_id = users.id and m.tenant_id = (select app_public.current_tenant_id())
     )
   );
+comment on policy select_self_or_colleague on app_public.users is E'You can see yourself, and the members of the current tenant.';
 -- You can only update yourself.
 create policy update_self on app_public.users for update to tenantry_app
   using (id = (select app_public.current_user_id()))
   with check (id = (select app_public.current_user_id()));
+comment on policy update_self on app_public.users is E'You can only update yourself.';
 
 grant select on app_public.users to tenantry_app;
 grant update (name) on app_public.users to tenantry_app;
@@ -225,6 +230,7 @@ create policy select_member on app_public.memberships for select to tenantry_app
     tenant_id = (select app_public.current_tenant_id())
     or user_id = (select app_public.current_user_id())
   );
+comment on policy select_member on app_public.memberships is E'You can see the members of the current tenant, and your own memberships everywhere.';
 -- Admins change roles in the current tenant; only an owner grants or takes away `owner`.
 create policy update_admin on app_public.memberships for update to tenantry_app
   using (
@@ -236,6 +242,7 @@ create policy update_admin on app_public.memberships for update to tenantry_app
     tenant_id = (select app_public.current_tenant_id())
     and (role <> 'owner' or (select app_public.current_member_role()) = 'owner')
   );
+comment on policy update_admin on app_public.memberships is E'Admins change roles in the current tenant; only an owner grants or takes away `owner`.';
 -- You can leave; admins remove members of the current tenant; only owners remove owners.
 create policy delete_admin_or_self on app_public.memberships for delete to tenantry_app
   using (
@@ -248,6 +255,7 @@ create policy delete_admin_or_self on app_public.memberships for delete to tenan
       )
     )
   );
+comment on policy delete_admin_or_self on app_public.memberships is E'You can leave; admins remove members of the current tenant; only owners remove owners.';
 
 grant select, delete on app_public.memberships to tenantry_app;
 grant update (role) on app_public.memberships to tenantry_app;
@@ -416,12 +424,13 @@ declare
   v_suspended_at timestamptz;
   v_session_id uuid;
 begin
-  -- Without a slug: the tenant the user joined first.
+  -- Without a slug: the first tenant the user joined that is not suspended (if all are, the
+  -- first one, so the answer says "suspended" rather than "not a member").
   select t.id, t.suspended_at into v_tenant_id, v_suspended_at
   from app_public.memberships m
   join app_public.tenants t on t.id = m.tenant_id
   where m.user_id = p_user_id and (p_tenant_slug is null or t.slug = p_tenant_slug)
-  order by m.created_at, m.tenant_id
+  order by t.suspended_at is not null, m.created_at, m.tenant_id
   limit 1;
   if not found then
     raise exception 'not a member of that tenant' using errcode = 'TN401';

@@ -1,5 +1,5 @@
---! Previous: sha1:b05b4094feb58fa0846b14029cb0150dd0f0c5e0
---! Hash: sha1:8be4dcf23302455e41be9b81a94480ddb5fb8a23
+--! Previous: sha1:a7554e21a07ddb6263fd0861224eb53b46761081
+--! Hash: sha1:9edae509a77e1761b97e0980925733a8b410227c
 --! Message: tenancy: activity log with NOTIFY, plan limits, invitations, items
 
 /*
@@ -58,6 +58,7 @@ create policy select_member on app_public.activities for select to tenantry_app
     tenant_id = (select app_public.current_tenant_id())
     and (select app_public.current_member_role()) is not null
   );
+comment on policy select_member on app_public.activities is E'Members of the current tenant read its log.';
 -- Admins broadcast messages; every other activity is written by triggers.
 create policy insert_admin_broadcast on app_public.activities for insert to tenantry_app
   with check (
@@ -66,6 +67,7 @@ create policy insert_admin_broadcast on app_public.activities for insert to tena
     and type = 'BROADCAST_MESSAGE'
     and actor_id = (select app_public.current_user_id())
   );
+comment on policy insert_admin_broadcast on app_public.activities is E'Admins broadcast messages; every other activity is written by triggers.';
 
 grant select on app_public.activities to tenantry_app;
 grant insert (type, payload) on app_public.activities to tenantry_app;
@@ -249,6 +251,7 @@ create policy select_admin on app_public.invitations for select to tenantry_app
     tenant_id = (select app_public.current_tenant_id())
     and (select app_public.current_member_role()) >= 'admin'
   );
+comment on policy select_admin on app_public.invitations is E'Admins see the current tenant''s invitations.';
 -- Admins invite to the current tenant; only an owner invites an owner.
 create policy insert_admin on app_public.invitations for insert to tenantry_app
   with check (
@@ -257,6 +260,7 @@ create policy insert_admin on app_public.invitations for insert to tenantry_app
     and (role <> 'owner' or (select app_public.current_member_role()) = 'owner')
     and invited_by = (select app_public.current_user_id())
   );
+comment on policy insert_admin on app_public.invitations is E'Admins invite to the current tenant; only an owner invites an owner.';
 -- Admins revoke the current tenant's invitations.
 create policy update_admin on app_public.invitations for update to tenantry_app
   using (
@@ -264,6 +268,7 @@ create policy update_admin on app_public.invitations for update to tenantry_app
     and (select app_public.current_member_role()) >= 'admin'
   )
   with check (tenant_id = (select app_public.current_tenant_id()));
+comment on policy update_admin on app_public.invitations is E'Admins revoke the current tenant''s invitations.';
 
 grant select (tenant_id, id, email, role, invited_by, created_at, expires_at, accepted_at, accepted_by, revoked_at)
   on app_public.invitations to tenantry_app;
@@ -381,6 +386,7 @@ create policy select_viewer on app_public.items for select to tenantry_app
     tenant_id = (select app_public.current_tenant_id())
     and (select app_public.current_member_role()) >= 'viewer'
   );
+comment on policy select_viewer on app_public.items is E'Every member, viewers included, reads the current tenant''s items.';
 -- Members and above create items in the current tenant.
 create policy insert_member on app_public.items for insert to tenantry_app
   with check (
@@ -388,6 +394,7 @@ create policy insert_member on app_public.items for insert to tenantry_app
     and (select app_public.current_member_role()) >= 'member'
     and created_by = (select app_public.current_user_id())
   );
+comment on policy insert_member on app_public.items is E'Members and above create items in the current tenant.';
 -- Members and above edit the current tenant's items.
 create policy update_member on app_public.items for update to tenantry_app
   using (
@@ -395,12 +402,14 @@ create policy update_member on app_public.items for update to tenantry_app
     and (select app_public.current_member_role()) >= 'member'
   )
   with check (tenant_id = (select app_public.current_tenant_id()));
+comment on policy update_member on app_public.items is E'Members and above edit the current tenant''s items.';
 -- Admins and owners delete items.
 create policy delete_admin on app_public.items for delete to tenantry_app
   using (
     tenant_id = (select app_public.current_tenant_id())
     and (select app_public.current_member_role()) >= 'admin'
   );
+comment on policy delete_admin on app_public.items is E'Admins and owners delete items.';
 
 grant select, delete on app_public.items to tenantry_app;
 grant insert (name, payload), update (name, payload) on app_public.items to tenantry_app;

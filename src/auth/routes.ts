@@ -97,7 +97,12 @@ export async function authRoutes(fastify: FastifyInstance) {
 
   app.post('/v1/auth/logout', {
     config: { access: 'viewer' },
-    schema: { tags: ['auth'], summary: 'Revoke this session (its refresh and access tokens)', response: { 204: z.null() } },
+    schema: {
+      tags: ['auth'],
+      summary: 'Revoke this session (its refresh and access tokens)',
+      body: z.strictObject({}).nullish(),
+      response: { 204: z.null() },
+    },
   }, async (request, reply) => {
     await request.inTenant((tx, context) => tx.query(queries.revokeSession(context.sessionId)))
     return reply.code(204).send(null)
