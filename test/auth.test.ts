@@ -194,6 +194,13 @@ t.test('authentication', async (t) => {
     t.equal(res.json().type, '/problems/tenant-suspended')
     t.equal((await refresh(owner.refreshToken)).json().type, '/problems/tenant-suspended')
     t.equal((await login({ email: owner.user.email, password: PASSWORD })).json().type, '/problems/tenant-suspended')
+    // With another, active tenant, a login without a slug lands there instead.
+    const other = await registerTenant(app, 'suspended-other')
+    const invite = await call(app, other, 'POST', '/v1/invitations', { email: owner.user.email, role: 'member' })
+    await app.inject({ method: 'POST', url: '/v1/invitations/accept', payload: { token: invite.json().token, password: PASSWORD } })
+    const fallback = await login({ email: owner.user.email, password: PASSWORD })
+    t.equal(fallback.statusCode, 200)
+    t.equal(fallback.json().tenant.slug, 'suspended-other')
   })
 })
 
