@@ -1,5 +1,5 @@
 --! Previous: -
---! Hash: sha1:a7554e21a07ddb6263fd0861224eb53b46761081
+--! Hash: sha1:5e82682a2121afe993c10e0de2d160d75a20381d
 --! Message: foundation: schemas, context helpers, plans, tenants, users, memberships, sessions
 
 /*
@@ -40,21 +40,31 @@ alter default privileges in schema app_private revoke all on functions from publ
  * A pooled connection that ran set_config(..., true) earlier reports the setting as '' rather
  * than NULL once that transaction ended; and a DBA can set anything by hand. So an empty or
  * malformed value reads as NULL — "no context" — which matches no row, instead of raising.
+ *
+ * They are single-expression SQL functions without a SET clause so that the planner inlines
+ * them: a non-inlined SQL function is re-planned in every query that calls it, which made the
+ * two InitPlans of a list query cost more than the index scan itself. Without a pinned
+ * search_path every name is schema-qualified, operators included; they are not SECURITY
+ * DEFINER, so they run with the caller's rights either way.
  */
 create function app_public.current_tenant_id() returns uuid
   language sql stable parallel safe
-  set search_path to pg_catalog, pg_temp
 as $$
-  select case when s ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then s::uuid end
-  from (select pg_catalog.current_setting('app.tenant_id', true) as s) setting
+  select case
+    when pg_catalog.current_setting('app.tenant_id', true)
+         operator(pg_catalog.~*) '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+    then pg_catalog.current_setting('app.tenant_id', true)::pg_catalog.uuid
+  end
 $$;
 
 create function app_public.current_user_id() returns uuid
   language sql stable parallel safe
-  set search_path to pg_catalog, pg_temp
 as $$
-  select case when s ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then s::uuid end
-  from (select pg_catalog.current_setting('app.user_id', true) as s) setting
+  select case
+    when pg_catalog.current_setting('app.user_id', true)
+         operator(pg_catalog.~*) '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+    then pg_catalog.current_setting('app.user_id', true)::pg_catalog.uuid
+  end
 $$;
 
 -- Ordered: viewer < member < admin < owner, so policies can say `>= 'admin'`.
@@ -63,10 +73,12 @@ comment on type app_public.membership_role is E'Role of a user in a tenant. Orde
 
 create function app_public.current_member_role() returns app_public.membership_role
   language sql stable parallel safe
-  set search_path to pg_catalog, pg_temp
 as $$
-  select case when s in ('viewer', 'member', 'admin', 'owner') then s::app_public.membership_role end
-  from (select pg_catalog.current_setting('app.role', true) as s) setting
+  select case
+    when pg_catalog.current_setting('app.role', true)
+         operator(pg_catalog.=) any ('{viewer,member,admin,owner}'::pg_catalog.text[])
+    then pg_catalog.current_setting('app.role', true)::app_public.membership_role
+  end
 $$;
 
 comment on function app_public.current_tenant_id() is E'Tenant of the current request (app.tenant_id), NULL when unset, empty or malformed.';

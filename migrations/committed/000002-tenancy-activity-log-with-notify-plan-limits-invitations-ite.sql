@@ -1,5 +1,5 @@
---! Previous: sha1:a7554e21a07ddb6263fd0861224eb53b46761081
---! Hash: sha1:9edae509a77e1761b97e0980925733a8b410227c
+--! Previous: sha1:5e82682a2121afe993c10e0de2d160d75a20381d
+--! Hash: sha1:bfc1e289e8e46cc0c4fb3f518615fcac4bcfda39
 --! Message: tenancy: activity log with NOTIFY, plan limits, invitations, items
 
 /*

@@ -31,7 +31,8 @@ export const listActivities = (options: { type?: string; beforeId?: number; afte
   return sql.type(ActivityRow)`
     select ${columns} from app_public.activities
     where ${sql.and([
-      sql.fragment`tenant_id = app_public.current_tenant_id()`,
+      // The select policy restricts rows to the current tenant; no tenant predicate is repeated.
+      sql.fragment`true`,
       options.type ? sql.fragment`type = ${options.type}` : null,
       options.beforeId !== undefined ? sql.fragment`id < ${options.beforeId}` : null,
       ascending ? sql.fragment`id > ${options.afterId!}` : null,

@@ -35,8 +35,7 @@ export const createInvitation = (input: { email: string; role: string; tokenHash
 export const listPending = (before: readonly [string, string] | null, limit: number) =>
   sql.type(InvitationRow)`
     select ${columns} from app_public.invitations
-    where tenant_id = app_public.current_tenant_id()
-      and accepted_at is null and revoked_at is null and expires_at > now()
+    where accepted_at is null and revoked_at is null and expires_at > now()
       ${before ? sql.fragment`and (created_at, id) < (${before[0]}::timestamptz, ${before[1]}::uuid)` : sql.fragment``}
     order by created_at desc, id desc
     limit ${limit + 1}`
@@ -44,7 +43,7 @@ export const listPending = (before: readonly [string, string] | null, limit: num
 export const revokeInvitation = (id: string) =>
   sql.type(z.object({ id: z.uuid() }))`
     update app_public.invitations set revoked_at = now()
-    where tenant_id = app_public.current_tenant_id() and id = ${id}::uuid
+    where id = ${id}::uuid
       and accepted_at is null and revoked_at is null and expires_at > now()
     returning id`
 

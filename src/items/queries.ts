@@ -24,6 +24,9 @@ export const itemCursor = (row: ItemRow) => [row.sort_at, row.id] as const
 
 const columns = sql.fragment`id, name, payload, created_at, updated_at, created_by, created_at::text as sort_at`
 
+// No `tenant_id = ...` here: every items policy already restricts rows to the current tenant,
+// and that predicate is the index condition on (tenant_id, ...). Repeating it would only
+// evaluate the context a second time.
 // The read path is the hottest query: both pages are named prepared statements (planned once per connection).
 const firstPage = sql.prepared('tenantry_items_first_page', ItemRow)
 const nextPage = sql.prepared('tenantry_items_next_page', ItemRow)
@@ -33,20 +36,17 @@ export const listItems = (before: readonly [string, string] | null, limit: numbe
   before
     ? nextPage`
         select ${columns} from app_public.items
-        where tenant_id = app_public.current_tenant_id()
-          and (created_at, id) < (${before[0]}::timestamptz, ${before[1]}::uuid)
+        where (created_at, id) < (${before[0]}::timestamptz, ${before[1]}::uuid)
         order by created_at desc, id desc
         limit ${limit + 1}`
     : firstPage`
         select ${columns} from app_public.items
-        where tenant_id = app_public.current_tenant_id()
         order by created_at desc, id desc
         limit ${limit + 1}`
 
 export const getItem = (id: string) =>
   sql.type(ItemRow)`
-    select ${columns} from app_public.items
-    where tenant_id = app_public.current_tenant_id() and id = ${id}::uuid`
+    select ${columns} from app_public.items where id = ${id}::uuid`
 
 export const createItem = (input: { name: string; payload: Record<string, unknown> }) =>
   sql.type(ItemRow)`
@@ -58,12 +58,12 @@ export const updateItem = (id: string, input: { name?: string | undefined; paylo
     update app_public.items set
       name = coalesce(${input.name ?? null}::text, name),
       payload = coalesce(${input.payload === undefined ? null : JSON.stringify(input.payload)}::jsonb, payload)
-    where tenant_id = app_public.current_tenant_id() and id = ${id}::uuid
+    where id = ${id}::uuid
     returning ${columns}`
 
 export const deleteItem = (id: string) =>
   sql.type(z.object({ id: z.uuid() }))`
-    delete from app_public.items where tenant_id = app_public.current_tenant_id() and id = ${id}::uuid returning id`
+    delete from app_public.items where id = ${id}::uuid returning id`
 
 export const itemVisible = (id: string) =>
-  sql.type(z.object({}))`select from app_public.items where tenant_id = app_public.current_tenant_id() and id = ${id}::uuid`
+  sql.type(z.object({}))`select from app_public.items where id = ${id}::uuid`
