@@ -1,0 +1,183 @@
+import http from 'node:http'
+import { performance } from 'node:perf_hooks'
+import autocannon, { type Request } from 'autocannon'
+import type { CpuUse } from './cpu.ts'
+
+/** Latency samples in ms at full precision (autocannon's own histogram rounds to 1 ms). Bounded. */
+export class Latencies {
+  private values = new Float64Array(1 << 21)
+  count = 0
+
+  add(ms: number): void {
+    if (this.count < this.values.length) this.values[this.count++] = ms
+  }
+
+  addAll(other: Latencies): void {
+    for (let i = 0; i < other.count; i++) this.add(other.values[i]!)
+  }
+
+  summary(): { p50: number; p99: number; max: number } {
+    const sorted = this.values.slice(0, this.count).sort()
+    const at = (q: number) => (sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!)
+    return { p50: at(0.5), p99: at(0.99), max: at(1) }
+  }
+}
+
+/** One measured slice: what the client saw, and (filled in by the caller) who used the CPU. */
+export type Slice = { ok: number; failed: number; seconds: number; latencies: Latencies; statusCodes: Record<string, number>; cpu?: CpuUse }
+
+export type LoadResult = {
+  /** Successful (2xx) responses or transactions per second. */
+  rps: number
+  ok: number
+  failed: number
+  seconds: number
+  p50: number
+  p99: number
+  max: number
+  statusCodes: Record<string, number>
+  /** Cores each process group kept busy meanwhile (see cpu.ts), averaged over the slices. */
+  cpu?: CpuUse
+}
+
+/** Several slices of the same variant, measured at different times, as one result. */
+export function combine(slices: Slice[]): LoadResult {
+  const latencies = new Latencies()
+  const statusCodes: Record<string, number> = {}
+  let ok = 0
+  let failed = 0
+  let seconds = 0
+  for (const slice of slices) {
+    latencies.addAll(slice.latencies)
+    ok += slice.ok
+    failed += slice.failed
+    seconds += slice.seconds
+    for (const [code, count] of Object.entries(slice.statusCodes)) statusCodes[code] = (statusCodes[code] ?? 0) + count
+  }
+  const cpus = slices.map((slice) => slice.cpu).filter((cpu): cpu is CpuUse => cpu !== undefined)
+  const wall = cpus.reduce((sum, cpu) => sum + cpu.wallSeconds, 0)
+  const average = (key: Exclude<keyof CpuUse, 'wallSeconds'>) =>
+    cpus.some((cpu) => cpu[key] === null) || wall === 0 ? null : cpus.reduce((sum, cpu) => sum + cpu[key]! * cpu.wallSeconds, 0) / wall
+  const cpu: CpuUse | undefined = cpus.length
+    ? { loadGenerator: average('loadGenerator'), server: average('server'), postgres: average('postgres'), machine: average('machine'), steal: average('steal'), wallSeconds: wall }
+    : undefined
+  return { rps: ok / seconds, ok, failed, seconds, ...latencies.summary(), statusCodes, ...(cpu ? { cpu } : {}) }
+}
+
+/** Counts a response: 2xx is throughput and latency, anything else is a failure. */
+function responseCounter() {
+  const slice = { ok: 0, failed: 0, latencies: new Latencies(), statusCodes: {} as Record<string, number> }
+  const record = (status: number, ms: number) => {
+    slice.statusCodes[status] = (slice.statusCodes[status] ?? 0) + 1
+    if (status >= 200 && status < 300) {
+      slice.ok++
+      slice.latencies.add(ms)
+    } else slice.failed++
+  }
+  return { slice, record }
+}
+
+/**
+ * Closed-loop HTTP load with autocannon: `connections` keep one request in flight each, for
+ * `seconds`. Connection errors and timeouts count as failures.
+ */
+export async function closedLoop(options: { url: string; connections: number; seconds: number; requests: Request[] }): Promise<Slice> {
+  const { slice, record } = responseCounter()
+  const started = performance.now()
+  const instance = autocannon({ url: options.url, connections: options.connections, duration: options.seconds, timeout: 10, requests: options.requests })
+  instance.on('response', (_client: unknown, status: number, _bytes: number, ms: number) => record(status, ms))
+  const result = await instance
+  return { ...slice, failed: slice.failed + result.errors, seconds: (performance.now() - started) / 1000 }
+}
+
+/** A closed-loop autocannon run that goes on until `stop()`, for background load (the login flood). */
+export function background(options: { url: string; connections: number; requests: Request[]; timeoutSeconds: number }) {
+  const { slice, record } = responseCounter()
+  const started = performance.now()
+  const instance = autocannon({
+    url: options.url,
+    connections: options.connections,
+    duration: 3600, // ended by stop(); the caller's scenario is the bound
+    timeout: options.timeoutSeconds,
+    requests: options.requests,
+  })
+  instance.on('response', (_client: unknown, status: number, _bytes: number, ms: number) => record(status, ms))
+  return {
+    stop: async (): Promise<Slice> => {
+      instance.stop()
+      const result = await instance
+      return { ...slice, failed: slice.failed + result.errors, seconds: (performance.now() - started) / 1000 }
+    },
+  }
+}
+
+/**
+ * Open-loop GET load at a fixed rate: request i is due at start + i/rate whatever happened to
+ * the previous ones, and its latency is measured from that due time, so a stalled server shows
+ * up in the percentiles (no coordinated omission) instead of slowing the load down. Bounded:
+ * exactly rate × seconds requests, each with a 30 s timeout.
+ */
+export async function openLoop(options: {
+  url: string
+  rate: number
+  seconds: number
+  maxSockets: number
+  headers: () => Record<string, string>
+}): Promise<Slice> {
+  const { slice, record } = responseCounter()
+  const agent = new http.Agent({ keepAlive: true, maxSockets: options.maxSockets })
+  const total = Math.round(options.rate * options.seconds)
+  const interval = 1000 / options.rate
+  let sent = 0
+  let settled = 0
+  const start = performance.now()
+  await new Promise<void>((resolve) => {
+    const finish = (due: number, status: number) => {
+      record(status, performance.now() - due)
+      if (++settled === total) resolve()
+    }
+    const fire = (due: number) => {
+      const request = http.get(options.url, { agent, headers: options.headers(), timeout: 30_000 }, (res) => {
+        res.resume()
+        res.on('end', () => finish(due, res.statusCode ?? 0))
+        res.on('error', () => finish(due, 0))
+      })
+      request.on('timeout', () => request.destroy(new Error('timeout')))
+      request.on('error', () => finish(due, 0))
+    }
+    const tick = () => {
+      const due = Math.min(total, Math.floor((performance.now() - start) / interval) + 1)
+      for (; sent < due; sent++) fire(start + sent * interval)
+      if (sent < total) setTimeout(tick, 1)
+    }
+    tick()
+  })
+  agent.destroy()
+  return { ...slice, seconds: (performance.now() - start) / 1000 }
+}
+
+/**
+ * Runs `task` from `concurrency` loops until `seconds` have passed; each completed task is one
+ * sample (status 200), a thrown error a failure. For the database ceiling: no HTTP at all.
+ */
+export async function loop(options: { concurrency: number; seconds: number; task: () => Promise<void> }): Promise<Slice> {
+  const { slice, record } = responseCounter()
+  let firstError: unknown
+  const start = performance.now()
+  const deadline = start + options.seconds * 1000
+  const worker = async () => {
+    while (performance.now() < deadline) {
+      const t0 = performance.now()
+      try {
+        await options.task()
+        record(200, performance.now() - t0)
+      } catch (error) {
+        record(500, performance.now() - t0)
+        firstError ??= error
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: options.concurrency }, worker))
+  if (firstError) console.error('  first error:', firstError)
+  return { ...slice, seconds: (performance.now() - start) / 1000 }
+}
