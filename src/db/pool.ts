@@ -29,6 +29,8 @@ export async function createDatabasePool(connectionUri: string, options: { maxPo
     ],
     resetConnection: async () => {},
     captureStackTrace: false,
+    // Keep idle connections for a minute: bursts otherwise pay for new connections and SCRAM.
+    idleTimeout: 60_000,
     statementTimeout: 15_000,
     idleInTransactionSessionTimeout: 30_000,
     connectionTimeout: 5_000,

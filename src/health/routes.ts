@@ -6,6 +6,7 @@ import { z } from 'zod'
 /** A named dependency that must be up for the instance to take traffic (database, LISTEN, ...). */
 export type ReadinessCheck = { name: string; check: () => Promise<boolean> }
 
+const One = z.object({ ok: z.number() })
 const Status = z.object({ status: z.enum(['ok', 'unavailable']), checks: z.record(z.string(), z.boolean()).optional() })
 
 export async function healthRoutes(fastify: FastifyInstance, options: { checks: ReadinessCheck[] }) {
@@ -17,7 +18,7 @@ export async function healthRoutes(fastify: FastifyInstance, options: { checks: 
   }, async () => ({ status: 'ok' as const }))
 
   const checks: ReadinessCheck[] = [
-    { name: 'database', check: async () => (await app.db.oneFirst(sql.type(z.object({ ok: z.number() }))`select 1 as ok`)) === 1 },
+    { name: 'database', check: async () => (await app.db.oneFirst(sql.type(One)`select 1 as ok`)) === 1 },
     ...options.checks,
   ]
 

@@ -9,6 +9,10 @@ export function encodeCursor(key: readonly (string | number)[]): string {
   return Buffer.from(JSON.stringify(key)).toString('base64url')
 }
 
+/** Cursor shapes, built once: zod compiles a schema on its first parse. */
+export const TimeAndIdCursor = z.tuple([z.string().max(64), z.uuid()])
+export const IdCursor = z.tuple([z.number().int()])
+
 export function decodeCursor<T extends z.ZodType>(cursor: string | undefined, shape: T): z.infer<T> | null {
   if (cursor === undefined) return null
   try {

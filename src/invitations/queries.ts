@@ -2,6 +2,17 @@ import { sql } from 'slonik'
 import { z } from 'zod'
 import { Role } from '../db/context.ts'
 
+// Row schemas at module scope: zod compiles a schema on its first parse.
+const RevokedRow = z.object({ id: z.uuid() })
+const InvitationForTokenRow = z.object({
+  invitation_id: z.uuid(),
+  tenant_id: z.uuid(),
+  email: z.string(),
+  existing_user_id: z.uuid().nullable(),
+  existing_password_hash: z.string().nullable(),
+})
+const AcceptedRow = z.object({ session_id: z.uuid(), tenant_id: z.uuid(), user_id: z.uuid() })
+
 const InvitationRow = z.object({
   id: z.uuid(),
   email: z.string(),
@@ -41,22 +52,14 @@ export const listPending = (before: readonly [string, string] | null, limit: num
     limit ${limit + 1}`
 
 export const revokeInvitation = (id: string) =>
-  sql.type(z.object({ id: z.uuid() }))`
+  sql.type(RevokedRow)`
     update app_public.invitations set revoked_at = now()
     where id = ${id}::uuid
       and accepted_at is null and revoked_at is null and expires_at > now()
     returning id`
 
 export const invitationForToken = (tokenHash: Buffer) =>
-  sql.type(
-    z.object({
-      invitation_id: z.uuid(),
-      tenant_id: z.uuid(),
-      email: z.string(),
-      existing_user_id: z.uuid().nullable(),
-      existing_password_hash: z.string().nullable(),
-    }),
-  )`select * from app_private.invitation_for_token(${sql.binary(tokenHash)})`
+  sql.type(InvitationForTokenRow)`select * from app_private.invitation_for_token(${sql.binary(tokenHash)})`
 
 export const acceptInvitation = (input: {
   tokenHash: Buffer
@@ -66,7 +69,7 @@ export const acceptInvitation = (input: {
   refreshTokenHash: Buffer
   refreshTtlSeconds: number
 }) =>
-  sql.type(z.object({ session_id: z.uuid(), tenant_id: z.uuid(), user_id: z.uuid() }))`
+  sql.type(AcceptedRow)`
     select session_id, tenant_id, user_id from app_private.accept_invitation(
       ${sql.binary(input.tokenHash)}, ${input.existingUserId}::uuid, ${input.newUserName}::text,
       ${input.newUserPasswordHash}::text, ${sql.binary(input.refreshTokenHash)}, make_interval(secs => ${input.refreshTtlSeconds})

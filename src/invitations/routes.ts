@@ -4,7 +4,7 @@ import { z } from 'zod'
 import { startSessionResponse } from '../auth/routes.ts'
 import { SessionResponse } from '../auth/schemas.ts'
 import { hashToken, opaqueToken } from '../auth/tokens.ts'
-import { decodeCursor, toPage } from '../http/cursor.ts'
+import { decodeCursor, TimeAndIdCursor, toPage } from '../http/cursor.ts'
 import { notFound, Problem } from '../http/problems.ts'
 import { IdParams, PageQuery } from '../http/schemas.ts'
 import * as queries from './queries.ts'
@@ -36,7 +36,7 @@ export async function invitationRoutes(fastify: FastifyInstance) {
     schema: { tags: ['invitations'], summary: 'Pending invitations, newest first', querystring: PageQuery, response: { 200: InvitationPage } },
   }, async (request) => {
     const { limit, cursor } = request.query
-    const before = decodeCursor(cursor, z.tuple([z.string().max(64), z.uuid()]))
+    const before = decodeCursor(cursor, TimeAndIdCursor)
     const rows = await request.inTenant((tx) => tx.any(queries.listPending(before, limit)))
     return toPage(rows, limit, queries.invitationCursor, queries.toInvitation)
   })

@@ -1,6 +1,10 @@
 import { sql } from 'slonik'
 import { z } from 'zod'
 
+// Row schemas at module scope: zod compiles a schema on its first parse.
+const DeletedRow = z.object({ id: z.uuid() })
+const NoColumns = z.object({})
+
 const ItemRow = z.object({
   id: z.uuid(),
   name: z.string(),
@@ -27,22 +31,24 @@ const columns = sql.fragment`id, name, payload, created_at, updated_at, created_
 // No `tenant_id = ...` here: every items policy already restricts rows to the current tenant,
 // and that predicate is the index condition on (tenant_id, ...). Repeating it would only
 // evaluate the context a second time.
-// The read path is the hottest query: both pages are named prepared statements (planned once per connection).
-const firstPage = sql.prepared('tenantry_items_first_page', ItemRow)
-const nextPage = sql.prepared('tenantry_items_next_page', ItemRow)
+// The read path is the hottest query: both pages are named prepared statements, one per page
+// size, with the limit as a literal (a validated integer, 2..101). With `limit $n` PostgreSQL
+// kept choosing a custom plan, i.e. planned on every request; without it the generic plan is
+// reused for the life of the connection.
+const pageSize = (limit: number) => sql.literalValue(String(Math.trunc(limit) + 1))
 
 /** Newest first; `before` is the cursor of the previous page's last row. */
 export const listItems = (before: readonly [string, string] | null, limit: number) =>
   before
-    ? nextPage`
+    ? sql.prepared(`tenantry_items_next_page_${limit + 1}`, ItemRow)`
         select ${columns} from app_public.items
         where (created_at, id) < (${before[0]}::timestamptz, ${before[1]}::uuid)
         order by created_at desc, id desc
-        limit ${limit + 1}`
-    : firstPage`
+        limit ${pageSize(limit)}`
+    : sql.prepared(`tenantry_items_first_page_${limit + 1}`, ItemRow)`
         select ${columns} from app_public.items
         order by created_at desc, id desc
-        limit ${limit + 1}`
+        limit ${pageSize(limit)}`
 
 export const getItem = (id: string) =>
   sql.type(ItemRow)`
@@ -62,8 +68,8 @@ export const updateItem = (id: string, input: { name?: string | undefined; paylo
     returning ${columns}`
 
 export const deleteItem = (id: string) =>
-  sql.type(z.object({ id: z.uuid() }))`
+  sql.type(DeletedRow)`
     delete from app_public.items where id = ${id}::uuid returning id`
 
 export const itemVisible = (id: string) =>
-  sql.type(z.object({}))`select from app_public.items where id = ${id}::uuid`
+  sql.type(NoColumns)`select from app_public.items where id = ${id}::uuid`

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { refusal } from '../db/refusal.ts'
-import { decodeCursor, toPage } from '../http/cursor.ts'
+import { decodeCursor, TimeAndIdCursor, toPage } from '../http/cursor.ts'
 import { notFound } from '../http/problems.ts'
 import { IdParams, PageQuery } from '../http/schemas.ts'
 import * as queries from './queries.ts'
@@ -16,7 +16,7 @@ export async function itemRoutes(fastify: FastifyInstance) {
     schema: { tags: ['items'], summary: 'Items, newest first', querystring: PageQuery, response: { 200: ItemPage } },
   }, async (request) => {
     const { limit, cursor } = request.query
-    const before = decodeCursor(cursor, z.tuple([z.string().max(64), z.uuid()]))
+    const before = decodeCursor(cursor, TimeAndIdCursor)
     const rows = await request.inTenant((tx) => tx.any(queries.listItems(before, limit)))
     return toPage(rows, limit, queries.itemCursor, queries.toItem)
   })

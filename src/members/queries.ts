@@ -2,6 +2,10 @@ import { sql } from 'slonik'
 import { z } from 'zod'
 import { Role } from '../db/context.ts'
 
+// Row schemas at module scope: zod compiles a schema on its first parse.
+const RemovedRow = z.object({ user_id: z.uuid() })
+const NoColumns = z.object({})
+
 const MemberRow = z.object({
   user_id: z.uuid(),
   email: z.string(),
@@ -44,12 +48,12 @@ export const changeRole = (userId: string, role: string) =>
     from changed c join app_public.users u on u.id = c.user_id`
 
 export const removeMember = (userId: string) =>
-  sql.type(z.object({ user_id: z.uuid() }))`
+  sql.type(RemovedRow)`
     delete from app_public.memberships
     where tenant_id = app_public.current_tenant_id() and user_id = ${userId}::uuid
     returning user_id`
 
 export const memberVisible = (userId: string) =>
-  sql.type(z.object({}))`
+  sql.type(NoColumns)`
     select from app_public.memberships
     where tenant_id = app_public.current_tenant_id() and user_id = ${userId}::uuid`

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { refusal } from '../db/refusal.ts'
-import { decodeCursor, toPage } from '../http/cursor.ts'
+import { decodeCursor, TimeAndIdCursor, toPage } from '../http/cursor.ts'
 import { PageQuery } from '../http/schemas.ts'
 import * as queries from './queries.ts'
 import { ChangeRoleBody, Member, MemberPage, MemberParams } from './schemas.ts'
@@ -15,7 +15,7 @@ export async function memberRoutes(fastify: FastifyInstance) {
     schema: { tags: ['members'], summary: 'Members of the current tenant, oldest first', querystring: PageQuery, response: { 200: MemberPage } },
   }, async (request) => {
     const { limit, cursor } = request.query
-    const after = decodeCursor(cursor, z.tuple([z.string().max(64), z.uuid()]))
+    const after = decodeCursor(cursor, TimeAndIdCursor)
     const rows = await request.inTenant((tx) => tx.any(queries.listMembers(after, limit)))
     return toPage(rows, limit, queries.memberCursor, queries.toMember)
   })

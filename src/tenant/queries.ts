@@ -2,6 +2,9 @@ import { type FragmentSqlToken, sql } from 'slonik'
 import { z } from 'zod'
 import { Plan } from './schemas.ts'
 
+// Row schemas at module scope: zod compiles a schema on its first parse.
+const NoColumns = z.object({})
+
 const TenantRow = z.object({
   id: z.uuid(),
   slug: z.string(),
@@ -40,4 +43,4 @@ export const changePlan = (plan: string) =>
     update app_public.tenants set plan = ${plan} where id = app_public.current_tenant_id() returning *`)
 
 export const tenantVisible = () =>
-  sql.type(z.object({}))`select from app_public.tenants where id = app_public.current_tenant_id()`
+  sql.type(NoColumns)`select from app_public.tenants where id = app_public.current_tenant_id()`
