@@ -77,5 +77,18 @@ t.test('npm start on a fresh machine: embedded PostgreSQL, migrations, the API, 
   t.teardown(() => second.child.kill('SIGKILL'))
   const again = await fetch(`${second.base}/v1/me`, { headers: { authorization: `Bearer ${accessToken}` } })
   t.equal(again.status, 200, 'after a restart: same data, same development JWT secret')
-  t.equal(await stop(second.child), 0)
+
+  // Graceful shutdown: requests in flight when SIGTERM arrives still get their answer. Logins
+  // are slow (bcrypt), so these are certainly being handled when the signal lands.
+  const inFlight = Array.from({ length: 4 }, () =>
+    post(`${second.base}/v1/auth/login`, { email: 'ann@example.com', password: 'correct horse' }).then(
+      (res) => String(res.status),
+      (error: { cause?: { code?: string } }) => error.cause?.code ?? 'error',
+    ),
+  )
+  await new Promise((resolve) => setTimeout(resolve, 150))
+  const exit = stop(second.child)
+  const outcomes = await Promise.all(inFlight)
+  t.same(outcomes, ['200', '200', '200', '200'], 'every request in flight was answered')
+  t.equal(await exit, 0, 'SIGTERM with requests in flight exits cleanly')
 })
