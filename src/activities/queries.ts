@@ -30,9 +30,8 @@ export const listActivities = (options: { type?: string; beforeId?: number; afte
   const ascending = options.afterId !== undefined
   return sql.type(ActivityRow)`
     select ${columns} from app_public.activities
+    -- The select policy restricts rows to the current tenant; no tenant predicate is repeated.
     where ${sql.and([
-      // The select policy restricts rows to the current tenant; no tenant predicate is repeated.
-      sql.fragment`true`,
       options.type ? sql.fragment`type = ${options.type}` : null,
       options.beforeId !== undefined ? sql.fragment`id < ${options.beforeId}` : null,
       ascending ? sql.fragment`id > ${options.afterId!}` : null,
