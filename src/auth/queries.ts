@@ -1,9 +1,9 @@
 import { sql } from 'slonik'
 import { z } from 'zod'
-import { Role } from '../db/context.ts'
+import { NoColumns, Role } from '../db/context.ts'
+import { TenantSummary, User } from './schemas.ts'
 
 // Row schemas at module scope: zod compiles a schema on its first parse.
-const TenantJson = z.object({ id: z.uuid(), slug: z.string(), name: z.string(), plan: z.string() })
 const RegisteredRow = z.object({ user_id: z.uuid(), tenant_id: z.uuid() })
 const LoginCandidateRow = z.object({ user_id: z.uuid(), password_hash: z.string() })
 const OpenedSessionRow = z.object({ session_id: z.uuid(), tenant_id: z.uuid() })
@@ -13,9 +13,8 @@ const RotationRow = z.object({
   user_id: z.uuid().nullable(),
   tenant_id: z.uuid().nullable(),
 })
-const NoColumns = z.object({})
-const CurrentUserAndTenantRow = z.object({ user: z.object({ id: z.uuid(), email: z.string(), name: z.string() }), tenant: TenantJson })
-const MembershipRow = z.object({ tenant: TenantJson, role: Role })
+const CurrentUserAndTenantRow = z.object({ user: User, tenant: TenantSummary })
+const MembershipRow = z.object({ tenant: TenantSummary, role: Role })
 
 const seconds = (value: number) => sql.fragment`make_interval(secs => ${value})`
 
@@ -42,7 +41,6 @@ export const rotateRefreshToken = (tokenHash: Buffer, newTokenHash: Buffer, ttlS
 
 export const revokeSession = (sessionId: string) =>
   sql.type(NoColumns)`select from app_private.revoke_session(${sessionId}::uuid)`
-
 
 /** The current user and tenant, as RLS lets the request context see them. */
 export const currentUserAndTenant = () =>

@@ -6,6 +6,9 @@ export const ROLES = ['viewer', 'member', 'admin', 'owner'] as const
 export const Role = z.enum(ROLES)
 export type Role = z.infer<typeof Role>
 
+/** Row schema of statements whose rows carry no columns (`select from ...`): only their count matters. */
+export const NoColumns = z.object({})
+
 export const roleAtLeast = (role: Role, minimum: Role) => ROLES.indexOf(role) >= ROLES.indexOf(minimum)
 
 export type RequestIdentity = { userId: string; tenantId: string; sessionId: string }

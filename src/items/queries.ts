@@ -1,9 +1,9 @@
 import { sql } from 'slonik'
 import { z } from 'zod'
+import { NoColumns } from '../db/context.ts'
 
 // Row schemas at module scope: zod compiles a schema on its first parse.
 const DeletedRow = z.object({ id: z.uuid() })
-const NoColumns = z.object({})
 
 const ItemRow = z.object({
   id: z.uuid(),

@@ -1,10 +1,9 @@
 import { sql } from 'slonik'
 import { z } from 'zod'
-import { Role } from '../db/context.ts'
+import { NoColumns, Role } from '../db/context.ts'
 
 // Row schemas at module scope: zod compiles a schema on its first parse.
 const RemovedRow = z.object({ user_id: z.uuid() })
-const NoColumns = z.object({})
 
 const MemberRow = z.object({
   user_id: z.uuid(),

@@ -1,9 +1,7 @@
 import { type FragmentSqlToken, sql } from 'slonik'
 import { z } from 'zod'
+import { NoColumns } from '../db/context.ts'
 import { Plan } from './schemas.ts'
-
-// Row schemas at module scope: zod compiles a schema on its first parse.
-const NoColumns = z.object({})
 
 const TenantRow = z.object({
   id: z.uuid(),
