@@ -15,7 +15,12 @@ function readStat(pid: number): Stat | null {
     const text = readFileSync(`/proc/${pid}/stat`, 'utf8')
     // Fields after the command name, which is in parentheses and may itself contain spaces.
     const fields = text.slice(text.lastIndexOf(')') + 2).split(' ')
-    return { pid, ppid: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]), reaped: Number(fields[13]) + Number(fields[14]) }
+    return {
+      pid,
+      ppid: Number(fields[1]),
+      ticks: Number(fields[11]) + Number(fields[12]),
+      reaped: Number(fields[13]) + Number(fields[14]),
+    }
   } catch {
     return null
   }
@@ -35,28 +40,46 @@ function allStats(): Stat[] {
 /** Busy ticks of the whole machine (all CPUs: user, nice, system, irq, softirq) and stolen ticks. */
 function machineTicks(): { busy: number; steal: number } | null {
   try {
-    const [, user, nice, system, , , irq, softirq, steal] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).map(Number)
+    const [, user, nice, system, , , irq, softirq, steal] = readFileSync('/proc/stat', 'utf8')
+      .split('\n')[0]!
+      .trim()
+      .split(/\s+/)
+      .map(Number)
     return { busy: user! + nice! + system! + irq! + softirq!, steal: steal! }
   } catch {
     return null
   }
 }
 
-export type CpuGroups = { loadGenerator: number; server: number | null; postgres: number; machine: number; steal: number }
+export type CpuGroups = {
+  loadGenerator: number
+  server: number | null
+  postgres: number
+  machine: number
+  steal: number
+}
 export type CpuUse = { [K in keyof CpuGroups]: number | null } & { wallSeconds: number }
 
 /** Snapshot of CPU ticks: this process, one server process, and a postmaster with all its backends. */
 function snapshot(serverPid: number | null, postmasterPid: number): { groups: CpuGroups; at: number } | null {
   const stats = allStats()
   if (stats.length === 0) return null
-  const ticks = (pid: number | null) => (pid === null ? null : stats.find((s) => s.pid === pid)?.ticks ?? null)
+  const ticks = (pid: number | null) => (pid === null ? null : (stats.find((s) => s.pid === pid)?.ticks ?? null))
   // Backends come and go (a pool closing idle connections): the postmaster's reaped-children
   // time keeps the CPU of those that exited, so nothing drops out of the sum between snapshots.
   const postmaster = stats.find((s) => s.pid === postmasterPid)
-  const postgres = stats.filter((s) => s.ppid === postmasterPid).reduce((sum, s) => sum + s.ticks, (postmaster?.ticks ?? 0) + (postmaster?.reaped ?? 0))
+  const postgres = stats
+    .filter((s) => s.ppid === postmasterPid)
+    .reduce((sum, s) => sum + s.ticks, (postmaster?.ticks ?? 0) + (postmaster?.reaped ?? 0))
   const machine = machineTicks()
   return {
-    groups: { loadGenerator: ticks(process.pid) ?? 0, server: ticks(serverPid), postgres, machine: machine?.busy ?? 0, steal: machine?.steal ?? 0 },
+    groups: {
+      loadGenerator: ticks(process.pid) ?? 0,
+      server: ticks(serverPid),
+      postgres,
+      machine: machine?.busy ?? 0,
+      steal: machine?.steal ?? 0,
+    },
     at: performance.now(),
   }
 }
@@ -69,7 +92,9 @@ export function measureCpu(serverPid: number | null, postmasterPid: number | nul
     const wallSeconds = before && after ? (after.at - before.at) / 1000 : 0
     const cores = (key: keyof CpuGroups) => {
       const [a, b] = [before?.groups[key], after?.groups[key]]
-      return a === undefined || b === undefined || a === null || b === null || wallSeconds === 0 ? null : (b - a) / TICKS_PER_SECOND / wallSeconds
+      return a === undefined || b === undefined || a === null || b === null || wallSeconds === 0
+        ? null
+        : (b - a) / TICKS_PER_SECOND / wallSeconds
     }
     return {
       loadGenerator: cores('loadGenerator'),

@@ -18,13 +18,21 @@ export class Latencies {
 
   summary(): { p50: number; p99: number; max: number } {
     const sorted = this.values.slice(0, this.count).sort()
-    const at = (q: number) => (sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!)
+    const at = (q: number) =>
+      sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!
     return { p50: at(0.5), p99: at(0.99), max: at(1) }
   }
 }
 
 /** One measured slice: what the client saw, and (filled in by the caller) who used the CPU. */
-export type Slice = { ok: number; failed: number; seconds: number; latencies: Latencies; statusCodes: Record<string, number>; cpu?: CpuUse }
+export type Slice = {
+  ok: number
+  failed: number
+  seconds: number
+  latencies: Latencies
+  statusCodes: Record<string, number>
+  cpu?: CpuUse
+}
 
 export type LoadResult = {
   /** Successful (2xx) responses or transactions per second. */
@@ -57,9 +65,18 @@ export function combine(slices: Slice[]): LoadResult {
   const cpus = slices.map((slice) => slice.cpu).filter((cpu): cpu is CpuUse => cpu !== undefined)
   const wall = cpus.reduce((sum, cpu) => sum + cpu.wallSeconds, 0)
   const average = (key: Exclude<keyof CpuUse, 'wallSeconds'>) =>
-    cpus.some((cpu) => cpu[key] === null) || wall === 0 ? null : cpus.reduce((sum, cpu) => sum + cpu[key]! * cpu.wallSeconds, 0) / wall
+    cpus.some((cpu) => cpu[key] === null) || wall === 0
+      ? null
+      : cpus.reduce((sum, cpu) => sum + cpu[key]! * cpu.wallSeconds, 0) / wall
   const cpu: CpuUse | undefined = cpus.length
-    ? { loadGenerator: average('loadGenerator'), server: average('server'), postgres: average('postgres'), machine: average('machine'), steal: average('steal'), wallSeconds: wall }
+    ? {
+        loadGenerator: average('loadGenerator'),
+        server: average('server'),
+        postgres: average('postgres'),
+        machine: average('machine'),
+        steal: average('steal'),
+        wallSeconds: wall,
+      }
     : undefined
   return { rps: ok / seconds, ok, failed, seconds, ...latencies.summary(), statusCodes, ...(cpu ? { cpu } : {}) }
 }
@@ -81,10 +98,21 @@ function responseCounter() {
  * Closed-loop HTTP load with autocannon: `connections` keep one request in flight each, for
  * `seconds`. Connection errors and timeouts count as failures.
  */
-export async function closedLoop(options: { url: string; connections: number; seconds: number; requests: Request[] }): Promise<Slice> {
+export async function closedLoop(options: {
+  url: string
+  connections: number
+  seconds: number
+  requests: Request[]
+}): Promise<Slice> {
   const { slice, record } = responseCounter()
   const started = performance.now()
-  const instance = autocannon({ url: options.url, connections: options.connections, duration: options.seconds, timeout: 10, requests: options.requests })
+  const instance = autocannon({
+    url: options.url,
+    connections: options.connections,
+    duration: options.seconds,
+    timeout: 10,
+    requests: options.requests,
+  })
   instance.on('response', (_client: unknown, status: number, _bytes: number, ms: number) => record(status, ms))
   const result = await instance
   return { ...slice, failed: slice.failed + result.errors, seconds: (performance.now() - started) / 1000 }
@@ -160,7 +188,11 @@ export async function openLoop(options: {
  * Runs `task` from `concurrency` loops until `seconds` have passed; each completed task is one
  * sample (status 200), a thrown error a failure. For the database ceiling: no HTTP at all.
  */
-export async function loop(options: { concurrency: number; seconds: number; task: () => Promise<void> }): Promise<Slice> {
+export async function loop(options: {
+  concurrency: number
+  seconds: number
+  task: () => Promise<void>
+}): Promise<Slice> {
   const { slice, record } = responseCounter()
   let firstError: unknown
   const start = performance.now()

@@ -14,7 +14,9 @@ export async function freePort(): Promise<number> {
     server.on('error', reject)
     server.listen(0, '127.0.0.1', () => {
       const address = server.address()
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no free port'))))
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no free port')),
+      )
     })
   })
 }
@@ -26,7 +28,11 @@ export type Server = { url: string; pid: number; stop: () => Promise<void> }
  * free loopback port, and waits until GET /health answers 200. The load generator then never
  * shares an event loop with the server it measures.
  */
-export async function startServer(script: string, env: NodeJS.ProcessEnv, options: { cpuProfDir?: string } = {}): Promise<Server> {
+export async function startServer(
+  script: string,
+  env: NodeJS.ProcessEnv,
+  options: { cpuProfDir?: string } = {},
+): Promise<Server> {
   const port = await freePort()
   const args = options.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfDir}`, script] : [script]
   const child = spawn(process.execPath, args, {
@@ -40,8 +46,12 @@ export async function startServer(script: string, env: NodeJS.ProcessEnv, option
 
   // Bounded wait: 300 polls of 100 ms.
   for (let attempt = 0; ; attempt++) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${script} exited (${child.exitCode ?? child.signalCode}) before it was ready`)
-    const ok = await fetch(`${url}/health`).then((res) => res.ok, () => false)
+    if (child.exitCode !== null || child.signalCode !== null)
+      throw new Error(`${script} exited (${child.exitCode ?? child.signalCode}) before it was ready`)
+    const ok = await fetch(`${url}/health`).then(
+      (res) => res.ok,
+      () => false,
+    )
     if (ok) break
     if (attempt >= 300) {
       child.kill('SIGKILL')

@@ -13,7 +13,9 @@ export const LIST_ROWS = LIMIT + 1
 
 /** `(v1, v2)` for EXECUTE of a statement with these parameters, `` for one with none. */
 export const executeArguments = (values: readonly unknown[]) =>
-  values.length === 0 ? '' : `(${values.map((value) => (typeof value === 'number' ? String(value) : `'${String(value).replaceAll("'", "''")}'`)).join(', ')})`
+  values.length === 0
+    ? ''
+    : `(${values.map((value) => (typeof value === 'number' ? String(value) : `'${String(value).replaceAll("'", "''")}'`)).join(', ')})`
 
 export const listQuery = {
   name: firstPage.name as string,
@@ -38,7 +40,8 @@ const ownerText = listQuery.text.includes('app_public.current_tenant_id()')
   : /\swhere\s/i.test(listQuery.text)
     ? listQuery.text.replace(/\swhere\s/i, ` where tenant_id = ${tenantParam} and `)
     : listQuery.text.replace(/\sorder by\s/i, ` where tenant_id = ${tenantParam} order by `)
-if (ownerText === listQuery.text) throw new Error('bench/queries.ts: cannot derive the owner query from src/items/queries.ts')
+if (ownerText === listQuery.text)
+  throw new Error('bench/queries.ts: cannot derive the owner query from src/items/queries.ts')
 export const ownerListQuery = (tenantId: string) => ({
   name: 'bench_owner_items_first_page',
   text: ownerText,

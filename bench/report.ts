@@ -27,7 +27,9 @@ const num = (value: number, digits = 1) => (Number.isFinite(value) ? value.toFix
 const coresBusy = (cpu: CpuUse | undefined) => {
   if (!cpu || cpu.machine === null) return '—'
   const other = cpu.machine - (cpu.loadGenerator ?? 0) - (cpu.server ?? 0) - (cpu.postgres ?? 0)
-  return [cpu.loadGenerator, cpu.server, cpu.postgres, other].map((value) => (value === null ? '—' : value.toFixed(2))).join(' · ')
+  return [cpu.loadGenerator, cpu.server, cpu.postgres, other]
+    .map((value) => (value === null ? '—' : value.toFixed(2)))
+    .join(' · ')
 }
 
 export function toMarkdown(report: Report): string {

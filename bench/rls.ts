@@ -55,7 +55,12 @@ export async function rlsOverhead(options: {
   await client.connect()
   const random = () => options.identities[Math.floor(Math.random() * options.identities.length)]!
   const expectedRows = LIST_ROWS
-  const samples = { rlsQuery: [] as number[], ownerQuery: [] as number[], rlsTx: [] as number[], ownerTx: [] as number[] }
+  const samples = {
+    rlsQuery: [] as number[],
+    ownerQuery: [] as number[],
+    rlsTx: [] as number[],
+    ownerTx: [] as number[],
+  }
   try {
     const asApp = async (record: boolean) => {
       const t0 = performance.now()
@@ -96,11 +101,15 @@ export async function rlsOverhead(options: {
     await batchOf('tenantry_owner', 200, false)
     const batch = 100
     for (let done = 0; done < options.iterations; done += batch) {
-      const order = (done / batch) % 2 === 0 ? (['tenantry_app', 'tenantry_owner'] as const) : (['tenantry_owner', 'tenantry_app'] as const)
+      const order =
+        (done / batch) % 2 === 0
+          ? (['tenantry_app', 'tenantry_owner'] as const)
+          : (['tenantry_owner', 'tenantry_app'] as const)
       for (const role of order) await batchOf(role, batch, true)
     }
     const planCache = async (name: string) =>
-      (await client.query('select generic_plans, custom_plans from pg_prepared_statements where name = $1', [name])).rows[0]
+      (await client.query('select generic_plans, custom_plans from pg_prepared_statements where name = $1', [name]))
+        .rows[0]
     const cache = { rls: await planCache(listQuery.name), owner: await planCache(ownerListQuery('').name) }
 
     // Executor time, from the server: the same statements through SQL-level PREPARE.
@@ -116,11 +125,18 @@ export async function rlsOverhead(options: {
       await client.query('set role tenantry_app')
       await client.query('begin')
       await client.query(beginRequest(random()))
-      const a = (await client.query(`${explain} execute bench_rls${executeArguments(listQuery.values)}`)).rows[0]['QUERY PLAN'][0]
+      const a = (await client.query(`${explain} execute bench_rls${executeArguments(listQuery.values)}`)).rows[0][
+        'QUERY PLAN'
+      ][0]
       await client.query('commit')
       await client.query('set role tenantry_owner')
-      const b = (await client.query(`${explain} execute bench_owner${executeArguments(ownerListQuery(random().tenantId).values)}`)).rows[0]['QUERY PLAN'][0]
-      if (!JSON.stringify(a.Plan).includes('InitPlan')) throw new Error('the RLS plan shows no policy: not running as tenantry_app?')
+      const b = (
+        await client.query(
+          `${explain} execute bench_owner${executeArguments(ownerListQuery(random().tenantId).values)}`,
+        )
+      ).rows[0]['QUERY PLAN'][0]
+      if (!JSON.stringify(a.Plan).includes('InitPlan'))
+        throw new Error('the RLS plan shows no policy: not running as tenantry_app?')
       plans.rls = describePlan(a.Plan)
       plans.owner = describePlan(b.Plan)
       if (i >= 50) {

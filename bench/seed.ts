@@ -74,7 +74,8 @@ export async function seed(options: {
     // Items in chunks of `g`, two chunks at a time: one per core, each in its own transaction.
     const chunk = Math.max(1, Math.ceil(itemsPerTenant / 10))
     const ranges: [number, number][] = []
-    for (let from = 1; from <= itemsPerTenant; from += chunk) ranges.push([from, Math.min(itemsPerTenant, from + chunk - 1)])
+    for (let from = 1; from <= itemsPerTenant; from += chunk)
+      ranges.push([from, Math.min(itemsPerTenant, from + chunk - 1)])
     const insertRange = async ([from, to]: [number, number]) => {
       const c = await root.connect()
       try {

@@ -22,7 +22,14 @@ export const AUDIT_SQL_FILE = join(repoRoot, 'db', 'audit.sql')
 export const LINT_CONFIG_FILE = join(repoRoot, 'postgres-language-server.jsonc')
 
 /** The views, in the order a DBA reads them. */
-export const AUDIT_VIEWS = ['api_role', 'api_role_grants', 'table_security', 'policies', 'definer_functions', 'rule_violations'] as const
+export const AUDIT_VIEWS = [
+  'api_role',
+  'api_role_grants',
+  'table_security',
+  'policies',
+  'definer_functions',
+  'rule_violations',
+] as const
 
 /** (Re)creates the app_audit views; run it as the owner role so the owner owns them. */
 export async function applyAuditViews(client: pg.Client): Promise<void> {
@@ -43,19 +50,21 @@ export async function runSplinter(url: string, reporter: 'json' | 'pretty' = 'js
   const launcher = createRequire(import.meta.url).resolve('@postgrestools/postgrestools/bin/postgrestools')
   const args = [launcher, 'dblint', `--config-path=${LINT_CONFIG_FILE}`, '--max-diagnostics=none', '--colors=off']
   if (reporter === 'json') args.push('--reporter=json')
-  const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((done, fail) => {
-    const child = spawn(process.execPath, args, {
-      cwd: repoRoot,
-      env: { ...process.env, DATABASE_URL: url },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk))
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk))
-    child.on('error', fail)
-    child.on('close', (code) => done({ code, stdout, stderr }))
-  })
+  const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>(
+    (done, fail) => {
+      const child = spawn(process.execPath, args, {
+        cwd: repoRoot,
+        env: { ...process.env, DATABASE_URL: url },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      })
+      let stdout = ''
+      let stderr = ''
+      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk))
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk))
+      child.on('error', fail)
+      child.on('close', (code) => done({ code, stdout, stderr }))
+    },
+  )
   // dblint exits 0 whatever it finds; non-zero means it could not lint (no connection, bad config).
   if (code !== 0) throw new Error(`postgrestools dblint failed (exit ${code}):\n${stderr}${stdout}`.trim())
   if (reporter === 'pretty') return { findings: [], skipped: 0, output: stdout + stderr }
@@ -85,13 +94,20 @@ export function formatTable(fields: string[], rows: Row[], width = 160): string 
   const widths = fields.map((field, i) => Math.max(field.length, ...cells.map((line) => line[i]!.length)))
   const total = widths.reduce((sum, w) => sum + w + 3, -3)
   if (total <= width) {
-    const line = (values: string[]) => values.map((value, i) => value.padEnd(widths[i]!)).join(' | ').trimEnd()
+    const line = (values: string[]) =>
+      values
+        .map((value, i) => value.padEnd(widths[i]!))
+        .join(' | ')
+        .trimEnd()
     return [line(fields), widths.map((w) => '-'.repeat(w)).join('-+-'), ...cells.map(line)].join('\n')
   }
   const labelWidth = Math.max(...fields.map((field) => field.length))
   return cells
     .map((values, n) =>
-      [`-[ ${n + 1} ]${'-'.repeat(Math.max(0, labelWidth - 4))}`, ...values.map((value, i) => `${fields[i]!.padEnd(labelWidth)} | ${value}`)].join('\n'),
+      [
+        `-[ ${n + 1} ]${'-'.repeat(Math.max(0, labelWidth - 4))}`,
+        ...values.map((value, i) => `${fields[i]!.padEnd(labelWidth)} | ${value}`),
+      ].join('\n'),
     )
     .join('\n')
 }
@@ -120,7 +136,8 @@ async function resolveTarget(env: NodeJS.ProcessEnv): Promise<Target> {
   }
   const dataDir = resolve(env.DATA_DIR ?? '.data', 'pg')
   const port = Number(env.EMBEDDED_PG_PORT ?? 54329)
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`EMBEDDED_PG_PORT: not a port: ${env.EMBEDDED_PG_PORT}`)
+  if (!Number.isInteger(port) || port < 1 || port > 65535)
+    throw new Error(`EMBEDDED_PG_PORT: not a port: ${env.EMBEDDED_PG_PORT}`)
   const credentials = `${dataDir}.credentials.json`
   if (!existsSync(join(dataDir, 'PG_VERSION')) || !existsSync(credentials)) {
     throw new Error(`no embedded database under ${dataDir} yet: run \`npm start\` once, or set DATABASE_OWNER_URL`)
@@ -176,7 +193,13 @@ async function main(): Promise<number> {
         const comment = comments.rows.find((row) => row.view === view)?.comment
         console.log(`## app_audit.${view}`)
         if (comment) console.log(wrap(comment, width))
-        console.log(`\n${formatTable(result.fields.map((field) => field.name), result.rows, width)}\n`)
+        console.log(
+          `\n${formatTable(
+            result.fields.map((field) => field.name),
+            result.rows,
+            width,
+          )}\n`,
+        )
         if (view === 'rule_violations') violations = result.rows
       }
     } finally {

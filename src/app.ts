@@ -10,8 +10,8 @@ import {
 } from 'fastify-type-provider-zod'
 import type { DatabasePool } from 'slonik'
 import { activityRoutes } from './activities/routes.ts'
-import { authPlugin } from './auth/plugin.ts'
 import type { PasswordHasher } from './auth/passwords.ts'
+import { authPlugin } from './auth/plugin.ts'
 import { authRoutes } from './auth/routes.ts'
 import type { Config } from './config.ts'
 import { healthRoutes, type ReadinessCheck } from './health/routes.ts'
@@ -49,7 +49,14 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     logger: options.logger ?? {
       level: config.LOG_LEVEL,
       // Tokens and passwords travel in headers and bodies; neither is logged, and just in case:
-      redact: ['req.headers.authorization', 'req.headers.cookie', '*.password', '*.refreshToken', '*.accessToken', '*.token'],
+      redact: [
+        'req.headers.authorization',
+        'req.headers.cookie',
+        '*.password',
+        '*.refreshToken',
+        '*.accessToken',
+        '*.token',
+      ],
     },
     bodyLimit: config.BODY_LIMIT,
     genReqId: (request) => {
@@ -82,7 +89,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     route.schema.response = { ...(route.schema.response as object), '4xx': ProblemSchema, '5xx': ProblemSchema }
     if (access && access !== 'public') {
       route.schema.security = [{ bearerAuth: [] }]
-      route.schema.description = [route.schema.description, `Requires the **${access}** role or higher.`].filter(Boolean).join('\n\n')
+      route.schema.description = [route.schema.description, `Requires the **${access}** role or higher.`]
+        .filter(Boolean)
+        .join('\n\n')
     }
   })
 
@@ -92,7 +101,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       info: {
         title: 'Tenantry API',
         version: '1',
-        description: 'Multi-tenant SaaS backend; PostgreSQL row-level security is the security boundary. Errors are RFC 9457 problems.',
+        description:
+          'Multi-tenant SaaS backend; PostgreSQL row-level security is the security boundary. Errors are RFC 9457 problems.',
       },
       components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
     },

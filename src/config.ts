@@ -29,7 +29,11 @@ const EnvSchema = z.object({
   INVITATION_TTL: seconds.default(7 * 24 * 60 * 60),
   BCRYPT_COST: z.coerce.number().int().min(10, 'must be at least 10').max(15).default(12),
   PASSWORD_HASH_THREADS: z.coerce.number().int().min(1).max(64).optional(),
-  BODY_LIMIT: z.coerce.number().int().min(1024).default(64 * 1024),
+  BODY_LIMIT: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(64 * 1024),
 })
 
 export type Env = z.infer<typeof EnvSchema>

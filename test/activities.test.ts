@@ -44,11 +44,17 @@ t.test('every change writes its activity in the same transaction and NOTIFYs it'
   actions.push(['INVITATION_CREATED', async () => {}], ['USER_JOINED', async () => {}])
   await step('ROLE_CHANGED', () => call(app, owner, 'PATCH', `/v1/members/${admin!.user.id}`, { role: 'member' }))
   await step('TENANT_UPDATED', () => call(app, owner, 'PATCH', '/v1/tenant', { name: 'Renamed' }))
-  await step('BROADCAST_MESSAGE', () => call(app, owner, 'POST', '/v1/tenant/broadcasts', { message: 'hello everyone' }))
-  const invite = await step('INVITATION_CREATED', () => call(app, owner, 'POST', '/v1/invitations', { email: 'later@example.com', role: 'viewer' }))
+  await step('BROADCAST_MESSAGE', () =>
+    call(app, owner, 'POST', '/v1/tenant/broadcasts', { message: 'hello everyone' }),
+  )
+  const invite = await step('INVITATION_CREATED', () =>
+    call(app, owner, 'POST', '/v1/invitations', { email: 'later@example.com', role: 'viewer' }),
+  )
   invitationId = (invite as unknown as { json: () => { id: string } }).json().id
   await step('INVITATION_REVOKED', () => call(app, owner, 'DELETE', `/v1/invitations/${invitationId}`))
-  const item = await step('ITEM_CREATED', () => call(app, admin!, 'POST', '/v1/items', { name: 'thing', payload: { big: 'x'.repeat(20_000) } }))
+  const item = await step('ITEM_CREATED', () =>
+    call(app, admin!, 'POST', '/v1/items', { name: 'thing', payload: { big: 'x'.repeat(20_000) } }),
+  )
   itemId = (item as unknown as { json: () => { id: string } }).json().id
   await step('ITEM_UPDATED', () => call(app, admin!, 'PATCH', `/v1/items/${itemId}`, { name: 'thing 2' }))
   await step('ITEM_DELETED', () => call(app, owner, 'DELETE', `/v1/items/${itemId}`))
@@ -58,14 +64,33 @@ t.test('every change writes its activity in the same transaction and NOTIFYs it'
 
   const expectedTypes = actions.map(([type]) => type)
   const log = (await call(app, owner, 'GET', '/v1/activities?limit=100')).json().data as {
-    id: number; type: string; actor: string | null; target: string | null; tenantId: string; payload: Record<string, unknown>
+    id: number
+    type: string
+    actor: string | null
+    target: string | null
+    tenantId: string
+    payload: Record<string, unknown>
   }[]
-  const mine = log.slice().reverse().filter((a) => a.type !== 'USER_JOINED' || a.target !== owner.user.id)
-  t.same(mine.map((a) => a.type), expectedTypes, 'one activity per change, in order')
-  t.ok(log.every((a) => a.tenantId === owner.tenant.id), "only this tenant's activities")
+  const mine = log
+    .slice()
+    .reverse()
+    .filter((a) => a.type !== 'USER_JOINED' || a.target !== owner.user.id)
+  t.same(
+    mine.map((a) => a.type),
+    expectedTypes,
+    'one activity per change, in order',
+  )
+  t.ok(
+    log.every((a) => a.tenantId === owner.tenant.id),
+    "only this tenant's activities",
+  )
 
   const byType = (type: string) => mine.filter((a) => a.type === type)
-  t.match(byType('ROLE_CHANGED')[0], { actor: owner.user.id, target: admin.user.id, payload: { from: 'admin', to: 'member' } })
+  t.match(byType('ROLE_CHANGED')[0], {
+    actor: owner.user.id,
+    target: admin.user.id,
+    payload: { from: 'admin', to: 'member' },
+  })
   t.match(byType('USER_JOINED')[0], { actor: admin.user.id, target: admin.user.id, payload: { role: 'admin' } })
   t.match(byType('ITEM_CREATED')[0], { actor: admin.user.id, target: itemId, payload: { name: 'thing' } })
   t.match(byType('ITEM_DELETED')[0], { actor: owner.user.id, target: itemId })
@@ -77,10 +102,23 @@ t.test('every change writes its activity in the same transaction and NOTIFYs it'
   // The listener started after registration: every activity since then was notified once.
   const notes = await listener.until(mine.length + 1)
   const forOwner = notes.filter((n) => n.payload.tenantId === owner.tenant.id)
-  t.same(forOwner.map((n) => n.payload.id).sort((x, y) => x - y), mine.map((a) => a.id).sort((x, y) => x - y), 'one NOTIFY per activity row')
-  t.ok(forOwner.every((n) => log.find((a) => a.id === n.payload.id)?.type === n.payload.type), 'NOTIFY carries the type')
-  t.ok(notes.every((n) => n.bytes < 200), `payloads carry ids only (max ${Math.max(...notes.map((n) => n.bytes))} bytes), whatever the row holds`)
-  t.ok(notes.some((n) => n.payload.tenantId === other.tenant.id), "the other tenant's activity is notified with its own tenant id")
+  t.same(
+    forOwner.map((n) => n.payload.id).sort((x, y) => x - y),
+    mine.map((a) => a.id).sort((x, y) => x - y),
+    'one NOTIFY per activity row',
+  )
+  t.ok(
+    forOwner.every((n) => log.find((a) => a.id === n.payload.id)?.type === n.payload.type),
+    'NOTIFY carries the type',
+  )
+  t.ok(
+    notes.every((n) => n.bytes < 200),
+    `payloads carry ids only (max ${Math.max(...notes.map((n) => n.bytes))} bytes), whatever the row holds`,
+  )
+  t.ok(
+    notes.some((n) => n.payload.tenantId === other.tenant.id),
+    "the other tenant's activity is notified with its own tenant id",
+  )
 })
 
 t.test('activities are gone with a rolled-back change, and no NOTIFY escapes', async (t) => {
@@ -89,13 +127,21 @@ t.test('activities are gone with a rolled-back change, and no NOTIFY escapes', a
   const listener = await listen(t, db.appUrl)
   const api = await connect(t, db.appUrl)
   await api.query('begin')
-  await api.query('select app_private.begin_request($1, $2, $3)', [owner.tenant.id, owner.user.id, decodeJwt(owner.accessToken).sid])
+  await api.query('select app_private.begin_request($1, $2, $3)', [
+    owner.tenant.id,
+    owner.user.id,
+    decodeJwt(owner.accessToken).sid,
+  ])
   await api.query(`insert into app_public.items (name) values ('doomed')`)
   const inside = await api.query(`select count(*)::int as n from app_public.activities where type = 'ITEM_CREATED'`)
   t.equal(inside.rows[0].n, 1, 'written in the same transaction')
   await api.query('rollback')
   await api.query('begin')
-  await api.query('select app_private.begin_request($1, $2, $3)', [owner.tenant.id, owner.user.id, decodeJwt(owner.accessToken).sid])
+  await api.query('select app_private.begin_request($1, $2, $3)', [
+    owner.tenant.id,
+    owner.user.id,
+    decodeJwt(owner.accessToken).sid,
+  ])
   const after = await api.query(`select count(*)::int as n from app_public.activities where type = 'ITEM_CREATED'`)
   await api.query('rollback')
   t.equal(after.rows[0].n, 0, 'gone with the rollback')
@@ -110,8 +156,14 @@ t.test('activities are gone with a rolled-back change, and no NOTIFY escapes', a
   const log = (await call(app, owner, 'GET', '/v1/activities?type=PLAN_DOWNGRADED')).json()
   t.same(log.data, [])
   await new Promise((r) => setTimeout(r, 100))
-  t.notOk(listener.received.some((n) => n.payload.type === 'PLAN_DOWNGRADED'), 'no NOTIFY for the refused downgrade')
-  t.notOk(listener.received.some((n) => n.payload.type === 'ITEM_CREATED'), 'no NOTIFY for the rolled-back insert')
+  t.notOk(
+    listener.received.some((n) => n.payload.type === 'PLAN_DOWNGRADED'),
+    'no NOTIFY for the refused downgrade',
+  )
+  t.notOk(
+    listener.received.some((n) => n.payload.type === 'ITEM_CREATED'),
+    'no NOTIFY for the rolled-back insert',
+  )
 })
 
 t.test('the activity log is append-only for the API role', async (t) => {
@@ -125,7 +177,11 @@ t.test('the activity log is append-only for the API role', async (t) => {
     `insert into app_public.activities (type, payload) values ('USER_JOINED', '{}')`,
   ]) {
     await api.query('begin')
-    await api.query('select app_private.begin_request($1, $2, $3)', [owner.tenant.id, owner.user.id, decodeJwt(owner.accessToken).sid])
+    await api.query('select app_private.begin_request($1, $2, $3)', [
+      owner.tenant.id,
+      owner.user.id,
+      decodeJwt(owner.accessToken).sid,
+    ])
     await t.rejects(api.query(statement), { code: '42501' }, statement)
     await api.query('rollback')
   }
@@ -139,15 +195,33 @@ t.test('GET /v1/activities: newest first, ?type= filter, ?after= gap fill oldest
   const owner = await registerTenant(app)
   for (let i = 0; i < 5; i++) await call(app, owner, 'POST', '/v1/items', { name: `item ${i}` })
   const all = (await call(app, owner, 'GET', '/v1/activities')).json().data as { id: number; type: string }[]
-  t.same(all.map((a) => a.id), all.map((a) => a.id).sort((x, y) => y - x), 'newest first')
+  t.same(
+    all.map((a) => a.id),
+    all.map((a) => a.id).sort((x, y) => y - x),
+    'newest first',
+  )
   const items = (await call(app, owner, 'GET', '/v1/activities?type=ITEM_CREATED')).json().data as { type: string }[]
   t.equal(items.length, 5)
   t.ok(items.every((a) => a.type === 'ITEM_CREATED'))
   const oldest = all.at(-1)!.id
   const gap = (await call(app, owner, 'GET', `/v1/activities?after=${oldest}&limit=2`)).json()
-  t.same(gap.data.map((a: { id: number }) => a.id), all.slice(-3, -1).reverse().map((a) => a.id), 'the two events after it, oldest first')
+  t.same(
+    gap.data.map((a: { id: number }) => a.id),
+    all
+      .slice(-3, -1)
+      .reverse()
+      .map((a) => a.id),
+    'the two events after it, oldest first',
+  )
   const rest = (await call(app, owner, 'GET', `/v1/activities?after=${oldest}&cursor=${gap.nextCursor}`)).json()
-  t.same(rest.data.map((a: { id: number }) => a.id), all.slice(0, -3).reverse().map((a) => a.id), 'and the rest, continuing from the cursor')
+  t.same(
+    rest.data.map((a: { id: number }) => a.id),
+    all
+      .slice(0, -3)
+      .reverse()
+      .map((a) => a.id),
+    'and the rest, continuing from the cursor',
+  )
   t.equal(rest.nextCursor, null)
   t.equal((await call(app, owner, 'GET', '/v1/activities?type=NOPE')).statusCode, 400)
 })

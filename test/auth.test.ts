@@ -8,7 +8,8 @@ const json = { 'content-type': 'application/json' }
 t.test('authentication', async (t) => {
   const { app, db, config } = await buildTestApp(t)
   const login = (payload: Record<string, unknown>) => app.inject({ method: 'POST', url: '/v1/auth/login', payload })
-  const refresh = (refreshToken: string) => app.inject({ method: 'POST', url: '/v1/auth/refresh', payload: { refreshToken } })
+  const refresh = (refreshToken: string) =>
+    app.inject({ method: 'POST', url: '/v1/auth/refresh', payload: { refreshToken } })
 
   t.test('register creates the user, a free tenant and the owner membership', async (t) => {
     const owner = await registerTenant(app, 'reg-acme')
@@ -17,7 +18,13 @@ t.test('authentication', async (t) => {
     t.equal(owner.tenant.slug, 'reg-acme')
     t.match(owner, { accessToken: String, refreshToken: String, expiresIn: config.ACCESS_TOKEN_TTL })
     const claims = decodeJwt(owner.accessToken)
-    t.match(claims, { sub: owner.user.id, tenant_id: owner.tenant.id, role: 'owner', iss: config.JWT_ISSUER, aud: config.JWT_AUDIENCE })
+    t.match(claims, {
+      sub: owner.user.id,
+      tenant_id: owner.tenant.id,
+      role: 'owner',
+      iss: config.JWT_ISSUER,
+      aud: config.JWT_AUDIENCE,
+    })
     t.equal((claims.exp as number) - (claims.iat as number), config.ACCESS_TOKEN_TTL)
     const me = await call(app, owner, 'GET', '/v1/me')
     t.same(me.json().memberships, [{ tenant: owner.tenant, role: 'owner' }])
@@ -26,19 +33,27 @@ t.test('authentication', async (t) => {
   t.test('register refuses a taken email (any case), a taken slug and bad input', async (t) => {
     await registerTenant(app, 'dup')
     const again = await app.inject({
-      method: 'POST', url: '/v1/auth/register',
+      method: 'POST',
+      url: '/v1/auth/register',
       payload: { email: 'DUP-OWNER@example.com', password: PASSWORD, name: 'x', tenant: { name: 'x', slug: 'dup-2' } },
     })
     t.equal(again.statusCode, 409)
     t.equal(again.json().type, '/problems/conflict')
     const slug = await app.inject({
-      method: 'POST', url: '/v1/auth/register',
+      method: 'POST',
+      url: '/v1/auth/register',
       payload: { email: 'someone-else@example.com', password: PASSWORD, name: 'x', tenant: { name: 'x', slug: 'dup' } },
     })
     t.equal(slug.statusCode, 409)
     const long = await app.inject({
-      method: 'POST', url: '/v1/auth/register',
-      payload: { email: 'long@example.com', password: 'é'.repeat(37), name: 'x', tenant: { name: 'x', slug: 'long-pw' } },
+      method: 'POST',
+      url: '/v1/auth/register',
+      payload: {
+        email: 'long@example.com',
+        password: 'é'.repeat(37),
+        name: 'x',
+        tenant: { name: 'x', slug: 'long-pw' },
+      },
     })
     t.equal(long.statusCode, 400, '74 bytes of password are refused (bcrypt would ignore the rest)')
     t.match(long.json(), { type: '/problems/validation-failed', errors: [{ path: 'body.password' }] })
@@ -73,7 +88,10 @@ t.test('authentication', async (t) => {
     }
     const wrongMs = await time(owner.user.email)
     const unknownMs = await time('nobody-at-all@example.com')
-    t.ok(unknownMs > wrongMs * 0.5 && unknownMs < wrongMs * 2, `unknown ${unknownMs.toFixed(0)} ms vs wrong ${wrongMs.toFixed(0)} ms`)
+    t.ok(
+      unknownMs > wrongMs * 0.5 && unknownMs < wrongMs * 2,
+      `unknown ${unknownMs.toFixed(0)} ms vs wrong ${wrongMs.toFixed(0)} ms`,
+    )
   })
 
   t.test('refresh rotates; replaying a rotated token revokes the whole family', async (t) => {
@@ -100,7 +118,10 @@ t.test('authentication', async (t) => {
       const results = await Promise.all(Array.from({ length: 20 }, () => refresh(owner.refreshToken)))
       const ok = results.filter((r) => r.statusCode === 200)
       t.ok(ok.length <= 1, `round ${round}: ${ok.length} succeeded`)
-      t.ok(results.every((r) => r.statusCode === 200 || r.statusCode === 401), `round ${round}: only 200 or 401`)
+      t.ok(
+        results.every((r) => r.statusCode === 200 || r.statusCode === 401),
+        `round ${round}: only 200 or 401`,
+      )
       t.ok(results.filter((r) => r.statusCode === 401).every((r) => r.json().type === '/problems/token-reused'))
       // The replays revoked the family, including the winner's new token.
       for (const winner of ok) t.equal((await refresh(winner.json().refreshToken)).statusCode, 401)
@@ -121,7 +142,11 @@ t.test('authentication', async (t) => {
     const a = await registerTenant(app, 'switch-a')
     const b = await registerTenant(app, 'switch-b')
     const invite = await call(app, b, 'POST', '/v1/invitations', { email: a.user.email, role: 'member' })
-    const accept = await app.inject({ method: 'POST', url: '/v1/invitations/accept', payload: { token: invite.json().token, password: PASSWORD } })
+    const accept = await app.inject({
+      method: 'POST',
+      url: '/v1/invitations/accept',
+      payload: { token: invite.json().token, password: PASSWORD },
+    })
     t.equal(accept.statusCode, 200)
     t.equal(accept.json().tenant.slug, 'switch-b')
     const switched = await call(app, a, 'POST', '/v1/auth/switch', { tenant: 'switch-b' })
@@ -129,7 +154,10 @@ t.test('authentication', async (t) => {
     t.match(switched.json(), { tenant: { slug: 'switch-b' }, role: 'member' })
     const me = await call(app, switched.json(), 'GET', '/v1/me')
     t.equal(me.json().tenant.slug, 'switch-b')
-    t.same(me.json().memberships.map((m: { tenant: { slug: string } }) => m.tenant.slug), ['switch-a', 'switch-b'])
+    t.same(
+      me.json().memberships.map((m: { tenant: { slug: string } }) => m.tenant.slug),
+      ['switch-a', 'switch-b'],
+    )
     const stranger = await registerTenant(app, 'switch-c')
     t.equal((await call(app, a, 'POST', '/v1/auth/switch', { tenant: stranger.tenant.slug })).statusCode, 401)
   })
@@ -156,7 +184,11 @@ t.test('authentication', async (t) => {
       t.equal(res.json().type, '/problems/invalid-token', name)
     }
     const valid = forgeJwt(claims, { secret: config.JWT_SECRET })
-    t.equal((await call(app, { accessToken: valid }, 'GET', '/v1/me')).statusCode, 200, 'the same claims, properly signed, pass')
+    t.equal(
+      (await call(app, { accessToken: valid }, 'GET', '/v1/me')).statusCode,
+      200,
+      'the same claims, properly signed, pass',
+    )
     const none = await call(app, null, 'GET', '/v1/me')
     t.equal(none.statusCode, 401)
     t.equal(none.json().type, '/problems/unauthorized')
@@ -197,7 +229,11 @@ t.test('authentication', async (t) => {
     // With another, active tenant, a login without a slug lands there instead.
     const other = await registerTenant(app, 'suspended-other')
     const invite = await call(app, other, 'POST', '/v1/invitations', { email: owner.user.email, role: 'member' })
-    await app.inject({ method: 'POST', url: '/v1/invitations/accept', payload: { token: invite.json().token, password: PASSWORD } })
+    await app.inject({
+      method: 'POST',
+      url: '/v1/invitations/accept',
+      payload: { token: invite.json().token, password: PASSWORD },
+    })
     const fallback = await login({ email: owner.user.email, password: PASSWORD })
     t.equal(fallback.statusCode, 200)
     t.equal(fallback.json().tenant.slug, 'suspended-other')
@@ -209,11 +245,46 @@ t.test('errors are RFC 9457 problems, never stack traces or SQL', async (t) => {
   const owner = await registerTenant(app)
   const problems = [
     ['unknown route', await app.inject({ method: 'GET', url: '/v1/nothing-here' }), 404, 'not-found'],
-    ['malformed JSON', await app.inject({ method: 'POST', url: '/v1/auth/login', headers: json, payload: '{"email":' }), 400, 'validation-failed'],
-    ['empty JSON body', await app.inject({ method: 'POST', url: '/v1/auth/login', headers: json, payload: '' }), 400, 'validation-failed'],
-    ['oversized body', await app.inject({ method: 'POST', url: '/v1/auth/login', headers: json, payload: JSON.stringify({ email: 'a'.repeat(4096) }) }), 413, 'payload-too-large'],
-    ['not JSON', await app.inject({ method: 'POST', url: '/v1/auth/login', headers: { 'content-type': 'application/xml' }, payload: '<a/>' }), 415, 'unsupported-media-type'],
-    ['validation', await app.inject({ method: 'POST', url: '/v1/auth/login', payload: { email: 'nope', password: '' } }), 400, 'validation-failed'],
+    [
+      'malformed JSON',
+      await app.inject({ method: 'POST', url: '/v1/auth/login', headers: json, payload: '{"email":' }),
+      400,
+      'validation-failed',
+    ],
+    [
+      'empty JSON body',
+      await app.inject({ method: 'POST', url: '/v1/auth/login', headers: json, payload: '' }),
+      400,
+      'validation-failed',
+    ],
+    [
+      'oversized body',
+      await app.inject({
+        method: 'POST',
+        url: '/v1/auth/login',
+        headers: json,
+        payload: JSON.stringify({ email: 'a'.repeat(4096) }),
+      }),
+      413,
+      'payload-too-large',
+    ],
+    [
+      'not JSON',
+      await app.inject({
+        method: 'POST',
+        url: '/v1/auth/login',
+        headers: { 'content-type': 'application/xml' },
+        payload: '<a/>',
+      }),
+      415,
+      'unsupported-media-type',
+    ],
+    [
+      'validation',
+      await app.inject({ method: 'POST', url: '/v1/auth/login', payload: { email: 'nope', password: '' } }),
+      400,
+      'validation-failed',
+    ],
     ['bad uuid in path', await call(app, owner, 'GET', '/v1/items/not-a-uuid'), 400, 'validation-failed'],
     ['bad cursor', await call(app, owner, 'GET', '/v1/items?cursor=%%%'), 400, 'validation-failed'],
     ['limit out of range', await call(app, owner, 'GET', '/v1/items?limit=101'), 400, 'validation-failed'],

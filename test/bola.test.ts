@@ -13,7 +13,8 @@ import { decodeJwt } from './helpers/jwt.ts'
 import { snapshot } from './helpers/snapshot.ts'
 
 type Method = 'GET' | 'HEAD' | 'POST' | 'PATCH' | 'PUT' | 'DELETE'
-type Json = any // response bodies, checked by shape
+// biome-ignore lint/suspicious/noExplicitAny: response bodies, checked by shape
+type Json = any
 type Crew = Record<Role, Session>
 
 const ROLES_DOWN: Role[] = ['owner', 'admin', 'member', 'viewer']
@@ -21,8 +22,20 @@ const SECRET_NAMES = ['password_hash', 'token_hash', 'passwordHash', 'tokenHash'
 /** Where the contract puts tokens: the invitation token once, token pairs from auth and accept. */
 const TOKEN_KEYS: Record<string, string[]> = {
   token: ['POST /v1/invitations'],
-  accessToken: ['POST /v1/auth/register', 'POST /v1/auth/login', 'POST /v1/auth/refresh', 'POST /v1/auth/switch', 'POST /v1/invitations/accept'],
-  refreshToken: ['POST /v1/auth/register', 'POST /v1/auth/login', 'POST /v1/auth/refresh', 'POST /v1/auth/switch', 'POST /v1/invitations/accept'],
+  accessToken: [
+    'POST /v1/auth/register',
+    'POST /v1/auth/login',
+    'POST /v1/auth/refresh',
+    'POST /v1/auth/switch',
+    'POST /v1/invitations/accept',
+  ],
+  refreshToken: [
+    'POST /v1/auth/register',
+    'POST /v1/auth/login',
+    'POST /v1/auth/refresh',
+    'POST /v1/auth/switch',
+    'POST /v1/invitations/accept',
+  ],
 }
 
 /** A problem without `instance`, which echoes the path (and so the id) back. */
@@ -41,8 +54,9 @@ function leaves(value: unknown, into: (string | number)[] = []): (string | numbe
 
 /** Every key anywhere in a JSON value, with its path. */
 function keyPaths(value: unknown, path = '$', into: { key: string; path: string }[] = []) {
-  if (Array.isArray(value)) value.forEach((entry, i) => keyPaths(entry, `${path}[${i}]`, into))
-  else if (value && typeof value === 'object') {
+  if (Array.isArray(value)) {
+    for (const [i, entry] of value.entries()) keyPaths(entry, `${path}[${i}]`, into)
+  } else if (value && typeof value === 'object') {
     for (const [key, entry] of Object.entries(value)) {
       into.push({ key, path: `${path}.${key}` })
       keyPaths(entry, `${path}.${key}`, into)
@@ -93,10 +107,19 @@ t.test('two tenants: nothing of tenant B can be reached from tenant A', async (t
     if (res.statusCode !== 201) throw new Error(`invitation: ${res.statusCode} ${res.body}`)
     return res.json()
   }
-  const aItems = [await createItem(A.member, 'a first', { owner: 'a' }), await createItem(A.member, 'a second', { owner: 'a' })]
-  const bItems = [await createItem(B.member, 'b secret plans', { secret: 'b1' }), await createItem(B.member, 'b roadmap', { secret: 'b2' })]
+  const aItems = [
+    await createItem(A.member, 'a first', { owner: 'a' }),
+    await createItem(A.member, 'a second', { owner: 'a' }),
+  ]
+  const bItems = [
+    await createItem(B.member, 'b secret plans', { secret: 'b1' }),
+    await createItem(B.member, 'b roadmap', { secret: 'b2' }),
+  ]
   const aInvitation = await invite(A.admin, 'a-invitee@example.com')
-  const bInvitations = [await invite(B.admin, 'b-invitee@example.com'), await invite(B.admin, 'b-second@example.com', 'viewer')]
+  const bInvitations = [
+    await invite(B.admin, 'b-invitee@example.com'),
+    await invite(B.admin, 'b-second@example.com', 'viewer'),
+  ]
   await send(A.admin, 'POST', '/v1/tenant/broadcasts', { message: 'hello A' })
   await send(B.admin, 'POST', '/v1/tenant/broadcasts', { message: 'hello B, confidential' })
 
@@ -106,7 +129,9 @@ t.test('two tenants: nothing of tenant B can be reached from tenant A', async (t
   const bothInB = await f.signIn(both.user, B.owner.tenant)
 
   const bOnlyUsers = ROLES_DOWN.map((role) => B[role].user)
-  const bActivityIds = (await send(B.owner, 'GET', '/v1/activities?limit=100')).json().data.map((a: Json) => a.id as number)
+  const bActivityIds = (await send(B.owner, 'GET', '/v1/activities?limit=100'))
+    .json()
+    .data.map((a: Json) => a.id as number)
   /** Tenant B as its owner sees it through the API. */
   const viewOfB = async () => ({
     tenant: (await send(B.owner, 'GET', '/v1/tenant')).json(),
@@ -121,91 +146,191 @@ t.test('two tenants: nothing of tenant B can be reached from tenant A', async (t
   t.equal(bBefore.invitations.length, 2, "tenant B's owner sees B's two pending invitations")
   t.equal(bBefore.members.length, 5, "tenant B's owner sees B's five members")
 
-  type Probe = { promise: string; method: Method; route: string; url: (id: string) => string; body?: unknown; ids: string[] }
+  type Probe = {
+    promise: string
+    method: Method
+    route: string
+    url: (id: string) => string
+    body?: unknown
+    ids: string[]
+  }
   const probes: Probe[] = [
-    { promise: "tenant A cannot read tenant B's items", method: 'GET', route: '/v1/items/:id', url: (id) => `/v1/items/${id}`, ids: bItems },
     {
-      promise: "tenant A cannot change tenant B's items", method: 'PATCH', route: '/v1/items/:id', url: (id) => `/v1/items/${id}`,
-      body: { name: 'changed by A', payload: { pwned: true } }, ids: bItems,
-    },
-    { promise: "tenant A cannot delete tenant B's items", method: 'DELETE', route: '/v1/items/:id', url: (id) => `/v1/items/${id}`, ids: bItems },
-    {
-      promise: "tenant A cannot change the role of tenant B's members", method: 'PATCH', route: '/v1/members/:userId', url: (id) => `/v1/members/${id}`,
-      body: { role: 'viewer' }, ids: bOnlyUsers.map((u) => u.id),
+      promise: "tenant A cannot read tenant B's items",
+      method: 'GET',
+      route: '/v1/items/:id',
+      url: (id) => `/v1/items/${id}`,
+      ids: bItems,
     },
     {
-      promise: "tenant A cannot make tenant B's members owners", method: 'PATCH', route: '/v1/members/:userId', url: (id) => `/v1/members/${id}`,
-      body: { role: 'owner' }, ids: [B.member.user.id, B.viewer.user.id],
+      promise: "tenant A cannot change tenant B's items",
+      method: 'PATCH',
+      route: '/v1/items/:id',
+      url: (id) => `/v1/items/${id}`,
+      body: { name: 'changed by A', payload: { pwned: true } },
+      ids: bItems,
     },
-    { promise: "tenant A cannot remove tenant B's members", method: 'DELETE', route: '/v1/members/:userId', url: (id) => `/v1/members/${id}`, ids: bOnlyUsers.map((u) => u.id) },
-    { promise: "tenant A cannot revoke tenant B's invitations", method: 'DELETE', route: '/v1/invitations/:id', url: (id) => `/v1/invitations/${id}`, ids: bInvitations.map((i) => i.id) },
+    {
+      promise: "tenant A cannot delete tenant B's items",
+      method: 'DELETE',
+      route: '/v1/items/:id',
+      url: (id) => `/v1/items/${id}`,
+      ids: bItems,
+    },
+    {
+      promise: "tenant A cannot change the role of tenant B's members",
+      method: 'PATCH',
+      route: '/v1/members/:userId',
+      url: (id) => `/v1/members/${id}`,
+      body: { role: 'viewer' },
+      ids: bOnlyUsers.map((u) => u.id),
+    },
+    {
+      promise: "tenant A cannot make tenant B's members owners",
+      method: 'PATCH',
+      route: '/v1/members/:userId',
+      url: (id) => `/v1/members/${id}`,
+      body: { role: 'owner' },
+      ids: [B.member.user.id, B.viewer.user.id],
+    },
+    {
+      promise: "tenant A cannot remove tenant B's members",
+      method: 'DELETE',
+      route: '/v1/members/:userId',
+      url: (id) => `/v1/members/${id}`,
+      ids: bOnlyUsers.map((u) => u.id),
+    },
+    {
+      promise: "tenant A cannot revoke tenant B's invitations",
+      method: 'DELETE',
+      route: '/v1/invitations/:id',
+      url: (id) => `/v1/invitations/${id}`,
+      ids: bInvitations.map((i) => i.id),
+    },
   ]
 
   t.test('every route that takes an id in its path is probed below', async (t) => {
-    const idRoutes = app.routeCatalog.filter((r) => r.url.startsWith('/v1/') && r.url.includes('/:')).map((r) => `${r.method} ${r.url}`)
+    const idRoutes = app.routeCatalog
+      .filter((r) => r.url.startsWith('/v1/') && r.url.includes('/:'))
+      .map((r) => `${r.method} ${r.url}`)
     t.ok(idRoutes.length >= 6, `${idRoutes.length} routes take an id`)
-    t.same(idRoutes.filter((route) => !probes.some((p) => `${p.method} ${p.route}` === route)), [], 'routes with an id and no probe: add one')
+    t.same(
+      idRoutes.filter((route) => !probes.some((p) => `${p.method} ${p.route}` === route)),
+      [],
+      'routes with an id and no probe: add one',
+    )
   })
 
   for (const probe of probes) {
-    t.test(`${probe.promise}: B's ids answer exactly like ids that do not exist (404 for A's owner and admin)`, async (t) => {
-      // All at once: none of these may change anything, so their order cannot matter.
-      const attempts = await Promise.all(ROLES_DOWN.flatMap((role) => probe.ids.map(async (id) => ({
-        role,
-        theirs: await send(A[role], probe.method, probe.url(id), probe.body),
-        nobodys: await send(A[role], probe.method, probe.url(randomUUID()), probe.body),
-      }))))
-      for (const { role, theirs, nobodys } of attempts) {
-        const what = `${probe.method} ${probe.url('<B id>')} as A's ${role}`
-        t.equal(theirs.statusCode, nobodys.statusCode, `${what}: ${theirs.statusCode}, like a random id`)
-        t.same(problem(theirs.json()), problem(nobodys.json()), `${what}: the same problem as for a random id`)
-        if (role === 'owner' || role === 'admin') t.match(theirs.json(), { status: 404, type: '/problems/not-found' }, `${what}: 404`)
-      }
-    })
+    t.test(
+      `${probe.promise}: B's ids answer exactly like ids that do not exist (404 for A's owner and admin)`,
+      async (t) => {
+        // All at once: none of these may change anything, so their order cannot matter.
+        const attempts = await Promise.all(
+          ROLES_DOWN.flatMap((role) =>
+            probe.ids.map(async (id) => ({
+              role,
+              theirs: await send(A[role], probe.method, probe.url(id), probe.body),
+              nobodys: await send(A[role], probe.method, probe.url(randomUUID()), probe.body),
+            })),
+          ),
+        )
+        for (const { role, theirs, nobodys } of attempts) {
+          const what = `${probe.method} ${probe.url('<B id>')} as A's ${role}`
+          t.equal(theirs.statusCode, nobodys.statusCode, `${what}: ${theirs.statusCode}, like a random id`)
+          t.same(problem(theirs.json()), problem(nobodys.json()), `${what}: the same problem as for a random id`)
+          if (role === 'owner' || role === 'admin')
+            t.match(theirs.json(), { status: 404, type: '/problems/not-found' }, `${what}: 404`)
+        }
+      },
+    )
   }
 
   t.test('a user in both tenants: changing or removing them in A leaves their membership in B alone', async (t) => {
     const promoted = await send(A.owner, 'PATCH', `/v1/members/${both.user.id}`, { role: 'admin' })
     t.equal(promoted.statusCode, 200)
     t.equal(promoted.json().role, 'admin', 'they are an admin of A now')
-    const inB = () => send(B.owner, 'GET', '/v1/members?limit=100').then((res) => res.json().data.find((m: Json) => m.userId === both.user.id))
+    const inB = () =>
+      send(B.owner, 'GET', '/v1/members?limit=100').then((res) =>
+        res.json().data.find((m: Json) => m.userId === both.user.id),
+      )
     t.equal((await inB())?.role, 'member', 'and still a plain member of B')
     const removed = await send(A.owner, 'DELETE', `/v1/members/${both.user.id}`)
     t.equal(removed.statusCode, 204)
     t.equal((await inB())?.role, 'member', 'removed from A, still a member of B')
     const me = await send(bothInB, 'GET', '/v1/me')
     t.equal(me.statusCode, 200, 'their session in B still works')
-    t.same(me.json().memberships.map((m: Json) => m.tenant.id), [B.owner.tenant.id], 'B is their only tenant now')
+    t.same(
+      me.json().memberships.map((m: Json) => m.tenant.id),
+      [B.owner.tenant.id],
+      'B is their only tenant now',
+    )
   })
 
-  t.test("the same routes work on A's own ids (the 404s above come from tenancy, not from a broken route)", async (t) => {
-    t.equal((await send(A.owner, 'GET', `/v1/items/${aItems[0]}`)).statusCode, 200, 'read')
-    t.equal((await send(A.owner, 'PATCH', `/v1/items/${aItems[0]}`, { name: 'a renamed' })).statusCode, 200, 'change')
-    t.equal((await send(A.owner, 'PATCH', `/v1/members/${A.viewer.user.id}`, { role: 'member' })).statusCode, 200, 'change a role')
-    t.equal((await send(A.owner, 'PATCH', `/v1/members/${A.viewer.user.id}`, { role: 'viewer' })).statusCode, 200, 'and back')
-    t.equal((await send(A.owner, 'DELETE', `/v1/invitations/${aInvitation.id}`)).statusCode, 204, 'revoke')
-    t.equal((await send(A.owner, 'DELETE', `/v1/items/${aItems[1]}`)).statusCode, 204, 'delete')
-  })
+  t.test(
+    "the same routes work on A's own ids (the 404s above come from tenancy, not from a broken route)",
+    async (t) => {
+      t.equal((await send(A.owner, 'GET', `/v1/items/${aItems[0]}`)).statusCode, 200, 'read')
+      t.equal((await send(A.owner, 'PATCH', `/v1/items/${aItems[0]}`, { name: 'a renamed' })).statusCode, 200, 'change')
+      t.equal(
+        (await send(A.owner, 'PATCH', `/v1/members/${A.viewer.user.id}`, { role: 'member' })).statusCode,
+        200,
+        'change a role',
+      )
+      t.equal(
+        (await send(A.owner, 'PATCH', `/v1/members/${A.viewer.user.id}`, { role: 'viewer' })).statusCode,
+        200,
+        'and back',
+      )
+      t.equal((await send(A.owner, 'DELETE', `/v1/invitations/${aInvitation.id}`)).statusCode, 204, 'revoke')
+      t.equal((await send(A.owner, 'DELETE', `/v1/items/${aItems[1]}`)).statusCode, 204, 'delete')
+    },
+  )
 
   t.test("list endpoints as A never contain any of B's ids", async (t) => {
     const bValues = new Set<string | number>([
-      B.owner.tenant.id, B.owner.tenant.slug, ...bItems, ...bInvitations.map((i) => i.id), 'b-invitee@example.com', 'b-second@example.com',
-      ...bOnlyUsers.flatMap((u) => [u.id, u.email]), 'b secret plans', 'b roadmap', 'hello B, confidential',
+      B.owner.tenant.id,
+      B.owner.tenant.slug,
+      ...bItems,
+      ...bInvitations.map((i) => i.id),
+      'b-invitee@example.com',
+      'b-second@example.com',
+      ...bOnlyUsers.flatMap((u) => [u.id, u.email]),
+      'b secret plans',
+      'b roadmap',
+      'hello B, confidential',
     ])
     for (const role of ROLES_DOWN) {
       for (const url of [
-        '/v1/items?limit=100', '/v1/members?limit=100', '/v1/invitations?limit=100', '/v1/activities?limit=100',
-        '/v1/activities?after=0&limit=100', '/v1/activities?type=BROADCAST_MESSAGE', '/v1/me', '/v1/tenant',
+        '/v1/items?limit=100',
+        '/v1/members?limit=100',
+        '/v1/invitations?limit=100',
+        '/v1/activities?limit=100',
+        '/v1/activities?after=0&limit=100',
+        '/v1/activities?type=BROADCAST_MESSAGE',
+        '/v1/me',
+        '/v1/tenant',
       ]) {
         const res = await send(A[role], 'GET', url)
         const expected = url.startsWith('/v1/invitations') && (role === 'member' || role === 'viewer') ? 403 : 200
         t.equal(res.statusCode, expected, `GET ${url} as A's ${role}: ${res.statusCode}`)
         const body = res.json()
-        t.same(leaves(body).filter((value) => bValues.has(value)), [], `GET ${url} as A's ${role} mentions nothing of B`)
+        t.same(
+          leaves(body).filter((value) => bValues.has(value)),
+          [],
+          `GET ${url} as A's ${role} mentions nothing of B`,
+        )
         if (url.startsWith('/v1/activities') && expected === 200) {
           t.ok(body.data.length > 0, `A's ${role} sees A's activities`)
-          t.same(body.data.filter((a: Json) => bActivityIds.includes(a.id)).map((a: Json) => a.id), [], `no activity of B in A's log (as ${role})`)
-          t.ok(body.data.every((a: Json) => a.tenantId === A.owner.tenant.id), `every activity A's ${role} sees is A's`)
+          t.same(
+            body.data.filter((a: Json) => bActivityIds.includes(a.id)).map((a: Json) => a.id),
+            [],
+            `no activity of B in A's log (as ${role})`,
+          )
+          t.ok(
+            body.data.every((a: Json) => a.tenantId === A.owner.tenant.id),
+            `every activity A's ${role} sees is A's`,
+          )
         }
       }
     }
@@ -227,80 +352,140 @@ t.test('two tenants: nothing of tenant B can be reached from tenant A', async (t
       }
     }
     // Routes without a query schema ignore the query string: a tenant_id there changes nothing.
-    const created = await send(A.member, 'POST', `/v1/items?tenant_id=${B.owner.tenant.id}`, { name: 'query smuggling' })
+    const created = await send(A.member, 'POST', `/v1/items?tenant_id=${B.owner.tenant.id}`, {
+      name: 'query smuggling',
+    })
     t.equal(created.statusCode, 201)
     t.equal((await send(A.member, 'GET', `/v1/items/${created.json().id}`)).statusCode, 200, 'the item is in A')
     t.equal((await send(B.owner, 'GET', `/v1/items/${created.json().id}`)).statusCode, 404, 'not in B')
   })
 
-  t.test('mass assignment: every route that takes a body refuses tenant_id, role, plan, created_by, id and unknown fields (400), with no side effect', async (t) => {
-    const refresher = await f.signIn(A.member.user, A.owner.tenant)
-    const pending = await invite(A.owner, 'mass-invitee@example.com')
-    type BodyRoute = { route: string; caller: Session | null; url?: string; body: Record<string, unknown> }
-    const bodyRoutes: BodyRoute[] = [
-      {
-        route: 'POST /v1/auth/register', caller: null,
-        body: { email: 'mass-new@example.com', password: PASSWORD, name: 'Mass', tenant: { name: 'Mass', slug: 'mass-new' } },
-      },
-      { route: 'POST /v1/auth/login', caller: null, body: { email: A.member.user.email, password: PASSWORD, tenant: A.owner.tenant.slug } },
-      { route: 'POST /v1/auth/refresh', caller: null, body: { refreshToken: refresher.refreshToken } },
-      { route: 'POST /v1/auth/switch', caller: A.member, body: { tenant: A.owner.tenant.slug } },
-      { route: 'PATCH /v1/tenant', caller: A.owner, body: { name: 'Renamed by mass assignment' } },
-      { route: 'PUT /v1/tenant/plan', caller: A.owner, body: { plan: 'enterprise' } },
-      { route: 'POST /v1/tenant/broadcasts', caller: A.owner, body: { message: 'mass' } },
-      { route: 'PATCH /v1/members/:userId', caller: A.owner, url: `/v1/members/${A.member.user.id}`, body: { role: 'admin' } },
-      { route: 'POST /v1/invitations', caller: A.owner, body: { email: 'mass-second@example.com', role: 'member' } },
-      { route: 'POST /v1/invitations/accept', caller: null, body: { token: pending.token, name: 'Mass Invitee', password: PASSWORD } },
-      { route: 'POST /v1/items', caller: A.member, body: { name: 'mass item', payload: { a: 1 } } },
-      { route: 'PATCH /v1/items/:id', caller: A.member, url: `/v1/items/${aItems[0]}`, body: { name: 'mass renamed' } },
-    ]
-    const takesNoBody: Record<string, string> = { 'POST /v1/auth/logout': 'no body schema: it ends the caller\'s own session (see the logout test below)' }
+  t.test(
+    'mass assignment: every route that takes a body refuses tenant_id, role, plan, created_by, id and unknown fields (400), with no side effect',
+    async (t) => {
+      const refresher = await f.signIn(A.member.user, A.owner.tenant)
+      const pending = await invite(A.owner, 'mass-invitee@example.com')
+      type BodyRoute = { route: string; caller: Session | null; url?: string; body: Record<string, unknown> }
+      const bodyRoutes: BodyRoute[] = [
+        {
+          route: 'POST /v1/auth/register',
+          caller: null,
+          body: {
+            email: 'mass-new@example.com',
+            password: PASSWORD,
+            name: 'Mass',
+            tenant: { name: 'Mass', slug: 'mass-new' },
+          },
+        },
+        {
+          route: 'POST /v1/auth/login',
+          caller: null,
+          body: { email: A.member.user.email, password: PASSWORD, tenant: A.owner.tenant.slug },
+        },
+        { route: 'POST /v1/auth/refresh', caller: null, body: { refreshToken: refresher.refreshToken } },
+        { route: 'POST /v1/auth/switch', caller: A.member, body: { tenant: A.owner.tenant.slug } },
+        { route: 'PATCH /v1/tenant', caller: A.owner, body: { name: 'Renamed by mass assignment' } },
+        { route: 'PUT /v1/tenant/plan', caller: A.owner, body: { plan: 'enterprise' } },
+        { route: 'POST /v1/tenant/broadcasts', caller: A.owner, body: { message: 'mass' } },
+        {
+          route: 'PATCH /v1/members/:userId',
+          caller: A.owner,
+          url: `/v1/members/${A.member.user.id}`,
+          body: { role: 'admin' },
+        },
+        { route: 'POST /v1/invitations', caller: A.owner, body: { email: 'mass-second@example.com', role: 'member' } },
+        {
+          route: 'POST /v1/invitations/accept',
+          caller: null,
+          body: { token: pending.token, name: 'Mass Invitee', password: PASSWORD },
+        },
+        { route: 'POST /v1/items', caller: A.member, body: { name: 'mass item', payload: { a: 1 } } },
+        {
+          route: 'PATCH /v1/items/:id',
+          caller: A.member,
+          url: `/v1/items/${aItems[0]}`,
+          body: { name: 'mass renamed' },
+        },
+      ]
+      const takesNoBody: Record<string, string> = {
+        'POST /v1/auth/logout': "no body schema: it ends the caller's own session (see the logout test below)",
+      }
 
-    const withBody = app.routeCatalog.filter((r) => ['POST', 'PATCH', 'PUT'].includes(r.method) && r.url.startsWith('/v1/')).map((r) => `${r.method} ${r.url}`)
-    t.same(withBody.filter((route) => !bodyRoutes.some((b) => b.route === route) && !(route in takesNoBody)), [], 'every POST/PATCH/PUT route is in this table')
+      const withBody = app.routeCatalog
+        .filter((r) => ['POST', 'PATCH', 'PUT'].includes(r.method) && r.url.startsWith('/v1/'))
+        .map((r) => `${r.method} ${r.url}`)
+      t.same(
+        withBody.filter((route) => !bodyRoutes.some((b) => b.route === route) && !(route in takesNoBody)),
+        [],
+        'every POST/PATCH/PUT route is in this table',
+      )
 
-    const smuggled: [string, unknown][] = [
-      ['tenant_id', B.owner.tenant.id], ['tenantId', B.owner.tenant.id], ['role', 'owner'], ['plan', 'enterprise'],
-      ['created_by', B.owner.user.id], ['createdBy', B.owner.user.id], ['id', randomUUID()], ['isPlatformAdmin', true],
-    ]
-    const before = await snapshot(f.root)
-    for (const { route, caller, url, body } of bodyRoutes) {
-      const method = route.split(' ')[0] as Method
-      const path = url ?? route.split(' ')[1]!
-      const attempts: [string, Record<string, unknown>][] = smuggled
-        .filter(([key]) => !(key in body))
-        .map(([key, value]) => [key, { ...body, [key]: value }])
-      if (route === 'POST /v1/auth/register') {
-        for (const [key, value] of smuggled.filter(([key]) => key !== 'role')) {
-          attempts.push([key, { ...body, tenant: { ...(body.tenant as object), [key]: value } }])
+      const smuggled: [string, unknown][] = [
+        ['tenant_id', B.owner.tenant.id],
+        ['tenantId', B.owner.tenant.id],
+        ['role', 'owner'],
+        ['plan', 'enterprise'],
+        ['created_by', B.owner.user.id],
+        ['createdBy', B.owner.user.id],
+        ['id', randomUUID()],
+        ['isPlatformAdmin', true],
+      ]
+      const before = await snapshot(f.root)
+      for (const { route, caller, url, body } of bodyRoutes) {
+        const method = route.split(' ')[0] as Method
+        const path = url ?? route.split(' ')[1]!
+        const attempts: [string, Record<string, unknown>][] = smuggled
+          .filter(([key]) => !(key in body))
+          .map(([key, value]) => [key, { ...body, [key]: value }])
+        if (route === 'POST /v1/auth/register') {
+          for (const [key, value] of smuggled.filter(([key]) => key !== 'role')) {
+            attempts.push([key, { ...body, tenant: { ...(body.tenant as object), [key]: value } }])
+          }
+        }
+        for (const [key, attempt] of attempts) {
+          const res = await send(caller, method, path, attempt)
+          t.equal(res.statusCode, 400, `${route} with ${key}: 400`)
+          t.equal(res.json().type, '/problems/validation-failed', `${route} with ${key}: /validation-failed`)
+          const named = (res.json().errors ?? []).some((e: Json) => String(e.message).includes(`"${key}"`))
+          t.ok(named, `${route} with ${key}: the problem names the field`)
         }
       }
-      for (const [key, attempt] of attempts) {
-        const res = await send(caller, method, path, attempt)
-        t.equal(res.statusCode, 400, `${route} with ${key}: 400`)
-        t.equal(res.json().type, '/problems/validation-failed', `${route} with ${key}: /validation-failed`)
-        const named = (res.json().errors ?? []).some((e: Json) => String(e.message).includes(`"${key}"`))
-        t.ok(named, `${route} with ${key}: the problem names the field`)
-      }
-    }
-    t.same(await snapshot(f.root), before, 'no row anywhere changed: no user, tenant, session, item, invitation, activity or role')
-    // And the refused requests consumed nothing: the same refresh token and invitation still work.
-    const refreshed = await send(null, 'POST', '/v1/auth/refresh', { refreshToken: refresher.refreshToken })
-    t.equal(refreshed.statusCode, 200, 'the refresh token was not rotated by the refused requests')
-    const accepted = await send(null, 'POST', '/v1/invitations/accept', { token: pending.token, name: 'Mass Invitee', password: PASSWORD })
-    t.equal(accepted.statusCode, 200, 'the invitation is still pending')
-    t.match(accepted.json(), { role: 'member', tenant: { id: A.owner.tenant.id } }, 'and joins A with the invited role, not a smuggled one')
-  })
+      t.same(
+        await snapshot(f.root),
+        before,
+        'no row anywhere changed: no user, tenant, session, item, invitation, activity or role',
+      )
+      // And the refused requests consumed nothing: the same refresh token and invitation still work.
+      const refreshed = await send(null, 'POST', '/v1/auth/refresh', { refreshToken: refresher.refreshToken })
+      t.equal(refreshed.statusCode, 200, 'the refresh token was not rotated by the refused requests')
+      const accepted = await send(null, 'POST', '/v1/invitations/accept', {
+        token: pending.token,
+        name: 'Mass Invitee',
+        password: PASSWORD,
+      })
+      t.equal(accepted.statusCode, 200, 'the invitation is still pending')
+      t.match(
+        accepted.json(),
+        { role: 'member', tenant: { id: A.owner.tenant.id } },
+        'and joins A with the invited role, not a smuggled one',
+      )
+    },
+  )
 
-  t.test("switching to tenant B as a non-member: 401 like a tenant that does not exist, and no session", async (t) => {
-    const sessions = async () => (await f.root.query('select count(*)::int as n from app_private.sessions')).rows[0].n as number
+  t.test('switching to tenant B as a non-member: 401 like a tenant that does not exist, and no session', async (t) => {
+    const sessions = async () =>
+      (await f.root.query('select count(*)::int as n from app_private.sessions')).rows[0].n as number
     const before = await sessions()
     for (const role of ROLES_DOWN) {
       const toB = await send(A[role], 'POST', '/v1/auth/switch', { tenant: B.owner.tenant.slug })
       const toNowhere = await send(A[role], 'POST', '/v1/auth/switch', { tenant: 'no-such-tenant' })
       t.equal(toB.statusCode, 401, `A's ${role} switching to B: 401`)
       t.equal(toB.json().type, '/problems/unauthorized')
-      t.same(problem(toB.json()), problem(toNowhere.json()), `A's ${role}: the same answer as for a slug that does not exist`)
+      t.same(
+        problem(toB.json()),
+        problem(toNowhere.json()),
+        `A's ${role}: the same answer as for a slug that does not exist`,
+      )
       t.notOk('accessToken' in toB.json(), 'no token pair')
     }
     t.equal(await sessions(), before, 'no session was opened')
@@ -309,7 +494,12 @@ t.test('two tenants: nothing of tenant B can be reached from tenant A', async (t
   t.test("even a correctly signed token naming B's tenant is refused: A's session is bound to A", async (t) => {
     // Forging needs the secret; this is what a bug that signed the wrong tenant would produce.
     const claims = decodeJwt(A.owner.accessToken)
-    const token = app.jwt.sign({ sub: A.owner.user.id, tenant_id: B.owner.tenant.id, role: 'owner', sid: claims.sid as string })
+    const token = app.jwt.sign({
+      sub: A.owner.user.id,
+      tenant_id: B.owner.tenant.id,
+      role: 'owner',
+      sid: claims.sid as string,
+    })
     for (const url of ['/v1/me', '/v1/items', `/v1/items/${bItems[0]}`]) {
       const res = await send({ accessToken: token }, 'GET', url)
       t.equal(res.statusCode, 401, `GET ${url}: 401`)
@@ -317,14 +507,27 @@ t.test('two tenants: nothing of tenant B can be reached from tenant A', async (t
     }
     // B's owner's own session, presented with A's tenant: the same.
     const bClaims = decodeJwt(B.owner.accessToken)
-    const crossed = app.jwt.sign({ sub: B.owner.user.id, tenant_id: A.owner.tenant.id, role: 'owner', sid: bClaims.sid as string })
-    t.equal((await send({ accessToken: crossed }, 'GET', '/v1/items')).statusCode, 401, "B's owner's session cannot read A")
+    const crossed = app.jwt.sign({
+      sub: B.owner.user.id,
+      tenant_id: A.owner.tenant.id,
+      role: 'owner',
+      sid: bClaims.sid as string,
+    })
+    t.equal(
+      (await send({ accessToken: crossed }, 'GET', '/v1/items')).statusCode,
+      401,
+      "B's owner's session cannot read A",
+    )
   })
 
   t.test("logout takes no body: one naming tenant B's ids is refused and ends nothing", async (t) => {
     const leaving = await f.signIn(A.viewer.user, A.owner.tenant)
     const bClaims = decodeJwt(B.owner.accessToken)
-    const res = await send(leaving, 'POST', '/v1/auth/logout', { tenant_id: B.owner.tenant.id, sid: bClaims.sid, userId: B.owner.user.id })
+    const res = await send(leaving, 'POST', '/v1/auth/logout', {
+      tenant_id: B.owner.tenant.id,
+      sid: bClaims.sid,
+      userId: B.owner.user.id,
+    })
     t.equal(res.statusCode, 400)
     t.equal(res.json().type, '/problems/validation-failed')
     t.equal((await send(leaving, 'GET', '/v1/me')).statusCode, 200, "the caller's session is untouched")
@@ -341,27 +544,39 @@ t.test('two tenants: nothing of tenant B can be reached from tenant A', async (t
     t.same(bAfter.invitations, bBefore.invitations, "B's invitations are still pending")
     t.same(bAfter.activities, bBefore.activities, 'no new activity in B')
     t.same(bAfter.tenant, bBefore.tenant, "B's tenant is unchanged")
-    t.same(await snapshot(f.root, B.owner.tenant.id), bRowsBefore, "every row of tenant B, read as the superuser, is unchanged")
+    t.same(
+      await snapshot(f.root, B.owner.tenant.id),
+      bRowsBefore,
+      'every row of tenant B, read as the superuser, is unchanged',
+    )
   })
 
-  t.test('no response in this file carries a password or token hash; tokens appear only where the contract puts them', async (t) => {
-    t.ok(responses.length > 200, `${responses.length} responses scanned`)
-    const leaks: string[] = []
-    const seen = new Set<string>()
-    for (const { route, status, contentType, body } of responses) {
-      for (const name of SECRET_NAMES) if (body.includes(name)) leaks.push(`${route} ${status}: mentions ${name}`)
-      if (/\$2[aby]\$\d\d\$/.test(body)) leaks.push(`${route} ${status}: carries a bcrypt hash`)
-      if (!contentType.includes('json') || body === '') continue
-      for (const { key, path } of keyPaths(JSON.parse(body))) {
-        const allowed = TOKEN_KEYS[key]
-        if (!allowed) continue
-        if (allowed.includes(route) && path === `$.${key}`) seen.add(`${route} ${key}`)
-        else leaks.push(`${route} ${status}: ${path}`)
+  t.test(
+    'no response in this file carries a password or token hash; tokens appear only where the contract puts them',
+    async (t) => {
+      t.ok(responses.length > 200, `${responses.length} responses scanned`)
+      const leaks: string[] = []
+      const seen = new Set<string>()
+      for (const { route, status, contentType, body } of responses) {
+        for (const name of SECRET_NAMES) if (body.includes(name)) leaks.push(`${route} ${status}: mentions ${name}`)
+        if (/\$2[aby]\$\d\d\$/.test(body)) leaks.push(`${route} ${status}: carries a bcrypt hash`)
+        if (!contentType.includes('json') || body === '') continue
+        for (const { key, path } of keyPaths(JSON.parse(body))) {
+          const allowed = TOKEN_KEYS[key]
+          if (!allowed) continue
+          if (allowed.includes(route) && path === `$.${key}`) seen.add(`${route} ${key}`)
+          else leaks.push(`${route} ${status}: ${path}`)
+        }
       }
-    }
-    t.same(leaks, [], 'no secret and no misplaced token in any response')
-    for (const expected of ['POST /v1/invitations token', 'POST /v1/auth/register accessToken', 'POST /v1/auth/refresh refreshToken', 'POST /v1/invitations/accept accessToken']) {
-      t.ok(seen.has(expected), `the scan saw ${expected} (where it belongs)`)
-    }
-  })
+      t.same(leaks, [], 'no secret and no misplaced token in any response')
+      for (const expected of [
+        'POST /v1/invitations token',
+        'POST /v1/auth/register accessToken',
+        'POST /v1/auth/refresh refreshToken',
+        'POST /v1/invitations/accept accessToken',
+      ]) {
+        t.ok(seen.has(expected), `the scan saw ${expected} (where it belongs)`)
+      }
+    },
+  )
 })

@@ -65,32 +65,45 @@ const checks: Check[] = [
   {
     promise: 'every app_public table has row level security enabled and forced, and at least one policy',
     rules: ['rls_enabled', 'rls_forced', 'table_has_policy'],
-    catches: ['sabotage_unforced: row level security not forced', 'sabotage_no_rls: row level security not enabled', 'sabotage_no_rls: no policy'],
+    catches: [
+      'sabotage_unforced: row level security not forced',
+      'sabotage_no_rls: row level security not enabled',
+      'sabotage_no_rls: no policy',
+    ],
     async find(client) {
       const problems: string[] = []
-      const audited = await rows<TableSecurity>(client, `select * from app_audit.table_security where schema_name = 'app_public' order by table_name`)
+      const audited = await rows<TableSecurity>(
+        client,
+        `select * from app_audit.table_security where schema_name = 'app_public' order by table_name`,
+      )
       const catalog = await rows<{ relname: string }>(
         client,
         `select relname from pg_class where relnamespace = 'app_public'::regnamespace and relkind in ('r', 'p') order by relname`,
       )
       if (catalog.length === 0) problems.push('app_public has no table at all: is this the migrated database?')
       const listed = new Set(audited.map((table) => table.table_name))
-      for (const { relname } of catalog) if (!listed.has(relname)) problems.push(`${relname}: missing from app_audit.table_security`)
+      for (const { relname } of catalog)
+        if (!listed.has(relname)) problems.push(`${relname}: missing from app_audit.table_security`)
       for (const table of audited) {
         if (!table.rls_enabled) problems.push(`${table.table_name}: row level security not enabled`)
         if (!table.rls_forced) problems.push(`${table.table_name}: row level security not forced`)
-        if (COMMANDS.every((command) => table[`${command}_policies`].length === 0)) problems.push(`${table.table_name}: no policy`)
+        if (COMMANDS.every((command) => table[`${command}_policies`].length === 0))
+          problems.push(`${table.table_name}: no policy`)
       }
       return problems
     },
   },
   {
-    promise: 'tenantry_app holds a privilege on an app_public table exactly for the commands a permissive policy covers',
+    promise:
+      'tenantry_app holds a privilege on an app_public table exactly for the commands a permissive policy covers',
     rules: ['privilege_has_policy', 'policy_has_privilege'],
     catches: ['sabotage_unforced: insert granted', 'sabotage_dead_policy: a delete policy exists'],
     async find(client) {
       const problems: string[] = []
-      const tables = await rows<TableSecurity>(client, `select * from app_audit.table_security where schema_name = 'app_public'`)
+      const tables = await rows<TableSecurity>(
+        client,
+        `select * from app_audit.table_security where schema_name = 'app_public'`,
+      )
       const policies = await rows<Policy>(client, `select * from app_audit.policies where schema_name = 'app_public'`)
       for (const table of tables) {
         for (const command of COMMANDS) {
@@ -102,8 +115,12 @@ const checks: Check[] = [
               (p.roles.includes(API_ROLE) || p.roles.includes('public')),
           )
           const granted = table[`${command}_granted`] === true
-          if (granted && !covered) problems.push(`${table.table_name}: ${command} granted to ${API_ROLE}, but no permissive policy covers it`)
-          if (covered && !granted) problems.push(`${table.table_name}: a ${command} policy exists, but ${command} is not granted (dead policy)`)
+          if (granted && !covered)
+            problems.push(`${table.table_name}: ${command} granted to ${API_ROLE}, but no permissive policy covers it`)
+          if (covered && !granted)
+            problems.push(
+              `${table.table_name}: a ${command} policy exists, but ${command} is not granted (dead policy)`,
+            )
         }
       }
       return problems
@@ -128,12 +145,22 @@ const checks: Check[] = [
       const policies = await rows<Policy>(client, 'select * from app_audit.policies')
       return policies
         .filter((p) => p.using_expression === 'true' || p.with_check_expression === 'true')
-        .map((p) => `${p.schema_name}.${p.table_name} ${p.policy_name}: ${p.using_expression === 'true' ? 'USING' : 'WITH CHECK'} (true)`)
+        .map(
+          (p) =>
+            `${p.schema_name}.${p.table_name} ${p.policy_name}: ${p.using_expression === 'true' ? 'USING' : 'WITH CHECK'} (true)`,
+        )
     },
   },
   {
-    promise: 'tenantry_app is no superuser, has no BYPASSRLS, owns nothing, is a member of no role (tenantry_owner included) and has no default request context',
-    rules: ['api_role_exists', 'api_role_is_plain', 'api_role_owns_nothing', 'api_role_member_of_nothing', 'api_role_no_default_context'],
+    promise:
+      'tenantry_app is no superuser, has no BYPASSRLS, owns nothing, is a member of no role (tenantry_owner included) and has no default request context',
+    rules: [
+      'api_role_exists',
+      'api_role_is_plain',
+      'api_role_owns_nothing',
+      'api_role_member_of_nothing',
+      'api_role_no_default_context',
+    ],
     catches: ['has rolbypassrls', 'owns 1 object', `member of {${OWNER_ROLE}`, 'default setting app.tenant_id='],
     async find(client) {
       const [role] = await rows<{
@@ -153,14 +180,17 @@ const checks: Check[] = [
       }
       if (role.owns_objects !== 0) problems.push(`${API_ROLE} owns ${role.owns_objects} object(s)`)
       if (role.member_of.length > 0) problems.push(`${API_ROLE} is a member of {${role.member_of.join(', ')}}`)
-      for (const setting of role.settings) if (/^(app\.|row_security=|role=|session_authorization=)/.test(setting)) problems.push(`${API_ROLE} has the default setting ${setting}`)
+      for (const setting of role.settings)
+        if (/^(app\.|row_security=|role=|session_authorization=)/.test(setting))
+          problems.push(`${API_ROLE} has the default setting ${setting}`)
       // Cross-check the view against pg_auth_members directly, for the role that matters most.
       const [owner] = await rows<{ member: boolean }>(
         client,
         `select exists (select from pg_auth_members m where m.member = $1::regrole and m.roleid = $2::regrole) as member`,
         [API_ROLE, OWNER_ROLE],
       )
-      if (owner!.member && !role.member_of.includes(OWNER_ROLE)) problems.push(`${API_ROLE} is a member of ${OWNER_ROLE} (not shown by app_audit.api_role)`)
+      if (owner!.member && !role.member_of.includes(OWNER_ROLE))
+        problems.push(`${API_ROLE} is a member of ${OWNER_ROLE} (not shown by app_audit.api_role)`)
       return problems
     },
   },
@@ -177,7 +207,8 @@ const checks: Check[] = [
     },
   },
   {
-    promise: 'tenantry_app holds no privilege on any app_private table, nor on anything outside app_public and app_private',
+    promise:
+      'tenantry_app holds no privilege on any app_private table, nor on anything outside app_public and app_private',
     rules: ['api_role_no_private_table', 'api_role_grants_only_in_api_schemas'],
     catches: ['SELECT on table app_private.sessions', 'USAGE on schema app_audit'],
     async find(client) {
@@ -192,25 +223,34 @@ const checks: Check[] = [
     },
   },
   {
-    promise: 'every SECURITY DEFINER function pins its search_path (ending with pg_temp) and is not executable by PUBLIC',
+    promise:
+      'every SECURITY DEFINER function pins its search_path (ending with pg_temp) and is not executable by PUBLIC',
     rules: ['definer_search_path_pinned', 'definer_not_public'],
-    catches: ['sabotage_mutable_path(): search_path not pinned', 'sabotage_public(): search_path "app_private" does not end with pg_temp', 'sabotage_public(): PUBLIC may execute'],
+    catches: [
+      'sabotage_mutable_path(): search_path not pinned',
+      'sabotage_public(): search_path "app_private" does not end with pg_temp',
+      'sabotage_public(): PUBLIC may execute',
+    ],
     async find(client) {
-      const functions = await rows<{ schema_name: string; function: string; search_path: string | null; public_execute: boolean }>(
-        client,
-        'select * from app_audit.definer_functions',
-      )
+      const functions = await rows<{
+        schema_name: string
+        function: string
+        search_path: string | null
+        public_execute: boolean
+      }>(client, 'select * from app_audit.definer_functions')
       const [catalog] = await rows<{ n: number }>(
         client,
         `select count(*)::int as n from pg_proc p join pg_namespace n on n.oid = p.pronamespace
          where p.prosecdef and n.nspname !~ '^pg_' and n.nspname <> 'information_schema'`,
       )
       const problems: string[] = []
-      if (catalog!.n !== functions.length) problems.push(`app_audit.definer_functions lists ${functions.length} of ${catalog!.n} definer functions`)
+      if (catalog!.n !== functions.length)
+        problems.push(`app_audit.definer_functions lists ${functions.length} of ${catalog!.n} definer functions`)
       for (const f of functions) {
         const name = `${f.schema_name}.${f.function}`
         if (f.search_path === null) problems.push(`${name}: search_path not pinned`)
-        else if (!(f.search_path === '""' || /(^|,)\s*pg_temp\s*$/.test(f.search_path))) problems.push(`${name}: search_path "${f.search_path}" does not end with pg_temp`)
+        else if (!(f.search_path === '""' || /(^|,)\s*pg_temp\s*$/.test(f.search_path)))
+          problems.push(`${name}: search_path "${f.search_path}" does not end with pg_temp`)
         if (f.public_execute) problems.push(`${name}: PUBLIC may execute it`)
       }
       return problems
@@ -229,7 +269,9 @@ const checks: Check[] = [
            and not (c.relkind = 'v' and coalesce(c.reloptions, '{}') && array['security_invoker=true', 'security_invoker=on', 'security_invoker=1'])`,
         [API_ROLE],
       )
-      return relations.map((r) => `${r.name} (relkind ${r.relkind}) is readable by ${API_ROLE} and runs as its owner or has no RLS`)
+      return relations.map(
+        (r) => `${r.name} (relkind ${r.relkind}) is readable by ${API_ROLE} and runs as its owner or has no RLS`,
+      )
     },
   },
   {
@@ -308,10 +350,16 @@ t.test('catalog rules', async (t) => {
       for (const check of checks) {
         const problems = await check.find(root)
         for (const expected of check.catches) {
-          t.ok(problems.some((problem) => problem.includes(expected)), `${check.promise}: catches ${expected}`, { problems })
+          t.ok(
+            problems.some((problem) => problem.includes(expected)),
+            `${check.promise}: catches ${expected}`,
+            { problems },
+          )
         }
       }
-      const reported = new Set((await rows<{ rule: string }>(root, 'select rule from app_audit.rule_violations')).map((r) => r.rule))
+      const reported = new Set(
+        (await rows<{ rule: string }>(root, 'select rule from app_audit.rule_violations')).map((r) => r.rule),
+      )
       for (const rule of checks.flatMap((check) => check.rules)) {
         if (rule === 'api_role_exists') continue
         t.ok(reported.has(rule), `rule_violations reports ${rule}`)
@@ -322,144 +370,174 @@ t.test('catalog rules', async (t) => {
     t.same(await rows(owner, 'select * from app_audit.rule_violations'), [], 'and the sabotage left nothing behind')
   })
 
-  t.test('db/audit.sql re-applies cleanly, as the owner, with SECURITY INVOKER views that tenantry_app cannot read', async (t) => {
-    await applyAuditViews(owner)
-    await applyAuditViews(owner)
-    const views = await rows<{ relname: string; owner: string; reloptions: string[] | null }>(
-      owner,
-      `select relname, pg_get_userbyid(relowner) as owner, reloptions from pg_class
+  t.test(
+    'db/audit.sql re-applies cleanly, as the owner, with SECURITY INVOKER views that tenantry_app cannot read',
+    async (t) => {
+      await applyAuditViews(owner)
+      await applyAuditViews(owner)
+      const views = await rows<{ relname: string; owner: string; reloptions: string[] | null }>(
+        owner,
+        `select relname, pg_get_userbyid(relowner) as owner, reloptions from pg_class
        where relnamespace = 'app_audit'::regnamespace and relkind = 'v' order by relname`,
-    )
-    t.same(
-      views.map((v) => v.relname),
-      ['api_role', 'api_role_grants', 'definer_functions', 'policies', 'rule_violations', 'table_security'],
-    )
-    for (const view of views) {
-      t.equal(view.owner, OWNER_ROLE, `${view.relname} is owned by ${OWNER_ROLE}`)
-      t.ok(view.reloptions?.includes('security_invoker=true'), `${view.relname} is SECURITY INVOKER`)
-    }
-    const app = await connect(t, db.appUrl)
-    await t.rejects(app.query('select * from app_audit.rule_violations'), { code: '42501' })
-  })
+      )
+      t.same(
+        views.map((v) => v.relname),
+        ['api_role', 'api_role_grants', 'definer_functions', 'policies', 'rule_violations', 'table_security'],
+      )
+      for (const view of views) {
+        t.equal(view.owner, OWNER_ROLE, `${view.relname} is owned by ${OWNER_ROLE}`)
+        t.ok(view.reloptions?.includes('security_invoker=true'), `${view.relname} is SECURITY INVOKER`)
+      }
+      const app = await connect(t, db.appUrl)
+      await t.rejects(app.query('select * from app_audit.rule_violations'), { code: '42501' })
+    },
+  )
 })
 
-t.test('with no, empty or garbage settings, tenantry_app reads no row of any app_public table, and gets no error', async (t) => {
-  const db = await createTestDatabase(t)
-  const owner = await connect(t, db.ownerUrl)
-  const app = await connect(t, db.appUrl)
+t.test(
+  'with no, empty or garbage settings, tenantry_app reads no row of any app_public table, and gets no error',
+  async (t) => {
+    const db = await createTestDatabase(t)
+    const owner = await connect(t, db.ownerUrl)
+    const app = await connect(t, db.appUrl)
 
-  // Seed two tenants through the app's own flow (register, open_session, begin_request), so every
-  // app_public table holds rows of both: users, tenants, memberships and activities by register;
-  // items, invitations and a broadcast by the owner of each tenant.
-  const tenants: { tenantId: string; userId: string; sessionId: string }[] = []
-  for (const name of ['catalog-a', 'catalog-b']) {
-    const [registered] = await rows<{ user_id: string; tenant_id: string }>(app, 'select * from app_private.register($1, $2, $3, $4, $5)', [
-      `${name}@example.com`,
-      `Owner of ${name}`,
-      '$2b$10$notarealhashnotarealhashnotarealhashnotarealhashnot',
-      name,
-      name,
-    ])
-    const refreshTokenHash = createHash('sha256').update(randomBytes(32)).digest()
-    const [session] = await rows<{ session_id: string }>(app, `select * from app_private.open_session($1, $2, $3, '1 day')`, [
-      registered!.user_id,
-      name,
-      refreshTokenHash,
-    ])
-    const ids = { tenantId: registered!.tenant_id, userId: registered!.user_id, sessionId: session!.session_id }
-    await app.query('begin')
-    await app.query('select app_private.begin_request($1, $2, $3)', [ids.tenantId, ids.userId, ids.sessionId])
-    await app.query(`insert into app_public.items (name, payload) values ($1, '{"secret": true}')`, [`${name} item`])
-    await app.query(`insert into app_public.invitations (email, role, token_hash) values ($1, 'member', $2)`, [
-      `invitee-${name}@example.com`,
-      createHash('sha256').update(randomBytes(32)).digest(),
-    ])
-    await app.query(`insert into app_public.activities (type, payload) values ('BROADCAST_MESSAGE', '{"message": "hello"}')`)
-    await app.query('commit')
-    tenants.push(ids)
-  }
-  const tenantIds = tenants.map((tenant) => tenant.tenantId)
+    // Seed two tenants through the app's own flow (register, open_session, begin_request), so every
+    // app_public table holds rows of both: users, tenants, memberships and activities by register;
+    // items, invitations and a broadcast by the owner of each tenant.
+    const tenants: { tenantId: string; userId: string; sessionId: string }[] = []
+    for (const name of ['catalog-a', 'catalog-b']) {
+      const [registered] = await rows<{ user_id: string; tenant_id: string }>(
+        app,
+        'select * from app_private.register($1, $2, $3, $4, $5)',
+        [
+          `${name}@example.com`,
+          `Owner of ${name}`,
+          '$2b$10$notarealhashnotarealhashnotarealhashnotarealhashnot',
+          name,
+          name,
+        ],
+      )
+      const refreshTokenHash = createHash('sha256').update(randomBytes(32)).digest()
+      const [session] = await rows<{ session_id: string }>(
+        app,
+        `select * from app_private.open_session($1, $2, $3, '1 day')`,
+        [registered!.user_id, name, refreshTokenHash],
+      )
+      const ids = { tenantId: registered!.tenant_id, userId: registered!.user_id, sessionId: session!.session_id }
+      await app.query('begin')
+      await app.query('select app_private.begin_request($1, $2, $3)', [ids.tenantId, ids.userId, ids.sessionId])
+      await app.query(`insert into app_public.items (name, payload) values ($1, '{"secret": true}')`, [`${name} item`])
+      await app.query(`insert into app_public.invitations (email, role, token_hash) values ($1, 'member', $2)`, [
+        `invitee-${name}@example.com`,
+        createHash('sha256').update(randomBytes(32)).digest(),
+      ])
+      await app.query(
+        `insert into app_public.activities (type, payload) values ('BROADCAST_MESSAGE', '{"message": "hello"}')`,
+      )
+      await app.query('commit')
+      tenants.push(ids)
+    }
+    const tenantIds = tenants.map((tenant) => tenant.tenantId)
 
-  const tables = await rows<TableSecurity & { has_tenant_id: boolean; update_column: string | null }>(
-    owner,
-    `select s.*,
+    const tables = await rows<TableSecurity & { has_tenant_id: boolean; update_column: string | null }>(
+      owner,
+      `select s.*,
             exists (select from pg_attribute a where a.attrelid = format('app_public.%I', s.table_name)::regclass
                     and a.attname = 'tenant_id' and not a.attisdropped) as has_tenant_id,
             (select a.attname from pg_attribute a where a.attrelid = format('app_public.%I', s.table_name)::regclass
              and a.attnum > 0 and not a.attisdropped
              and has_column_privilege($1, a.attrelid, a.attnum, 'UPDATE') order by a.attnum limit 1) as update_column
      from app_audit.table_security s where s.schema_name = 'app_public' order by s.table_name`,
-    [API_ROLE],
-  )
-  t.ok(tables.length >= 7, `app_public has ${tables.length} tables`)
+      [API_ROLE],
+    )
+    t.ok(tables.length >= 7, `app_public has ${tables.length} tables`)
 
-  t.test('the seed puts rows of both tenants in every app_public table (as the owner, who bypasses RLS)', async (t) => {
-    for (const table of tables) {
-      if (table.has_tenant_id) {
-        const [seeded] = await rows<{ n: number }>(
-          owner,
-          `select count(distinct tenant_id)::int as n from app_public.${table.table_name} where tenant_id = any ($1::uuid[])`,
-          [tenantIds],
-        )
-        t.equal(seeded!.n, 2, `${table.table_name} has rows of both tenants (extend the seed above for a new table)`)
-      } else {
-        const [seeded] = await rows<{ n: number }>(owner, `select count(*)::int as n from app_public.${table.table_name}`)
-        t.ok(seeded!.n >= 2, `${table.table_name} has rows (extend the seed above for a new table)`)
-      }
-    }
-  })
-
-  t.test("with a real request context, tenantry_app does read its own tenant's rows (the control)", async (t) => {
-    const a = tenants[0]!
-    await app.query('begin')
-    try {
-      await app.query('select app_private.begin_request($1, $2, $3)', [a.tenantId, a.userId, a.sessionId])
-      for (const table of tables.filter((table) => table.select_granted)) {
-        const [visible] = await rows<{ n: number }>(app, `select count(*)::int as n from app_public.${table.table_name}`)
-        t.ok(visible!.n > 0, `${table.table_name}: ${visible!.n} row(s) visible`)
-      }
-    } finally {
-      await app.query('rollback')
-    }
-  })
-
-  const variants: [string, Record<string, string>][] = [
-    ['no settings', {}],
-    ['empty settings', { 'app.tenant_id': '', 'app.user_id': '', 'app.role': '' }],
-    ['garbage settings', { 'app.tenant_id': 'not-a-uuid', 'app.user_id': 'not-a-uuid', 'app.role': 'superadmin' }],
-  ]
-  for (const [variant, settings] of variants) {
-    t.test(`${variant}: no row read, updated or deleted in any app_public table`, async (t) => {
-      // A fresh connection: nothing set on it before, by this test or any other.
-      const fresh = await connect(t, db.appUrl)
-      await fresh.query('begin')
-      try {
-        for (const [key, value] of Object.entries(settings)) await fresh.query('select set_config($1, $2, true)', [key, value])
+    t.test(
+      'the seed puts rows of both tenants in every app_public table (as the owner, who bypasses RLS)',
+      async (t) => {
         for (const table of tables) {
-          // plans needs only a user id, which none of these variants gives: it reads 0 rows too.
-          const name = `app_public.${table.table_name}`
-          if (table.select_granted) {
-            const [read] = await rows<{ n: number }>(fresh, `select count(*)::int as n from ${name}`)
-            t.equal(read!.n, 0, `${variant}: select from ${name}`)
+          if (table.has_tenant_id) {
+            const [seeded] = await rows<{ n: number }>(
+              owner,
+              `select count(distinct tenant_id)::int as n from app_public.${table.table_name} where tenant_id = any ($1::uuid[])`,
+              [tenantIds],
+            )
+            t.equal(
+              seeded!.n,
+              2,
+              `${table.table_name} has rows of both tenants (extend the seed above for a new table)`,
+            )
           } else {
-            await t.rejects(fresh.query(`select count(*) from ${name}`), { code: '42501' }, `${variant}: select from ${name} is denied by grants`)
-          }
-          if (table.update_column) {
-            const column = table.update_column
-            const updated = await fresh.query(`update ${name} set "${column}" = "${column}"`)
-            t.equal(updated.rowCount, 0, `${variant}: update ${name}`)
-          }
-          if (table.delete_granted) {
-            const deleted = await fresh.query(`delete from ${name}`)
-            t.equal(deleted.rowCount, 0, `${variant}: delete from ${name}`)
+            const [seeded] = await rows<{ n: number }>(
+              owner,
+              `select count(*)::int as n from app_public.${table.table_name}`,
+            )
+            t.ok(seeded!.n >= 2, `${table.table_name} has rows (extend the seed above for a new table)`)
           }
         }
+      },
+    )
+
+    t.test("with a real request context, tenantry_app does read its own tenant's rows (the control)", async (t) => {
+      const a = tenants[0]!
+      await app.query('begin')
+      try {
+        await app.query('select app_private.begin_request($1, $2, $3)', [a.tenantId, a.userId, a.sessionId])
+        for (const table of tables.filter((table) => table.select_granted)) {
+          const [visible] = await rows<{ n: number }>(
+            app,
+            `select count(*)::int as n from app_public.${table.table_name}`,
+          )
+          t.ok(visible!.n > 0, `${table.table_name}: ${visible!.n} row(s) visible`)
+        }
       } finally {
-        await fresh.query('rollback')
+        await app.query('rollback')
       }
     })
-  }
-})
+
+    const variants: [string, Record<string, string>][] = [
+      ['no settings', {}],
+      ['empty settings', { 'app.tenant_id': '', 'app.user_id': '', 'app.role': '' }],
+      ['garbage settings', { 'app.tenant_id': 'not-a-uuid', 'app.user_id': 'not-a-uuid', 'app.role': 'superadmin' }],
+    ]
+    for (const [variant, settings] of variants) {
+      t.test(`${variant}: no row read, updated or deleted in any app_public table`, async (t) => {
+        // A fresh connection: nothing set on it before, by this test or any other.
+        const fresh = await connect(t, db.appUrl)
+        await fresh.query('begin')
+        try {
+          for (const [key, value] of Object.entries(settings))
+            await fresh.query('select set_config($1, $2, true)', [key, value])
+          for (const table of tables) {
+            // plans needs only a user id, which none of these variants gives: it reads 0 rows too.
+            const name = `app_public.${table.table_name}`
+            if (table.select_granted) {
+              const [read] = await rows<{ n: number }>(fresh, `select count(*)::int as n from ${name}`)
+              t.equal(read!.n, 0, `${variant}: select from ${name}`)
+            } else {
+              await t.rejects(
+                fresh.query(`select count(*) from ${name}`),
+                { code: '42501' },
+                `${variant}: select from ${name} is denied by grants`,
+              )
+            }
+            if (table.update_column) {
+              const column = table.update_column
+              const updated = await fresh.query(`update ${name} set "${column}" = "${column}"`)
+              t.equal(updated.rowCount, 0, `${variant}: update ${name}`)
+            }
+            if (table.delete_granted) {
+              const deleted = await fresh.query(`delete from ${name}`)
+              t.equal(deleted.rowCount, 0, `${variant}: delete from ${name}`)
+            }
+          }
+        } finally {
+          await fresh.query('rollback')
+        }
+      })
+    }
+  },
+)
 
 t.test('splinter (postgrestools dblint) reports nothing on the schema, and is live', async (t) => {
   const db = await createTestDatabase(t)
@@ -471,11 +549,15 @@ t.test('splinter (postgrestools dblint) reports nothing on the schema, and is li
   // Proof it really linted this database: a definer function with a mutable search_path is
   // reported (and the catalog views agree).
   const owner = await connect(t, db.ownerUrl)
-  await owner.query(`create function app_private.lint_canary() returns integer language sql security definer as 'select 1'`)
+  await owner.query(
+    `create function app_private.lint_canary() returns integer language sql security definer as 'select 1'`,
+  )
   try {
     const canary = await runSplinter(db.ownerUrl)
     t.ok(
-      canary.findings.some((f) => f.category === 'splinter/security/functionSearchPathMutable' && f.message.includes('lint_canary')),
+      canary.findings.some(
+        (f) => f.category === 'splinter/security/functionSearchPathMutable' && f.message.includes('lint_canary'),
+      ),
       'the canary is reported',
     )
   } finally {

@@ -14,7 +14,10 @@ t.test('configuration is validated at boot, naming every bad value', async (t) =
   for (const name of ['PORT', 'BCRYPT_COST', 'DATABASE_URL']) t.match(message, name)
   t.match(message, /BCRYPT_COST: must be at least 10/)
   t.throws(() => loadConfig({ NODE_ENV: 'production' }), /JWT_SECRET: required in production/)
-  t.throws(() => loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'too short' }), /JWT_SECRET: must be at least 32 bytes/)
+  t.throws(
+    () => loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'too short' }),
+    /JWT_SECRET: must be at least 32 bytes/,
+  )
   const ok = loadConfig({ NODE_ENV: 'production', JWT_SECRET: 's'.repeat(32), PORT: '8080' })
   t.match(ok, { PORT: 8080, BCRYPT_COST: 12, ACCESS_TOKEN_TTL: 900, JWT_SECRET: 's'.repeat(32) })
   const test = loadConfig({ NODE_ENV: 'test' })

@@ -12,7 +12,9 @@ t.test('OpenAPI is generated from the zod schemas and documents every route', as
     t.ok(Object.keys(spec.components.schemas[name]?.properties ?? {}).length > 0, `component ${name} has properties`)
   }
   const documented = new Set<string>()
-  for (const [path, methods] of Object.entries(spec.paths as Record<string, Record<string, { security?: unknown; responses: Record<string, unknown> }>>)) {
+  for (const [path, methods] of Object.entries(
+    spec.paths as Record<string, Record<string, { security?: unknown; responses: Record<string, unknown> }>>,
+  )) {
     for (const [method, operation] of Object.entries(methods)) {
       documented.add(`${method.toUpperCase()} ${path.replace(/\{(\w+)\}/g, ':$1')}`)
       t.ok(operation.responses['4XX'] ?? operation.responses['4xx'], `${method} ${path} documents its problems`)
@@ -21,7 +23,11 @@ t.test('OpenAPI is generated from the zod schemas and documents every route', as
   for (const route of app.routeCatalog.filter((r) => r.url.startsWith('/v1/'))) {
     t.ok(documented.has(`${route.method} ${route.url}`), `${route.method} ${route.url} is documented`)
     const operation = spec.paths[route.url.replace(/:(\w+)/g, '{$1}')][route.method.toLowerCase()]
-    t.equal(Boolean(operation.security), route.access !== 'public', `${route.method} ${route.url}: bearer auth iff not public`)
+    t.equal(
+      Boolean(operation.security),
+      route.access !== 'public',
+      `${route.method} ${route.url}: bearer auth iff not public`,
+    )
   }
   const ui = await app.inject({ method: 'GET', url: '/docs/' })
   t.equal(ui.statusCode, 200)

@@ -17,7 +17,12 @@ t.test('hostile input gets a 4xx problem, never a 500', async (t) => {
     ['repeated limit', 'GET', '/v1/items?limit=1&limit=2', undefined],
     ['negative after', 'GET', '/v1/activities?after=-1', undefined],
     ['huge after', 'GET', '/v1/activities?after=1e400', undefined],
-    ['cursor with a bad timestamp', 'GET', `/v1/items?cursor=${Buffer.from(JSON.stringify(['not a time', item.id])).toString('base64url')}`, undefined],
+    [
+      'cursor with a bad timestamp',
+      'GET',
+      `/v1/items?cursor=${Buffer.from(JSON.stringify(['not a time', item.id])).toString('base64url')}`,
+      undefined,
+    ],
     ['NUL in an email', 'POST', '/v1/invitations', { email: 'a\u0000@example.com', role: 'member' }],
     ['NUL in a slug', 'POST', '/v1/auth/switch', { tenant: 'a\u0000b' }],
     ['NUL in a password', 'POST', '/v1/auth/login', { email: 'a@example.com', password: 'pass\u0000word' }],
@@ -26,7 +31,10 @@ t.test('hostile input gets a 4xx problem, never a 500', async (t) => {
   ]
   for (const [name, method, url, payload] of cases) {
     const res = await call(app, owner, method as 'GET', url, payload)
-    t.ok(res.statusCode >= 400 && res.statusCode < 500, `${name}: ${res.statusCode} ${res.statusCode >= 500 ? res.body : ''}`)
+    t.ok(
+      res.statusCode >= 400 && res.statusCode < 500,
+      `${name}: ${res.statusCode} ${res.statusCode >= 500 ? res.body : ''}`,
+    )
     t.match(res.headers['content-type'], /application\/problem\+json/, name)
   }
   const after = (await call(app, owner, 'GET', '/v1/items')).json()

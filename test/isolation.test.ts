@@ -17,7 +17,10 @@ const identity = (session: Session) => ({
 })
 
 /** As tenantry_app, inside an open transaction: everything tenant A's context can do to tenant B. */
-async function leaksTowards(client: pg.Client, b: { tenantId: string; itemId: string; userId: string }): Promise<string[]> {
+async function leaksTowards(
+  client: pg.Client,
+  b: { tenantId: string; itemId: string; userId: string },
+): Promise<string[]> {
   const leaks: string[] = []
   const count = async (what: string, text: string, values: unknown[] = []) => {
     await client.query('savepoint probe')
@@ -28,7 +31,8 @@ async function leaksTowards(client: pg.Client, b: { tenantId: string; itemId: st
     } catch (error) {
       // A refusal (no privilege, RLS WITH CHECK) is not a leak.
       await client.query('rollback to savepoint probe')
-      if (!['42501'].includes((error as { code?: string }).code ?? '')) leaks.push(`${what}: unexpected ${(error as Error).message}`)
+      if (!['42501'].includes((error as { code?: string }).code ?? ''))
+        leaks.push(`${what}: unexpected ${(error as Error).message}`)
     }
   }
   await count('select B tenant', 'select id from app_public.tenants where id = $1', [b.tenantId])
@@ -37,15 +41,31 @@ async function leaksTowards(client: pg.Client, b: { tenantId: string; itemId: st
   await count('select B user', 'select id from app_public.users where id = $1', [b.userId])
   await count('select B invitations', 'select id from app_public.invitations where tenant_id = $1', [b.tenantId])
   await count('select B activities', 'select id from app_public.activities where tenant_id = $1', [b.tenantId])
-  await count('select items without a filter, B rows among them', 'select id from app_public.items where id = $1', [b.itemId])
+  await count('select items without a filter, B rows among them', 'select id from app_public.items where id = $1', [
+    b.itemId,
+  ])
   await count('update B item', `update app_public.items set name = 'pwned' where id = $1 returning id`, [b.itemId])
   await count('delete B item', 'delete from app_public.items where id = $1 returning id', [b.itemId])
-  await count('update B tenant', `update app_public.tenants set name = 'pwned' where id = $1 returning id`, [b.tenantId])
-  await count('update B membership', `update app_public.memberships set role = 'viewer' where tenant_id = $1 returning user_id`, [b.tenantId])
-  await count('delete B membership', 'delete from app_public.memberships where tenant_id = $1 returning user_id', [b.tenantId])
+  await count('update B tenant', `update app_public.tenants set name = 'pwned' where id = $1 returning id`, [
+    b.tenantId,
+  ])
+  await count(
+    'update B membership',
+    `update app_public.memberships set role = 'viewer' where tenant_id = $1 returning user_id`,
+    [b.tenantId],
+  )
+  await count('delete B membership', 'delete from app_public.memberships where tenant_id = $1 returning user_id', [
+    b.tenantId,
+  ])
   await count('update B user', `update app_public.users set name = 'pwned' where id = $1 returning id`, [b.userId])
-  await count('insert item into B', `insert into app_public.items (tenant_id, name) values ($1, 'x') returning id`, [b.tenantId])
-  await count('insert broadcast into B', `insert into app_public.activities (tenant_id, type, payload) values ($1, 'BROADCAST_MESSAGE', '{}') returning id`, [b.tenantId])
+  await count('insert item into B', `insert into app_public.items (tenant_id, name) values ($1, 'x') returning id`, [
+    b.tenantId,
+  ])
+  await count(
+    'insert broadcast into B',
+    `insert into app_public.activities (tenant_id, type, payload) values ($1, 'BROADCAST_MESSAGE', '{}') returning id`,
+    [b.tenantId],
+  )
   return leaks
 }
 
@@ -87,7 +107,11 @@ t.test('SQL-level isolation as the API role', async (t) => {
       `select * from app_private.user_secrets`,
       `select * from app_private.refresh_tokens`,
     ]) {
-      await t.rejects(asA(() => apiRole.query(statement)), { code: '42501' }, statement)
+      await t.rejects(
+        asA(() => apiRole.query(statement)),
+        { code: '42501' },
+        statement,
+      )
     }
   })
 
@@ -119,7 +143,12 @@ t.test('SQL-level isolation as the API role', async (t) => {
   t.test('a pooled connection reused after a request carries no settings', async (t) => {
     const pool = await createDatabasePool(db.appUrl, { maxPoolSize: 1 })
     t.teardown(() => pool.end())
-    const Setting = z.object({ tenant: z.string().nullable(), user: z.string().nullable(), role: z.string().nullable(), items: z.number() })
+    const Setting = z.object({
+      tenant: z.string().nullable(),
+      user: z.string().nullable(),
+      role: z.string().nullable(),
+      items: z.number(),
+    })
     const inside = await withTenantContext(pool, identity(a), null, (tx) =>
       tx.one(sql.type(Setting)`
         select current_setting('app.tenant_id', true) as tenant, current_setting('app.user_id', true) as user,
@@ -134,12 +163,18 @@ t.test('SQL-level isolation as the API role', async (t) => {
     )
     t.same(after, { tenant: null, user: null, role: null, items: 0 })
     // A failed handler rolls back, and leaves nothing behind either.
-    await t.rejects(withTenantContext(pool, identity(a), null, async (tx) => {
-      await tx.query(sql.unsafe`insert into app_public.items (name) values ('rolled back')`)
-      throw new Error('handler failed')
-    }))
+    await t.rejects(
+      withTenantContext(pool, identity(a), null, async (tx) => {
+        await tx.query(sql.unsafe`insert into app_public.items (name) values ('rolled back')`)
+        throw new Error('handler failed')
+      }),
+    )
     const count = await withTenantContext(pool, identity(a), null, (tx) =>
-      tx.oneFirst(sql.type(z.object({ n: z.number() }))`select count(*)::int as n from app_public.items where name = 'rolled back'`),
+      tx.oneFirst(
+        sql.type(
+          z.object({ n: z.number() }),
+        )`select count(*)::int as n from app_public.items where name = 'rolled back'`,
+      ),
     )
     t.equal(count, 0)
   })
@@ -165,11 +200,25 @@ t.test('SQL-level isolation as the API role', async (t) => {
        create policy select_viewer on app_public.items for select to tenantry_app using (app_public.current_member_role() is not null)`,
       () => leaksTowards(root, target),
     )
-    t.ok((weakened as string[]).some((leak) => leak.startsWith('select B items')), `forgetting the tenant predicate leaks: ${weakened}`)
-    const dropped = await withPolicyChange('drop policy select_viewer on app_public.items', () => root.query('select name from app_public.items'))
-    t.same((dropped as pg.QueryResult).rows, [], 'without its select policy, members no longer see their own items (so the API tests fail)')
-    const disabled = await withPolicyChange('alter table app_public.activities disable row level security', () => leaksTowards(root, target))
-    t.ok((disabled as string[]).some((leak) => leak.startsWith('select B activities')), 'disabling RLS leaks')
+    t.ok(
+      (weakened as string[]).some((leak) => leak.startsWith('select B items')),
+      `forgetting the tenant predicate leaks: ${weakened}`,
+    )
+    const dropped = await withPolicyChange('drop policy select_viewer on app_public.items', () =>
+      root.query('select name from app_public.items'),
+    )
+    t.same(
+      (dropped as pg.QueryResult).rows,
+      [],
+      'without its select policy, members no longer see their own items (so the API tests fail)',
+    )
+    const disabled = await withPolicyChange('alter table app_public.activities disable row level security', () =>
+      leaksTowards(root, target),
+    )
+    t.ok(
+      (disabled as string[]).some((leak) => leak.startsWith('select B activities')),
+      'disabling RLS leaks',
+    )
     t.same(await asA(() => leaksTowards(apiRole, target)), [], 'and after the rollback, nothing leaks again')
   })
 

@@ -4,7 +4,13 @@ import { addMember, buildTestApp, call, registerTenant, type Session } from './h
 type Page = { data: Record<string, unknown>[]; nextCursor: string | null }
 
 /** Walks every page of `url`, running `between` after each page; returns the ids in order. */
-async function walk(app: Parameters<typeof call>[0], session: Session, url: string, key: string, between: () => Promise<unknown>) {
+async function walk(
+  app: Parameters<typeof call>[0],
+  session: Session,
+  url: string,
+  key: string,
+  between: () => Promise<unknown>,
+) {
   const ids: string[] = []
   let cursor: string | null = null
   for (let pages = 0; pages < 50; pages++) {
@@ -30,7 +36,9 @@ t.test('keyset pagination: no duplicates and no gaps while rows are inserted bet
     for (let i = 0; i < 23; i++) await call(app, owner, 'POST', '/v1/items', { name: `before ${i}` })
     const before = await walk(app, owner, '/v1/items?limit=100', 'id', async () => {})
     let inserted = 0
-    const during = await walk(app, owner, '/v1/items?limit=5', 'id', () => call(app, owner, 'POST', '/v1/items', { name: `during ${inserted++}` }))
+    const during = await walk(app, owner, '/v1/items?limit=5', 'id', () =>
+      call(app, owner, 'POST', '/v1/items', { name: `during ${inserted++}` }),
+    )
     t.same(during, before, 'exactly the rows that existed, in the same order: new rows land before the first page')
     t.equal(new Set(during).size, during.length, 'no duplicates')
     t.equal(inserted, 4)
@@ -46,20 +54,32 @@ t.test('keyset pagination: no duplicates and no gaps while rows are inserted bet
 
   t.test('activities, newest first', async (t) => {
     const before = await walk(app, owner, '/v1/activities?limit=100', 'id', async () => {})
-    const during = await walk(app, owner, '/v1/activities?limit=7', 'id', () => call(app, owner, 'POST', '/v1/tenant/broadcasts', { message: 'tick' }))
+    const during = await walk(app, owner, '/v1/activities?limit=7', 'id', () =>
+      call(app, owner, 'POST', '/v1/tenant/broadcasts', { message: 'tick' }),
+    )
     t.same(during, before)
   })
 
   t.test('invitations, newest first', async (t) => {
-    for (let i = 0; i < 7; i++) await call(app, owner, 'POST', '/v1/invitations', { email: `p${i}@example.com`, role: 'member' })
+    for (let i = 0; i < 7; i++)
+      await call(app, owner, 'POST', '/v1/invitations', { email: `p${i}@example.com`, role: 'member' })
     const before = await walk(app, owner, '/v1/invitations?limit=100', 'id', async () => {})
     let n = 0
-    const during = await walk(app, owner, '/v1/invitations?limit=3', 'id', () => call(app, owner, 'POST', '/v1/invitations', { email: `q${n++}@example.com`, role: 'member' }))
+    const during = await walk(app, owner, '/v1/invitations?limit=3', 'id', () =>
+      call(app, owner, 'POST', '/v1/invitations', { email: `q${n++}@example.com`, role: 'member' }),
+    )
     t.same(during, before)
   })
 
   t.test('limits are bounded and cursors are opaque but checked', async (t) => {
-    for (const query of ['limit=0', 'limit=101', 'limit=abc', 'cursor=bm9wZQ', `cursor=${Buffer.from('["x","y"]').toString('base64url')}`, 'unknown=1']) {
+    for (const query of [
+      'limit=0',
+      'limit=101',
+      'limit=abc',
+      'cursor=bm9wZQ',
+      `cursor=${Buffer.from('["x","y"]').toString('base64url')}`,
+      'unknown=1',
+    ]) {
       const res = await call(app, owner, 'GET', `/v1/items?${query}`)
       t.equal(res.statusCode, 400, query)
       t.equal(res.json().type, '/problems/validation-failed', query)

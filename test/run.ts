@@ -19,7 +19,9 @@ async function freePort(): Promise<number> {
     const server = createServer()
     server.listen(0, '127.0.0.1', () => {
       const address = server.address()
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))))
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      )
     })
   })
 }
@@ -81,7 +83,9 @@ async function main() {
     })
     process.exitCode = code
   } finally {
-    await withClient(rootUrl, (client) => client.query(`drop database if exists ${TEMPLATE} with (force)`)).catch(() => {})
+    await withClient(rootUrl, (client) => client.query(`drop database if exists ${TEMPLATE} with (force)`)).catch(
+      () => {},
+    )
     await stop()
   }
 }

@@ -25,7 +25,10 @@ async function start(env: Record<string, string>) {
   const base = `http://127.0.0.1:${env.PORT}`
   for (let i = 0; i < 300; i++) {
     if (child.exitCode !== null) throw new Error(`server exited ${child.exitCode}: ${output}`)
-    const ready = await fetch(`${base}/ready`).then((r) => r.ok, () => false)
+    const ready = await fetch(`${base}/ready`).then(
+      (r) => r.ok,
+      () => false,
+    )
     if (ready) return { child, base, output: () => output }
     await new Promise((r) => setTimeout(r, 100))
   }
@@ -46,49 +49,60 @@ const post = (url: string, body: unknown, token?: string) =>
     body: JSON.stringify(body),
   })
 
-t.test('npm start on a fresh machine: embedded PostgreSQL, migrations, the API, and data that survives a restart', async (t) => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'tenantry-start-'))
-  chmodSync(dataDir, 0o755) // the cluster may run as the `postgres` system user, which must reach its directory
-  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }))
-  const env = { DATA_DIR: dataDir, EMBEDDED_PG_PORT: String(await freePort()), PORT: String(await freePort()), HOST: '127.0.0.1' }
+t.test(
+  'npm start on a fresh machine: embedded PostgreSQL, migrations, the API, and data that survives a restart',
+  async (t) => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'tenantry-start-'))
+    chmodSync(dataDir, 0o755) // the cluster may run as the `postgres` system user, which must reach its directory
+    t.teardown(() => rmSync(dataDir, { recursive: true, force: true }))
+    const env = {
+      DATA_DIR: dataDir,
+      EMBEDDED_PG_PORT: String(await freePort()),
+      PORT: String(await freePort()),
+      HOST: '127.0.0.1',
+    }
 
-  const first = await start(env)
-  t.teardown(() => first.child.kill('SIGKILL'))
-  const docs = await fetch(`${first.base}/docs/json`)
-  t.equal(docs.status, 200, '/docs/json')
-  t.equal((await fetch(`${first.base}/docs/`)).status, 200, '/docs')
-  const registered = await post(`${first.base}/v1/auth/register`, {
-    email: 'ann@example.com', password: 'correct horse', name: 'Ann', tenant: { name: 'Acme', slug: 'acme' },
-  })
-  t.equal(registered.status, 201, 'register')
-  const login = await post(`${first.base}/v1/auth/login`, { email: 'ann@example.com', password: 'correct horse' })
-  t.equal(login.status, 200, 'login')
-  const { refreshToken } = (await login.json()) as { refreshToken: string }
-  const refreshed = await post(`${first.base}/v1/auth/refresh`, { refreshToken })
-  t.equal(refreshed.status, 200, 'refresh')
-  const { accessToken } = (await refreshed.json()) as { accessToken: string }
-  const me = await fetch(`${first.base}/v1/me`, { headers: { authorization: `Bearer ${accessToken}` } })
-  t.equal(me.status, 200, '/v1/me')
-  t.equal(await stop(first.child), 0, 'SIGTERM shuts down cleanly')
-  t.match(first.output(), /"reqId"/, 'structured request logs with request ids')
-  t.notMatch(first.output(), /correct horse|refreshToken|eyJ/, 'no secrets or tokens in the logs')
+    const first = await start(env)
+    t.teardown(() => first.child.kill('SIGKILL'))
+    const docs = await fetch(`${first.base}/docs/json`)
+    t.equal(docs.status, 200, '/docs/json')
+    t.equal((await fetch(`${first.base}/docs/`)).status, 200, '/docs')
+    const registered = await post(`${first.base}/v1/auth/register`, {
+      email: 'ann@example.com',
+      password: 'correct horse',
+      name: 'Ann',
+      tenant: { name: 'Acme', slug: 'acme' },
+    })
+    t.equal(registered.status, 201, 'register')
+    const login = await post(`${first.base}/v1/auth/login`, { email: 'ann@example.com', password: 'correct horse' })
+    t.equal(login.status, 200, 'login')
+    const { refreshToken } = (await login.json()) as { refreshToken: string }
+    const refreshed = await post(`${first.base}/v1/auth/refresh`, { refreshToken })
+    t.equal(refreshed.status, 200, 'refresh')
+    const { accessToken } = (await refreshed.json()) as { accessToken: string }
+    const me = await fetch(`${first.base}/v1/me`, { headers: { authorization: `Bearer ${accessToken}` } })
+    t.equal(me.status, 200, '/v1/me')
+    t.equal(await stop(first.child), 0, 'SIGTERM shuts down cleanly')
+    t.match(first.output(), /"reqId"/, 'structured request logs with request ids')
+    t.notMatch(first.output(), /correct horse|refreshToken|eyJ/, 'no secrets or tokens in the logs')
 
-  const second = await start(env)
-  t.teardown(() => second.child.kill('SIGKILL'))
-  const again = await fetch(`${second.base}/v1/me`, { headers: { authorization: `Bearer ${accessToken}` } })
-  t.equal(again.status, 200, 'after a restart: same data, same development JWT secret')
+    const second = await start(env)
+    t.teardown(() => second.child.kill('SIGKILL'))
+    const again = await fetch(`${second.base}/v1/me`, { headers: { authorization: `Bearer ${accessToken}` } })
+    t.equal(again.status, 200, 'after a restart: same data, same development JWT secret')
 
-  // Graceful shutdown: requests in flight when SIGTERM arrives still get their answer. Logins
-  // are slow (bcrypt), so these are certainly being handled when the signal lands.
-  const inFlight = Array.from({ length: 4 }, () =>
-    post(`${second.base}/v1/auth/login`, { email: 'ann@example.com', password: 'correct horse' }).then(
-      (res) => String(res.status),
-      (error: { cause?: { code?: string } }) => error.cause?.code ?? 'error',
-    ),
-  )
-  await new Promise((resolve) => setTimeout(resolve, 150))
-  const exit = stop(second.child)
-  const outcomes = await Promise.all(inFlight)
-  t.same(outcomes, ['200', '200', '200', '200'], 'every request in flight was answered')
-  t.equal(await exit, 0, 'SIGTERM with requests in flight exits cleanly')
-})
+    // Graceful shutdown: requests in flight when SIGTERM arrives still get their answer. Logins
+    // are slow (bcrypt), so these are certainly being handled when the signal lands.
+    const inFlight = Array.from({ length: 4 }, () =>
+      post(`${second.base}/v1/auth/login`, { email: 'ann@example.com', password: 'correct horse' }).then(
+        (res) => String(res.status),
+        (error: { cause?: { code?: string } }) => error.cause?.code ?? 'error',
+      ),
+    )
+    await new Promise((resolve) => setTimeout(resolve, 150))
+    const exit = stop(second.child)
+    const outcomes = await Promise.all(inFlight)
+    t.same(outcomes, ['200', '200', '200', '200'], 'every request in flight was answered')
+    t.equal(await exit, 0, 'SIGTERM with requests in flight exits cleanly')
+  },
+)

@@ -1,9 +1,19 @@
 import { z } from 'zod'
-import { Id, page, PageQuery, Timestamp } from '../http/schemas.ts'
+import { Id, PageQuery, page, Timestamp } from '../http/schemas.ts'
 
 export const ACTIVITY_TYPES = [
-  'USER_JOINED', 'USER_REMOVED', 'ROLE_CHANGED', 'PLAN_UPGRADED', 'PLAN_DOWNGRADED', 'BROADCAST_MESSAGE',
-  'INVITATION_CREATED', 'INVITATION_REVOKED', 'TENANT_UPDATED', 'ITEM_CREATED', 'ITEM_UPDATED', 'ITEM_DELETED',
+  'USER_JOINED',
+  'USER_REMOVED',
+  'ROLE_CHANGED',
+  'PLAN_UPGRADED',
+  'PLAN_DOWNGRADED',
+  'BROADCAST_MESSAGE',
+  'INVITATION_CREATED',
+  'INVITATION_REVOKED',
+  'TENANT_UPDATED',
+  'ITEM_CREATED',
+  'ITEM_UPDATED',
+  'ITEM_DELETED',
 ] as const
 export const ActivityType = z.enum(ACTIVITY_TYPES)
 

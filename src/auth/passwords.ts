@@ -14,7 +14,11 @@ export type PasswordHasher = {
  * comparison (against a dummy hash of the configured cost), so "no such user" and "wrong
  * password" take the same time and cannot be told apart.
  */
-export async function createPasswordHasher(options: { cost: number; threads?: number; maxQueue?: number }): Promise<PasswordHasher> {
+export async function createPasswordHasher(options: {
+  cost: number
+  threads?: number
+  maxQueue?: number
+}): Promise<PasswordHasher> {
   const threads = options.threads ?? Math.max(1, availableParallelism() - 1)
   const pool = new Piscina({
     filename: new URL('./password-worker.ts', import.meta.url).href,
@@ -27,7 +31,9 @@ export async function createPasswordHasher(options: { cost: number; threads?: nu
   const run = <T>(task: object, name: string): Promise<T> =>
     pool.run(task, { name }).catch((error: unknown) => {
       if ((error as Error).message === 'Task queue is at limit') {
-        throw new Problem('unavailable', 'too many sign-ins at once; retry shortly', { headers: { 'retry-after': '1' } })
+        throw new Problem('unavailable', 'too many sign-ins at once; retry shortly', {
+          headers: { 'retry-after': '1' },
+        })
       }
       throw error
     }) as Promise<T>

@@ -37,46 +37,55 @@ const Claims = z.object({ sub: z.uuid(), tenant_id: z.uuid(), sid: z.uuid() })
  * database connection; its handler then runs inside `request.inTenant`, where the database
  * decides the role.
  */
-export const authPlugin = fp(async (app: FastifyInstance, options: { config: Config; enforceRoles: boolean }) => {
-  const { config } = options
-  await app.register(fastifyJwt, {
-    secret: config.JWT_SECRET,
-    sign: { algorithm: 'HS256', iss: config.JWT_ISSUER, aud: config.JWT_AUDIENCE, expiresIn: `${config.ACCESS_TOKEN_TTL}s` },
-    verify: {
-      algorithms: ['HS256'],
-      allowedIss: config.JWT_ISSUER,
-      allowedAud: config.JWT_AUDIENCE,
-      requiredClaims: ['exp', 'iat', 'iss', 'aud', 'sub', 'tenant_id', 'sid'],
-    },
-  })
+export const authPlugin = fp(
+  async (app: FastifyInstance, options: { config: Config; enforceRoles: boolean }) => {
+    const { config } = options
+    await app.register(fastifyJwt, {
+      secret: config.JWT_SECRET,
+      sign: {
+        algorithm: 'HS256',
+        iss: config.JWT_ISSUER,
+        aud: config.JWT_AUDIENCE,
+        expiresIn: `${config.ACCESS_TOKEN_TTL}s`,
+      },
+      verify: {
+        algorithms: ['HS256'],
+        allowedIss: config.JWT_ISSUER,
+        allowedAud: config.JWT_AUDIENCE,
+        requiredClaims: ['exp', 'iat', 'iss', 'aud', 'sub', 'tenant_id', 'sid'],
+      },
+    })
 
-  app.decorateRequest('identity', null)
-  app.decorateRequest('inTenant', function inTenant(handler) {
-    if (!this.identity) throw new Problem('unauthorized', 'this route requires an access token')
-    const access = this.routeOptions.config.access
-    const minimumRole = options.enforceRoles && access && access !== 'public' ? access : null
-    return withTenantContext(app.db, this.identity, minimumRole, handler)
-  })
+    app.decorateRequest('identity', null)
+    app.decorateRequest('inTenant', function inTenant(handler) {
+      if (!this.identity) throw new Problem('unauthorized', 'this route requires an access token')
+      const access = this.routeOptions.config.access
+      const minimumRole = options.enforceRoles && access && access !== 'public' ? access : null
+      return withTenantContext(app.db, this.identity, minimumRole, handler)
+    })
 
-  app.addHook('onRequest', async (request) => {
-    const access = request.routeOptions.config.access
-    if (access === undefined || access === 'public') return
-    if (!request.headers.authorization) {
-      throw new Problem('unauthorized', 'send an access token: Authorization: Bearer <token>')
-    }
-    let claims: unknown
-    try {
-      claims = await request.jwtVerify()
-    } catch (error) {
-      const code = (error as { code?: string }).code ?? ''
-      if (code === 'FST_JWT_AUTHORIZATION_TOKEN_EXPIRED') throw new Problem('invalid-token', 'the access token has expired')
-      if (code.startsWith('FST_JWT_NO_AUTHORIZATION') || code === 'FST_JWT_BAD_REQUEST') {
+    app.addHook('onRequest', async (request) => {
+      const access = request.routeOptions.config.access
+      if (access === undefined || access === 'public') return
+      if (!request.headers.authorization) {
         throw new Problem('unauthorized', 'send an access token: Authorization: Bearer <token>')
       }
-      throw new Problem('invalid-token', 'the access token is invalid')
-    }
-    const parsed = Claims.safeParse(claims)
-    if (!parsed.success) throw new Problem('invalid-token', 'the access token is invalid')
-    request.identity = { userId: parsed.data.sub, tenantId: parsed.data.tenant_id, sessionId: parsed.data.sid }
-  })
-}, { name: 'auth' })
+      let claims: unknown
+      try {
+        claims = await request.jwtVerify()
+      } catch (error) {
+        const code = (error as { code?: string }).code ?? ''
+        if (code === 'FST_JWT_AUTHORIZATION_TOKEN_EXPIRED')
+          throw new Problem('invalid-token', 'the access token has expired')
+        if (code.startsWith('FST_JWT_NO_AUTHORIZATION') || code === 'FST_JWT_BAD_REQUEST') {
+          throw new Problem('unauthorized', 'send an access token: Authorization: Bearer <token>')
+        }
+        throw new Problem('invalid-token', 'the access token is invalid')
+      }
+      const parsed = Claims.safeParse(claims)
+      if (!parsed.success) throw new Problem('invalid-token', 'the access token is invalid')
+      request.identity = { userId: parsed.data.sub, tenantId: parsed.data.tenant_id, sessionId: parsed.data.sid }
+    })
+  },
+  { name: 'auth' },
+)

@@ -18,7 +18,13 @@ const MembershipRow = z.object({ tenant: TenantSummary, role: Role })
 
 const seconds = (value: number) => sql.fragment`make_interval(secs => ${value})`
 
-export const register = (input: { email: string; name: string; passwordHash: string; tenantName: string; tenantSlug: string }) =>
+export const register = (input: {
+  email: string
+  name: string
+  passwordHash: string
+  tenantName: string
+  tenantSlug: string
+}) =>
   sql.type(RegisteredRow)`
     select user_id, tenant_id from app_private.register(
       ${input.email}::text, ${input.name}::text, ${input.passwordHash}::text, ${input.tenantName}::text, ${input.tenantSlug}::text

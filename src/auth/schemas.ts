@@ -3,7 +3,9 @@ import { Role } from '../db/context.ts'
 import { Email, Id, Password, PersonName, Slug, TenantName } from '../http/schemas.ts'
 
 export const User = z.object({ id: Id, email: z.string(), name: z.string() }).meta({ id: 'User' })
-export const TenantSummary = z.object({ id: Id, slug: z.string(), name: z.string(), plan: z.string() }).meta({ id: 'TenantSummary' })
+export const TenantSummary = z
+  .object({ id: Id, slug: z.string(), name: z.string(), plan: z.string() })
+  .meta({ id: 'TenantSummary' })
 
 export const SessionResponse = z
   .object({

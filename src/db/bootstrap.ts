@@ -96,7 +96,7 @@ export async function withClient<T>(
 
 // graphile-migrate logs every step at info; keep warnings and errors only.
 const quietLogger = new (gm as unknown as { Logger: new (f: unknown) => gm.Logger }).Logger(
-  (scope: unknown) => (level: string, message: string) => {
+  (_scope: unknown) => (level: string, message: string) => {
     if (level === 'error' || level === 'warning') console.error(`graphile-migrate: ${message}`)
   },
 )

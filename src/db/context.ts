@@ -1,4 +1,4 @@
-import { sql, type DatabasePool, type DatabaseTransactionConnection } from 'slonik'
+import { type DatabasePool, type DatabaseTransactionConnection, sql } from 'slonik'
 import { z } from 'zod'
 import { forbidden } from '../http/problems.ts'
 
@@ -27,7 +27,8 @@ const beginRequest = (identity: RequestIdentity) =>
   `
 
 /** The context statement on its own, for auth flows that open a session mid-transaction. */
-export const setRequestContext = (tx: Tx, identity: RequestIdentity): Promise<Role> => tx.oneFirst(beginRequest(identity))
+export const setRequestContext = (tx: Tx, identity: RequestIdentity): Promise<Role> =>
+  tx.oneFirst(beginRequest(identity))
 
 /**
  * Runs `handler` inside one transaction whose first statement sets the request context. The
@@ -44,7 +45,9 @@ export async function withTenantContext<T>(
   return pool.transaction(async (tx) => {
     const role = await setRequestContext(tx, identity)
     if (minimumRole && !roleAtLeast(role, minimumRole)) {
-      throw forbidden(`this requires the ${minimumRole} role or higher; you are ${role === 'admin' ? 'an' : 'a'} ${role}`)
+      throw forbidden(
+        `this requires the ${minimumRole} role or higher; you are ${role === 'admin' ? 'an' : 'a'} ${role}`,
+      )
     }
     return handler(tx, { ...identity, role })
   })

@@ -19,7 +19,10 @@ const timestamptz = createTimestampWithTimeZoneTypeParser()
  *   so slonik's default `DISCARD ALL` would only cost a round trip per request and drop prepared
  *   statements. test/isolation-sql.test.ts proves a reused connection carries no settings.
  */
-export async function createDatabasePool(connectionUri: string, options: { maxPoolSize: number }): Promise<DatabasePool> {
+export async function createDatabasePool(
+  connectionUri: string,
+  options: { maxPoolSize: number },
+): Promise<DatabasePool> {
   return createPool(connectionUri, {
     maxPoolSize: options.maxPoolSize,
     interceptors: [validateRows],

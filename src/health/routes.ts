@@ -12,24 +12,36 @@ const Status = z.object({ status: z.enum(['ok', 'unavailable']), checks: z.recor
 export async function healthRoutes(fastify: FastifyInstance, options: { checks: ReadinessCheck[] }) {
   const app = fastify.withTypeProvider<ZodTypeProvider>()
 
-  app.get('/health', {
-    config: { access: 'public' },
-    schema: { tags: ['health'], summary: 'Liveness: the process answers', response: { 200: Status } },
-  }, async () => ({ status: 'ok' as const }))
+  app.get(
+    '/health',
+    {
+      config: { access: 'public' },
+      schema: { tags: ['health'], summary: 'Liveness: the process answers', response: { 200: Status } },
+    },
+    async () => ({ status: 'ok' as const }),
+  )
 
   const checks: ReadinessCheck[] = [
     { name: 'database', check: async () => (await app.db.oneFirst(sql.type(One)`select 1 as ok`)) === 1 },
     ...options.checks,
   ]
 
-  app.get('/ready', {
-    config: { access: 'public' },
-    schema: { tags: ['health'], summary: 'Readiness: database and LISTEN connection up (503 otherwise)', response: { 200: Status, 503: Status } },
-  }, async (_request, reply) => {
-    const results = await Promise.all(
-      checks.map(async ({ name, check }) => [name, await check().catch(() => false)] as const),
-    )
-    const ok = results.every(([, up]) => up)
-    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'unavailable', checks: Object.fromEntries(results) })
-  })
+  app.get(
+    '/ready',
+    {
+      config: { access: 'public' },
+      schema: {
+        tags: ['health'],
+        summary: 'Readiness: database and LISTEN connection up (503 otherwise)',
+        response: { 200: Status, 503: Status },
+      },
+    },
+    async (_request, reply) => {
+      const results = await Promise.all(
+        checks.map(async ({ name, check }) => [name, await check().catch(() => false)] as const),
+      )
+      const ok = results.every(([, up]) => up)
+      return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'unavailable', checks: Object.fromEntries(results) })
+    },
+  )
 }

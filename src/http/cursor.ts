@@ -19,11 +19,18 @@ export function decodeCursor<T extends z.ZodType>(cursor: string | undefined, sh
     const parsed = shape.safeParse(JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')))
     if (parsed.success) return parsed.data
   } catch {}
-  throw new Problem('validation-failed', 'the cursor is invalid', { errors: [{ path: 'querystring.cursor', message: 'invalid cursor' }] })
+  throw new Problem('validation-failed', 'the cursor is invalid', {
+    errors: [{ path: 'querystring.cursor', message: 'invalid cursor' }],
+  })
 }
 
 /** Fetches limit + 1 rows; returns the page and the cursor of its last row if more exist. */
-export function toPage<Row, Out>(rows: readonly Row[], limit: number, key: (row: Row) => readonly (string | number)[], map: (row: Row) => Out) {
+export function toPage<Row, Out>(
+  rows: readonly Row[],
+  limit: number,
+  key: (row: Row) => readonly (string | number)[],
+  map: (row: Row) => Out,
+) {
   const pageRows = rows.slice(0, limit)
   const last = pageRows.at(-1)
   return {

@@ -17,13 +17,20 @@ export function registerErrorHandling(app: FastifyInstance): void {
   })
 
   app.setNotFoundHandler((request, reply) =>
-    sendProblem(request, reply, new Problem('not-found', `no route for ${request.method} ${request.url.split('?')[0]}`)),
+    sendProblem(
+      request,
+      reply,
+      new Problem('not-found', `no route for ${request.method} ${request.url.split('?')[0]}`),
+    ),
   )
 }
 
 export function sendProblem(request: FastifyRequest, reply: FastifyReply, problem: Problem): FastifyReply {
   if (problem.headers) reply.headers(problem.headers)
-  return reply.code(problem.status).type('application/problem+json').send(problem.body(request.url.split('?')[0]))
+  return reply
+    .code(problem.status)
+    .type('application/problem+json')
+    .send(problem.body(request.url.split('?')[0]))
 }
 
 function toProblem(error: FastifyError): Problem {

@@ -47,7 +47,11 @@ export class Problem extends Error {
   readonly errors?: FieldError[]
   readonly headers?: Record<string, string>
 
-  constructor(type: ProblemType, detail: string, options: { errors?: FieldError[]; headers?: Record<string, string> } = {}) {
+  constructor(
+    type: ProblemType,
+    detail: string,
+    options: { errors?: FieldError[]; headers?: Record<string, string> } = {},
+  ) {
     super(detail)
     this.type = type
     this.status = PROBLEM_TYPES[type].status

@@ -2,7 +2,10 @@ import { z } from 'zod'
 
 // Shared field schemas. Request objects are strict: unknown keys (tenant_id, role, plan...) are a 400.
 
-export const Email = z.email().max(254).overwrite((value) => value.toLowerCase())
+export const Email = z
+  .email()
+  .max(254)
+  .overwrite((value) => value.toLowerCase())
 export const Password = z
   .string()
   .min(8)

@@ -14,87 +14,125 @@ export async function invitationRoutes(fastify: FastifyInstance) {
   const app = fastify.withTypeProvider<ZodTypeProvider>()
   const { config } = app
 
-  app.post('/v1/invitations', {
-    config: { access: 'admin' },
-    schema: {
-      tags: ['invitations'],
-      summary: 'Invite someone by email with a fixed role',
-      description: 'Members plus pending invitations must fit the plan (/plan-limit-exceeded). Only an owner invites an owner.',
-      body: CreateInvitationBody,
-      response: { 201: CreatedInvitation },
+  app.post(
+    '/v1/invitations',
+    {
+      config: { access: 'admin' },
+      schema: {
+        tags: ['invitations'],
+        summary: 'Invite someone by email with a fixed role',
+        description:
+          'Members plus pending invitations must fit the plan (/plan-limit-exceeded). Only an owner invites an owner.',
+        body: CreateInvitationBody,
+        response: { 201: CreatedInvitation },
+      },
     },
-  }, async (request, reply) => {
-    const { token, hash } = opaqueToken()
-    const row = await request.inTenant((tx) =>
-      tx.one(queries.createInvitation({ ...request.body, tokenHash: hash, ttlSeconds: config.INVITATION_TTL })),
-    )
-    return reply.code(201).send({ id: row.id, email: row.email, role: row.role, expiresAt: row.expires_at, token })
-  })
-
-  app.get('/v1/invitations', {
-    config: { access: 'admin' },
-    schema: { tags: ['invitations'], summary: 'Pending invitations, newest first', querystring: PageQuery, response: { 200: InvitationPage } },
-  }, async (request) => {
-    const { limit, cursor } = request.query
-    const before = decodeCursor(cursor, TimeAndIdCursor)
-    const rows = await request.inTenant((tx) => tx.any(queries.listPending(before, limit)))
-    return toPage(rows, limit, queries.invitationCursor, queries.toInvitation)
-  })
-
-  app.delete('/v1/invitations/:id', {
-    config: { access: 'admin' },
-    schema: { tags: ['invitations'], summary: 'Revoke a pending invitation', params: IdParams, response: { 204: z.null() } },
-  }, async (request, reply) => {
-    await request.inTenant(async (tx) => {
-      const revoked = await tx.maybeOne(queries.revokeInvitation(request.params.id))
-      if (!revoked) throw notFound('invitation')
-    })
-    return reply.code(204).send(null)
-  })
-
-  app.post('/v1/invitations/accept', {
-    config: { access: 'public' },
-    schema: {
-      tags: ['invitations'],
-      summary: 'Accept an invitation and get a token pair for its tenant',
-      description:
-        'A new email needs `name` and `password` (the account is created); an existing account needs its `password`. ' +
-        'Unknown, used, revoked or expired tokens answer 404.',
-      body: AcceptInvitationBody,
-      response: { 200: SessionResponse },
+    async (request, reply) => {
+      const { token, hash } = opaqueToken()
+      const row = await request.inTenant((tx) =>
+        tx.one(queries.createInvitation({ ...request.body, tokenHash: hash, ttlSeconds: config.INVITATION_TTL })),
+      )
+      return reply.code(201).send({ id: row.id, email: row.email, role: row.role, expiresAt: row.expires_at, token })
     },
-  }, async (request) => {
-    const { token, name, password } = request.body
-    const tokenHash = hashToken(token)
-    const invitation = await app.db.maybeOne(queries.invitationForToken(tokenHash))
-    if (!invitation) throw notFound('invitation')
-    if (password === undefined) {
-      throw new Problem('validation-failed', 'password is required', { errors: [{ path: 'body.password', message: 'required' }] })
-    }
-    let existingUserId: string | null = null
-    let newUserPasswordHash: string | null = null
-    if (invitation.existing_user_id) {
-      if (!(await app.passwords.verify(password, invitation.existing_password_hash))) {
-        throw new Problem('unauthorized', 'the password does not match the invited account')
+  )
+
+  app.get(
+    '/v1/invitations',
+    {
+      config: { access: 'admin' },
+      schema: {
+        tags: ['invitations'],
+        summary: 'Pending invitations, newest first',
+        querystring: PageQuery,
+        response: { 200: InvitationPage },
+      },
+    },
+    async (request) => {
+      const { limit, cursor } = request.query
+      const before = decodeCursor(cursor, TimeAndIdCursor)
+      const rows = await request.inTenant((tx) => tx.any(queries.listPending(before, limit)))
+      return toPage(rows, limit, queries.invitationCursor, queries.toInvitation)
+    },
+  )
+
+  app.delete(
+    '/v1/invitations/:id',
+    {
+      config: { access: 'admin' },
+      schema: {
+        tags: ['invitations'],
+        summary: 'Revoke a pending invitation',
+        params: IdParams,
+        response: { 204: z.null() },
+      },
+    },
+    async (request, reply) => {
+      await request.inTenant(async (tx) => {
+        const revoked = await tx.maybeOne(queries.revokeInvitation(request.params.id))
+        if (!revoked) throw notFound('invitation')
+      })
+      return reply.code(204).send(null)
+    },
+  )
+
+  app.post(
+    '/v1/invitations/accept',
+    {
+      config: { access: 'public' },
+      schema: {
+        tags: ['invitations'],
+        summary: 'Accept an invitation and get a token pair for its tenant',
+        description:
+          'A new email needs `name` and `password` (the account is created); an existing account needs its `password`. ' +
+          'Unknown, used, revoked or expired tokens answer 404.',
+        body: AcceptInvitationBody,
+        response: { 200: SessionResponse },
+      },
+    },
+    async (request) => {
+      const { token, name, password } = request.body
+      const tokenHash = hashToken(token)
+      const invitation = await app.db.maybeOne(queries.invitationForToken(tokenHash))
+      if (!invitation) throw notFound('invitation')
+      if (password === undefined) {
+        throw new Problem('validation-failed', 'password is required', {
+          errors: [{ path: 'body.password', message: 'required' }],
+        })
       }
-      existingUserId = invitation.existing_user_id
-    } else {
-      if (name === undefined) {
-        throw new Problem('validation-failed', 'name is required for a new account', { errors: [{ path: 'body.name', message: 'required' }] })
+      let existingUserId: string | null = null
+      let newUserPasswordHash: string | null = null
+      if (invitation.existing_user_id) {
+        if (!(await app.passwords.verify(password, invitation.existing_password_hash))) {
+          throw new Problem('unauthorized', 'the password does not match the invited account')
+        }
+        existingUserId = invitation.existing_user_id
+      } else {
+        if (name === undefined) {
+          throw new Problem('validation-failed', 'name is required for a new account', {
+            errors: [{ path: 'body.name', message: 'required' }],
+          })
+        }
+        newUserPasswordHash = await app.passwords.hash(password)
       }
-      newUserPasswordHash = await app.passwords.hash(password)
-    }
-    const refresh = opaqueToken()
-    return app.db.transaction(async (tx) => {
-      const accepted = await tx.one(queries.acceptInvitation({
-        tokenHash,
-        existingUserId,
-        newUserName: existingUserId ? null : (name ?? null),
-        newUserPasswordHash,
-        refreshTokenHash: refresh.hash,
-        refreshTtlSeconds: config.REFRESH_TOKEN_TTL,
-      }))
-      return startSessionResponse(app, tx, { userId: accepted.user_id, tenantId: accepted.tenant_id, sessionId: accepted.session_id }, refresh.token)
-    })
-  })
+      const refresh = opaqueToken()
+      return app.db.transaction(async (tx) => {
+        const accepted = await tx.one(
+          queries.acceptInvitation({
+            tokenHash,
+            existingUserId,
+            newUserName: existingUserId ? null : (name ?? null),
+            newUserPasswordHash,
+            refreshTokenHash: refresh.hash,
+            refreshTtlSeconds: config.REFRESH_TOKEN_TTL,
+          }),
+        )
+        return startSessionResponse(
+          app,
+          tx,
+          { userId: accepted.user_id, tenantId: accepted.tenant_id, sessionId: accepted.session_id },
+          refresh.token,
+        )
+      })
+    },
+  )
 }

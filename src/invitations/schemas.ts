@@ -1,9 +1,16 @@
 import { z } from 'zod'
 import { Role } from '../db/context.ts'
-import { Email, Id, page, Password, PersonName, Timestamp } from '../http/schemas.ts'
+import { Email, Id, Password, PersonName, page, Timestamp } from '../http/schemas.ts'
 
 export const Invitation = z
-  .object({ id: Id, email: z.string(), role: Role, expiresAt: Timestamp, createdAt: Timestamp, invitedBy: Id.nullable() })
+  .object({
+    id: Id,
+    email: z.string(),
+    role: Role,
+    expiresAt: Timestamp,
+    createdAt: Timestamp,
+    invitedBy: Id.nullable(),
+  })
   .meta({ id: 'Invitation' })
 
 export const CreatedInvitation = z
@@ -21,5 +28,5 @@ export const CreateInvitationBody = z.strictObject({ email: Email, role: Role.de
 export const AcceptInvitationBody = z.strictObject({
   token: z.string().min(1).max(200),
   name: PersonName.optional().describe('Required for a new account'),
-  password: Password.optional().describe('Required: the new account\'s password, or your existing password'),
+  password: Password.optional().describe("Required: the new account's password, or your existing password"),
 })

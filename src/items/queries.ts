@@ -59,7 +59,10 @@ export const createItem = (input: { name: string; payload: Record<string, unknow
     insert into app_public.items (name, payload) values (${input.name}, ${sql.jsonb(input.payload as never)})
     returning ${columns}`
 
-export const updateItem = (id: string, input: { name?: string | undefined; payload?: Record<string, unknown> | undefined }) =>
+export const updateItem = (
+  id: string,
+  input: { name?: string | undefined; payload?: Record<string, unknown> | undefined },
+) =>
   sql.type(ItemRow)`
     update app_public.items set
       name = coalesce(${input.name ?? null}::text, name),
@@ -71,5 +74,4 @@ export const deleteItem = (id: string) =>
   sql.type(DeletedRow)`
     delete from app_public.items where id = ${id}::uuid returning id`
 
-export const itemVisible = (id: string) =>
-  sql.type(NoColumns)`select from app_public.items where id = ${id}::uuid`
+export const itemVisible = (id: string) => sql.type(NoColumns)`select from app_public.items where id = ${id}::uuid`

@@ -4,10 +4,20 @@ import { Id, page, Timestamp } from '../http/schemas.ts'
 const ItemName = z.string().trim().min(1).max(200)
 const StoredPayload = z.record(z.string(), z.unknown()).describe('Any JSON object, up to 64 KiB')
 // Input only: PostgreSQL's jsonb cannot hold U+0000; refuse it here rather than fail in the driver.
-const Payload = StoredPayload.refine((value) => !JSON.stringify(value).includes('\\u0000'), 'must not contain NUL (U+0000) characters')
+const Payload = StoredPayload.refine(
+  (value) => !JSON.stringify(value).includes('\\u0000'),
+  'must not contain NUL (U+0000) characters',
+)
 
 export const Item = z
-  .object({ id: Id, name: z.string(), payload: StoredPayload, createdAt: Timestamp, updatedAt: Timestamp, createdBy: Id.nullable() })
+  .object({
+    id: Id,
+    name: z.string(),
+    payload: StoredPayload,
+    createdAt: Timestamp,
+    updatedAt: Timestamp,
+    createdBy: Id.nullable(),
+  })
   .meta({ id: 'Item' })
 
 export const ItemPage = page(Item)

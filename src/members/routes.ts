@@ -10,48 +10,65 @@ import { ChangeRoleBody, Member, MemberPage, MemberParams } from './schemas.ts'
 export async function memberRoutes(fastify: FastifyInstance) {
   const app = fastify.withTypeProvider<ZodTypeProvider>()
 
-  app.get('/v1/members', {
-    config: { access: 'viewer' },
-    schema: { tags: ['members'], summary: 'Members of the current tenant, oldest first', querystring: PageQuery, response: { 200: MemberPage } },
-  }, async (request) => {
-    const { limit, cursor } = request.query
-    const after = decodeCursor(cursor, TimeAndIdCursor)
-    const rows = await request.inTenant((tx) => tx.any(queries.listMembers(after, limit)))
-    return toPage(rows, limit, queries.memberCursor, queries.toMember)
-  })
-
-  app.patch('/v1/members/:userId', {
-    config: { access: 'admin' },
-    schema: {
-      tags: ['members'],
-      summary: "Change a member's role",
-      description: 'Only an owner grants or takes away `owner`. Demoting the last owner is refused (/last-owner).',
-      params: MemberParams,
-      body: ChangeRoleBody,
-      response: { 200: Member },
+  app.get(
+    '/v1/members',
+    {
+      config: { access: 'viewer' },
+      schema: {
+        tags: ['members'],
+        summary: 'Members of the current tenant, oldest first',
+        querystring: PageQuery,
+        response: { 200: MemberPage },
+      },
     },
-  }, async (request) =>
-    request.inTenant(async (tx) => {
-      const row = await tx.maybeOne(queries.changeRole(request.params.userId, request.body.role))
-      if (!row) throw await refusal(tx, queries.memberVisible(request.params.userId), 'member')
-      return queries.toMember(row)
-    }),
+    async (request) => {
+      const { limit, cursor } = request.query
+      const after = decodeCursor(cursor, TimeAndIdCursor)
+      const rows = await request.inTenant((tx) => tx.any(queries.listMembers(after, limit)))
+      return toPage(rows, limit, queries.memberCursor, queries.toMember)
+    },
   )
 
-  app.delete('/v1/members/:userId', {
-    config: { access: 'viewer' },
-    schema: {
-      tags: ['members'],
-      summary: 'Remove a member, or leave the tenant (your own id)',
-      description: 'Anyone may leave; admins remove members; only owners remove owners; the last owner cannot leave (/last-owner).',
-      params: MemberParams,
-      response: { 204: z.null() },
+  app.patch(
+    '/v1/members/:userId',
+    {
+      config: { access: 'admin' },
+      schema: {
+        tags: ['members'],
+        summary: "Change a member's role",
+        description: 'Only an owner grants or takes away `owner`. Demoting the last owner is refused (/last-owner).',
+        params: MemberParams,
+        body: ChangeRoleBody,
+        response: { 200: Member },
+      },
     },
-  }, async (request, reply) => {
-    await request.inTenant(async (tx) => {
-      const removed = await tx.maybeOne(queries.removeMember(request.params.userId))
-      if (!removed) throw await refusal(tx, queries.memberVisible(request.params.userId), 'member')
-    })
-    return reply.code(204).send(null)
-  })
+    async (request) =>
+      request.inTenant(async (tx) => {
+        const row = await tx.maybeOne(queries.changeRole(request.params.userId, request.body.role))
+        if (!row) throw await refusal(tx, queries.memberVisible(request.params.userId), 'member')
+        return queries.toMember(row)
+      }),
+  )
+
+  app.delete(
+    '/v1/members/:userId',
+    {
+      config: { access: 'viewer' },
+      schema: {
+        tags: ['members'],
+        summary: 'Remove a member, or leave the tenant (your own id)',
+        description:
+          'Anyone may leave; admins remove members; only owners remove owners; the last owner cannot leave (/last-owner).',
+        params: MemberParams,
+        response: { 204: z.null() },
+      },
+    },
+    async (request, reply) => {
+      await request.inTenant(async (tx) => {
+        const removed = await tx.maybeOne(queries.removeMember(request.params.userId))
+        if (!removed) throw await refusal(tx, queries.memberVisible(request.params.userId), 'member')
+      })
+      return reply.code(204).send(null)
+    },
+  )
 }

@@ -14,10 +14,22 @@ export async function buildTestApp(
   options: { env?: Record<string, string>; enforceRolesInApi?: boolean; db?: TestDatabase; poolSize?: number } = {},
 ): Promise<TestApp> {
   const db = options.db ?? (await createTestDatabase(t))
-  const config = loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', BCRYPT_COST: '10', DATABASE_URL: db.appUrl, ...options.env })
+  const config = loadConfig({
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'silent',
+    BCRYPT_COST: '10',
+    DATABASE_URL: db.appUrl,
+    ...options.env,
+  })
   const pool = await createDatabasePool(db.appUrl, { maxPoolSize: options.poolSize ?? 10 })
   const passwords = await createPasswordHasher({ cost: config.BCRYPT_COST, threads: 1 })
-  const app = await buildApp({ config, pool, passwords, enforceRolesInApi: options.enforceRolesInApi ?? true, logger: false })
+  const app = await buildApp({
+    config,
+    pool,
+    passwords,
+    enforceRolesInApi: options.enforceRolesInApi ?? true,
+    logger: false,
+  })
   t.teardown(async () => {
     await app.close()
     await pool.end().catch(() => {}) // a test may have ended it already
@@ -44,14 +56,24 @@ export async function registerTenant(app: FastifyInstance, name = unique('t')): 
   const res = await app.inject({
     method: 'POST',
     url: '/v1/auth/register',
-    payload: { email: `${name}-owner@example.com`, password: PASSWORD, name: `Owner of ${name}`, tenant: { name, slug: name } },
+    payload: {
+      email: `${name}-owner@example.com`,
+      password: PASSWORD,
+      name: `Owner of ${name}`,
+      tenant: { name, slug: name },
+    },
   })
   if (res.statusCode !== 201) throw new Error(`register failed: ${res.statusCode} ${res.body}`)
   return res.json()
 }
 
 /** Invites a new user with `role` into the session's tenant and accepts; returns their session. */
-export async function addMember(app: FastifyInstance, admin: Session, role: string, name = unique('m')): Promise<Session> {
+export async function addMember(
+  app: FastifyInstance,
+  admin: Session,
+  role: string,
+  name = unique('m'),
+): Promise<Session> {
   const invite = await call(app, admin, 'POST', '/v1/invitations', { email: `${name}@example.com`, role })
   if (invite.statusCode !== 201) throw new Error(`invite failed: ${invite.statusCode} ${invite.body}`)
   const accept = await app.inject({

@@ -47,12 +47,19 @@ export async function createFixtures(t: Test, app: FastifyInstance, db: TestData
       [email, name],
     )
     const id = rows[0]!.id
-    await root.query('insert into app_private.user_secrets (user_id, password_hash) values ($1, $2)', [id, await hashOnce()])
+    await root.query('insert into app_private.user_secrets (user_id, password_hash) values ($1, $2)', [
+      id,
+      await hashOnce(),
+    ])
     return { id, email, name }
   }
 
   const join: Fixtures['join'] = async (user, tenant, role) => {
-    await root.query('insert into app_public.memberships (tenant_id, user_id, role) values ($1, $2, $3)', [tenant.id, user.id, role])
+    await root.query('insert into app_public.memberships (tenant_id, user_id, role) values ($1, $2, $3)', [
+      tenant.id,
+      user.id,
+      role,
+    ])
   }
 
   const signIn: Fixtures['signIn'] = async (user, tenant) => {

@@ -7,7 +7,9 @@ export function forgeJwt(payload: Record<string, unknown>, options: { secret?: s
   const alg = options.alg ?? 'HS256'
   const head = `${b64({ alg, typ: 'JWT' })}.${b64(payload)}`
   if (alg === 'none') return `${head}.`
-  const signature = createHmac('sha256', options.secret ?? 'x'.repeat(32)).update(head).digest('base64url')
+  const signature = createHmac('sha256', options.secret ?? 'x'.repeat(32))
+    .update(head)
+    .digest('base64url')
   return `${head}.${signature}`
 }
 

@@ -6,7 +6,10 @@ import type pg from 'pg'
  * activities, sessions and refresh tokens. Two equal snapshots mean no request in between
  * changed anything, whatever the API reports.
  */
-export async function snapshot(root: pg.Pool | pg.Client, tenantId: string | null = null): Promise<Record<string, unknown>> {
+export async function snapshot(
+  root: pg.Pool | pg.Client,
+  tenantId: string | null = null,
+): Promise<Record<string, unknown>> {
   const { rows } = await root.query<Record<string, unknown>>(
     `with scope as (select $1::uuid as tenant_id)
      select
