@@ -27,11 +27,9 @@ import { fileURLToPath } from 'node:url'
 import type { Request } from 'autocannon'
 import pg from 'pg'
 import { buildApp } from '../src/app.ts'
-import { createPasswordHasher } from '../src/auth/passwords.ts'
 import { loadConfig } from '../src/config.ts'
 import { ensureRolesAndDatabase, migrate } from '../src/db/bootstrap.ts'
 import { startEmbeddedPostgres } from '../src/db/embedded.ts'
-import { createDatabasePool } from '../src/db/pool.ts'
 import { machineBusy, measureCpu } from './cpu.ts'
 import { background, closedLoop, combine, type LoadResult, loop, openLoop, type Slice } from './load.ts'
 import { freePort, startServer } from './processes.ts'
@@ -165,15 +163,12 @@ async function main(): Promise<number> {
     const hashThreads = config.PASSWORD_HASH_THREADS ?? Math.max(1, availableParallelism() - 1)
 
     // The app itself signs the tokens: same secret, iss, aud and claims as a login would give.
-    const signerPool = await createDatabasePool(urls.app, { maxPoolSize: 1 })
-    const passwords = await createPasswordHasher({ cost: config.BCRYPT_COST, threads: 1 })
-    const signer = await buildApp({ config, pool: signerPool, passwords, logger: false })
-    cleanups.push(async () => {
-      await signer.close()
-      await signerPool.end()
-      await passwords.close()
+    const signer = await buildApp({
+      config: { ...config, DATABASE_POOL_SIZE: 1, PASSWORD_HASH_THREADS: 1 },
+      logger: false,
     })
-    const passwordHash = await passwords.hash(PASSWORD)
+    cleanups.push(() => signer.close())
+    const passwordHash = await signer.passwords.hash(PASSWORD)
 
     t0 = performance.now()
     log(`# seeding ${settings.tenants} tenants × ${settings.itemsPerTenant} items`)
@@ -420,7 +415,7 @@ async function main(): Promise<number> {
     const verifyMs: number[] = []
     for (let i = 0; i < 3; i++) {
       const t = performance.now()
-      await passwords.verify(PASSWORD, passwordHash)
+      await signer.passwords.verify(PASSWORD, passwordHash)
       verifyMs.push(performance.now() - t)
     }
     const bcryptMs = Math.min(...verifyMs)

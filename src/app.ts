@@ -10,16 +10,17 @@ import {
 } from 'fastify-type-provider-zod'
 import type { DatabasePool } from 'slonik'
 import { activityRoutes } from './activities/routes.ts'
-import type { PasswordHasher } from './auth/passwords.ts'
+import { type PasswordHasher, passwordsPlugin } from './auth/passwords.ts'
 import { authPlugin } from './auth/plugin.ts'
 import { authRoutes } from './auth/routes.ts'
 import type { Config } from './config.ts'
+import { databasePlugin } from './db/plugin.ts'
 import { healthRoutes, type ReadinessCheck } from './health/routes.ts'
 import { registerErrorHandling } from './http/error-handler.ts'
-import { ProblemSchema } from './http/problems.ts'
 import { invitationRoutes } from './invitations/routes.ts'
 import { itemRoutes } from './items/routes.ts'
 import { memberRoutes } from './members/routes.ts'
+import { ProblemSchema } from './problems.ts'
 import { tenantRoutes } from './tenant/routes.ts'
 
 declare module 'fastify' {
@@ -34,8 +35,8 @@ declare module 'fastify' {
 
 export type AppOptions = {
   config: Config
-  pool: DatabasePool
-  passwords: PasswordHasher
+  /** The API role's connection; defaults to config.DATABASE_URL. */
+  databaseUrl?: string
   /** Off only in the conformance test, to show the database alone refuses the same requests. */
   enforceRolesInApi?: boolean
   readinessChecks?: ReadinessCheck[]
@@ -66,8 +67,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     routerOptions: { ignoreTrailingSlash: true },
   })
   app.decorate('config', config)
-  app.decorate('db', options.pool)
-  app.decorate('passwords', options.passwords)
+  const databaseUrl = options.databaseUrl ?? config.DATABASE_URL
+  if (!databaseUrl) throw new Error('buildApp needs a database URL (config.DATABASE_URL)')
+  await app.register(databasePlugin, { url: databaseUrl, maxPoolSize: config.DATABASE_POOL_SIZE })
+  await app.register(passwordsPlugin, { cost: config.BCRYPT_COST, threads: config.PASSWORD_HASH_THREADS })
   app.setValidatorCompiler(validatorCompiler)
   app.setSerializerCompiler(serializerCompiler)
   app.addHook('onSend', async (request, reply) => {

@@ -1,10 +1,8 @@
 import { join } from 'node:path'
 import { buildApp } from './app.ts'
-import { createPasswordHasher } from './auth/passwords.ts'
 import { ConfigError, loadConfig } from './config.ts'
 import { ensureRolesAndDatabase, migrate } from './db/bootstrap.ts'
 import { type EmbeddedCluster, startEmbeddedPostgres } from './db/embedded.ts'
-import { createDatabasePool } from './db/pool.ts'
 
 /**
  * `npm start`. Without DATABASE_URL: an embedded PostgreSQL under DATA_DIR, roles, database and
@@ -29,13 +27,7 @@ async function main() {
     if (config.DATABASE_OWNER_URL) await migrate(config.DATABASE_OWNER_URL, config.ROOT_DATABASE_URL)
   }
 
-  const pool = await createDatabasePool(appUrl, { maxPoolSize: config.DATABASE_POOL_SIZE })
-  const passwords = await createPasswordHasher({ cost: config.BCRYPT_COST, threads: config.PASSWORD_HASH_THREADS })
-  const app = await buildApp({ config, pool, passwords })
-  app.addHook('onClose', async () => {
-    await pool.end()
-    await passwords.close()
-  })
+  const app = await buildApp({ config, databaseUrl: appUrl })
 
   // Graceful shutdown: stop accepting, let in-flight requests finish, release the pool, then
   // stop the embedded cluster. A second signal exits at once.

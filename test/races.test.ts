@@ -146,7 +146,7 @@ t.test('concurrency: the database keeps its invariants under parallel requests',
 })
 
 t.test('over HTTP: an invitation is single-use under 20 parallel accepts', async (t) => {
-  const { app } = await buildTestApp(t, { poolSize: 20 })
+  const { app } = await buildTestApp(t, { env: { DATABASE_POOL_SIZE: '20' } })
   for (let round = 0; round < 3; round++) {
     const owner = await registerTenant(app)
     const invite = await call(app, owner, 'POST', '/v1/invitations', {
@@ -170,7 +170,7 @@ t.test('over HTTP: an invitation is single-use under 20 parallel accepts', async
 })
 
 t.test('over HTTP: parallel invitations cannot exceed members + pending ≤ plan limit', async (t) => {
-  const { app } = await buildTestApp(t, { poolSize: 20 })
+  const { app } = await buildTestApp(t, { env: { DATABASE_POOL_SIZE: '20' } })
   for (let round = 0; round < 3; round++) {
     const owner = await registerTenant(app)
     const results = await Promise.all(

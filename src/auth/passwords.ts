@@ -1,6 +1,8 @@
 import { availableParallelism } from 'node:os'
+import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
 import { Piscina } from 'piscina'
-import { Problem } from '../http/problems.ts'
+import { Problem } from '../problems.ts'
 
 export type PasswordHasher = {
   hash: (password: string) => Promise<string>
@@ -48,3 +50,13 @@ export async function createPasswordHasher(options: {
     close: () => pool.close(),
   }
 }
+
+/** The hasher as `app.passwords`, its worker threads stopped when the app closes. */
+export const passwordsPlugin = fp(
+  async (app: FastifyInstance, options: { cost: number; threads?: number | undefined }) => {
+    const hasher = await createPasswordHasher(options)
+    app.decorate('passwords', hasher)
+    app.addHook('onClose', () => hasher.close())
+  },
+  { name: 'passwords' },
+)

@@ -4,7 +4,7 @@ import fp from 'fastify-plugin'
 import { z } from 'zod'
 import type { Config } from '../config.ts'
 import { type RequestIdentity, type Role, type TenantContext, type Tx, withTenantContext } from '../db/context.ts'
-import { Problem } from '../http/problems.ts'
+import { Problem } from '../problems.ts'
 
 /** Who may call a route: anyone, or members of at least this role. */
 export type Access = 'public' | Role

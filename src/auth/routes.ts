@@ -1,29 +1,12 @@
 import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
-import { type RequestIdentity, setRequestContext, type Tx } from '../db/context.ts'
-import { Problem } from '../http/problems.ts'
+import type { RequestIdentity, Tx } from '../db/context.ts'
+import { Problem } from '../problems.ts'
 import * as queries from './queries.ts'
 import { LoginBody, MeResponse, RefreshBody, RegisterBody, SessionResponse, SwitchBody } from './schemas.ts'
+import { startSessionResponse } from './sessions.ts'
 import { hashToken, opaqueToken } from './tokens.ts'
-
-/** Inside a transaction that just opened a session: set its context, answer with a token pair. */
-export async function startSessionResponse(
-  app: FastifyInstance,
-  tx: Tx,
-  identity: RequestIdentity,
-  refreshToken: string,
-): Promise<z.infer<typeof SessionResponse>> {
-  const role = await setRequestContext(tx, identity)
-  const { user, tenant } = await tx.one(queries.currentUserAndTenant())
-  const accessToken = app.jwt.sign({
-    sub: identity.userId,
-    tenant_id: identity.tenantId,
-    role,
-    sid: identity.sessionId,
-  })
-  return { user, tenant, role, accessToken, refreshToken, expiresIn: app.config.ACCESS_TOKEN_TTL }
-}
 
 const invalidCredentials = () => new Problem('unauthorized', 'invalid email or password')
 

@@ -1,6 +1,6 @@
 import { type DatabasePool, type DatabaseTransactionConnection, sql } from 'slonik'
 import { z } from 'zod'
-import { forbidden } from '../http/problems.ts'
+import { forbidden } from '../problems.ts'
 
 export const ROLES = ['viewer', 'member', 'admin', 'owner'] as const
 export const Role = z.enum(ROLES)

@@ -1,4 +1,4 @@
-import { Problem } from '../http/problems.ts'
+import { Problem } from '../problems.ts'
 
 /**
  * The one place where database errors become problems. Our own SQLSTATEs (class TN) carry

@@ -1,5 +1,5 @@
 import type { QuerySqlToken } from 'slonik'
-import { forbidden, notFound, type Problem } from '../http/problems.ts'
+import { forbidden, notFound, type Problem } from '../problems.ts'
 import type { Tx } from './context.ts'
 
 /**

@@ -1,12 +1,11 @@
 import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
-import { sql } from 'slonik'
 import { z } from 'zod'
+import { ping } from './queries.ts'
 
-/** A named dependency that must be up for the instance to take traffic (database, LISTEN, ...). */
+/** A named dependency that must be up for the instance to take traffic (the database, and what app.ts adds). */
 export type ReadinessCheck = { name: string; check: () => Promise<boolean> }
 
-const One = z.object({ ok: z.number() })
 const Status = z.object({ status: z.enum(['ok', 'unavailable']), checks: z.record(z.string(), z.boolean()).optional() })
 
 export async function healthRoutes(fastify: FastifyInstance, options: { checks: ReadinessCheck[] }) {
@@ -22,7 +21,7 @@ export async function healthRoutes(fastify: FastifyInstance, options: { checks: 
   )
 
   const checks: ReadinessCheck[] = [
-    { name: 'database', check: async () => (await app.db.oneFirst(sql.type(One)`select 1 as ok`)) === 1 },
+    { name: 'database', check: async () => (await app.db.oneFirst(ping())) === 1 },
     ...options.checks,
   ]
 
@@ -32,7 +31,7 @@ export async function healthRoutes(fastify: FastifyInstance, options: { checks: 
       config: { access: 'public' },
       schema: {
         tags: ['health'],
-        summary: 'Readiness: database and LISTEN connection up (503 otherwise)',
+        summary: 'Readiness: every dependency up (503 otherwise)',
         response: { 200: Status, 503: Status },
       },
     },

@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { Problem } from './problems.ts'
+import { Problem } from '../problems.ts'
 
 /**
  * Cursors are opaque to clients: base64url JSON of the last row's sort key. A cursor that does

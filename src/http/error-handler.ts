@@ -1,7 +1,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { hasZodFastifySchemaValidationErrors, isResponseSerializationError } from 'fastify-type-provider-zod'
 import { problemFromDatabaseError } from '../db/errors.ts'
-import { Problem } from './problems.ts'
+import { Problem } from '../problems.ts'
 
 /**
  * Every error leaves as application/problem+json. Known problems keep their detail; anything

@@ -3,7 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { insertBroadcast, toActivity } from '../activities/queries.ts'
 import { Activity } from '../activities/schemas.ts'
 import { refusal } from '../db/refusal.ts'
-import { notFound } from '../http/problems.ts'
+import { notFound } from '../problems.ts'
 import * as queries from './queries.ts'
 import { BroadcastBody, ChangePlanBody, Tenant, UpdateTenantBody } from './schemas.ts'
 

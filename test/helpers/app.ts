@@ -1,9 +1,7 @@
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify'
 import type { Test } from 'tap'
 import { buildApp } from '../../src/app.ts'
-import { createPasswordHasher } from '../../src/auth/passwords.ts'
 import { type Config, loadConfig } from '../../src/config.ts'
-import { createDatabasePool } from '../../src/db/pool.ts'
 import { createTestDatabase, type TestDatabase } from './db.ts'
 
 export type TestApp = { app: FastifyInstance; db: TestDatabase; config: Config }
@@ -11,7 +9,7 @@ export type TestApp = { app: FastifyInstance; db: TestDatabase; config: Config }
 /** The real app on its own cloned database, closed at teardown. */
 export async function buildTestApp(
   t: Test,
-  options: { env?: Record<string, string>; enforceRolesInApi?: boolean; db?: TestDatabase; poolSize?: number } = {},
+  options: { env?: Record<string, string>; enforceRolesInApi?: boolean; db?: TestDatabase } = {},
 ): Promise<TestApp> {
   const db = options.db ?? (await createTestDatabase(t))
   const config = loadConfig({
@@ -19,22 +17,12 @@ export async function buildTestApp(
     LOG_LEVEL: 'silent',
     BCRYPT_COST: '10',
     DATABASE_URL: db.appUrl,
+    DATABASE_POOL_SIZE: '10',
+    PASSWORD_HASH_THREADS: '1',
     ...options.env,
   })
-  const pool = await createDatabasePool(db.appUrl, { maxPoolSize: options.poolSize ?? 10 })
-  const passwords = await createPasswordHasher({ cost: config.BCRYPT_COST, threads: 1 })
-  const app = await buildApp({
-    config,
-    pool,
-    passwords,
-    enforceRolesInApi: options.enforceRolesInApi ?? true,
-    logger: false,
-  })
-  t.teardown(async () => {
-    await app.close()
-    await pool.end().catch(() => {}) // a test may have ended it already
-    await passwords.close()
-  })
+  const app = await buildApp({ config, enforceRolesInApi: options.enforceRolesInApi ?? true, logger: false })
+  t.teardown(() => app.close())
   return { app, db, config }
 }
 
