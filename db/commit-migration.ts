@@ -5,13 +5,13 @@
  * current.sql to a fresh shadow database, so a migration that does not run is never committed.
  */
 import { mkdtempSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import * as gm from 'graphile-migrate'
 import { createDatabase, ensureRolesAndDatabase } from '../src/db/bootstrap.ts'
 import { startEmbeddedPostgres } from '../src/db/embedded.ts'
+import { freePort } from '../src/net.ts'
 
 const message = process.argv.slice(2).join(' ').trim()
 if (!message) {
@@ -19,12 +19,7 @@ if (!message) {
   process.exit(2)
 }
 
-const port = await new Promise<number>((resolve) => {
-  const server = createServer().listen(0, '127.0.0.1', () => {
-    const { port } = server.address() as { port: number }
-    server.close(() => resolve(port))
-  })
-})
+const port = await freePort()
 const dataDir = mkdtempSync(join(tmpdir(), 'tenantry-commit-pg-'))
 const cluster = await startEmbeddedPostgres({ dataDir, port })
 let code = 0

@@ -5,26 +5,14 @@
  */
 import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ensureRolesAndDatabase, migrate, withClient } from '../src/db/bootstrap.ts'
 import { startEmbeddedPostgres } from '../src/db/embedded.ts'
+import { freePort } from '../src/net.ts'
 
 const TEMPLATE = 'tenantry_test_template'
 const TEST_ROLE_PASSWORD = 'tenantry-test'
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      server.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
-      )
-    })
-  })
-}
 
 function withDatabase(url: string, database: string, user?: string, password?: string): string {
   const parsed = new URL(url)
