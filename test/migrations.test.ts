@@ -59,7 +59,16 @@ t.test('no committed migration differs from the version first committed, and non
   // Every file that was ever added under committed/, with the commit that added it first.
   const added = new Map<string, string>()
   let commit = ''
-  for (const line of git('log', '--reverse', '--diff-filter=A', '--format=commit %H', '--name-only', '--', folder)
+  for (const line of git(
+    'log',
+    '--reverse',
+    '--no-renames',
+    '--diff-filter=A',
+    '--format=commit %H',
+    '--name-only',
+    '--',
+    folder,
+  )
     .split('\n')
     .filter(Boolean)) {
     if (line.startsWith('commit ')) commit = line.slice(7)
