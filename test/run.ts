@@ -4,6 +4,7 @@
  * (test/helpers/db.ts), so files run in parallel on their own databases.
  */
 import { spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -12,7 +13,6 @@ import { startEmbeddedPostgres } from '../src/db/embedded.ts'
 import { freePort } from '../src/net.ts'
 
 const TEMPLATE = 'tenantry_test_template'
-const TEST_ROLE_PASSWORD = 'tenantry-test'
 
 function withDatabase(url: string, database: string, user?: string, password?: string): string {
   const parsed = new URL(url)
@@ -29,9 +29,13 @@ async function main() {
   let ownerUrl: string
   let appUrl: string
   if (rootUrl) {
-    ownerUrl = withDatabase(rootUrl, TEMPLATE, 'tenantry_owner', TEST_ROLE_PASSWORD)
-    appUrl = withDatabase(rootUrl, TEMPLATE, 'tenantry_app', TEST_ROLE_PASSWORD)
-    console.log(`# test database: ${new URL(rootUrl).host} (TEST_DATABASE_URL)`)
+    // Roles are cluster-wide: existing ones are left as they are (they may serve another
+    // deployment on this server), so we log in with TEST_ROLE_PASSWORD when given, or rely on
+    // the server's trust auth. Roles this run creates get that password, or a random one.
+    const password = process.env.TEST_ROLE_PASSWORD ?? randomBytes(18).toString('base64url')
+    ownerUrl = withDatabase(rootUrl, TEMPLATE, 'tenantry_owner', password)
+    appUrl = withDatabase(rootUrl, TEMPLATE, 'tenantry_app', password)
+    console.log(`# test database: ${new URL(rootUrl).host} (TEST_DATABASE_URL; existing roles left untouched)`)
   } else {
     const dataDir = mkdtempSync(join(tmpdir(), 'tenantry-test-pg-'))
     const cluster = await startEmbeddedPostgres({ dataDir, port: await freePort() })
@@ -52,7 +56,7 @@ async function main() {
       console.log(`# PostgreSQL ${version.rows[0]!.server_version}`)
       await client.query(`drop database if exists ${TEMPLATE} with (force)`)
     })
-    await ensureRolesAndDatabase({ root: rootUrl, owner: ownerUrl, app: appUrl })
+    await ensureRolesAndDatabase({ root: rootUrl, owner: ownerUrl, app: appUrl }, { existingRoles: 'leave' })
     await migrate(ownerUrl, rootUrl)
     console.log(`# migrated template in ${Date.now() - started} ms`)
 

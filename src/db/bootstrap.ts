@@ -9,21 +9,37 @@ export const OWNER_ROLE = 'tenantry_owner'
 export const APP_ROLE = 'tenantry_app'
 
 /**
- * As a superuser: creates (or re-asserts) the two roles, sets their passwords from the URLs the
- * API and the migrator will use, and creates the database owned by the owner role. Idempotent.
+ * As a superuser: creates the two roles and the database owned by the owner role. Idempotent.
+ *
+ * `existingRoles: 'reassert'` (npm start, docker-compose: the server is ours) re-asserts every
+ * role attribute and sets both passwords from the URLs. `'leave'` (the test runner on someone
+ * else's server) touches roles that already exist not at all — they are cluster-wide and may
+ * serve another deployment — and sets passwords only on roles it has just created.
  */
-export async function ensureRolesAndDatabase(urls: { root: string; owner: string; app: string }): Promise<void> {
+export async function ensureRolesAndDatabase(
+  urls: { root: string; owner: string; app: string },
+  options: { existingRoles: 'reassert' | 'leave' } = { existingRoles: 'reassert' },
+): Promise<void> {
   const owner = new URL(urls.owner)
   const app = new URL(urls.app)
   const database = decodeURIComponent(owner.pathname.slice(1))
   await withClient(urls.root, async (client) => {
-    await client.query(readFileSync(root('db/roles.sql'), 'utf8'))
+    const existing = new Set(
+      (
+        await client.query<{ name: string }>('select rolname as name from pg_roles where rolname = any($1::text[])', [
+          [OWNER_ROLE, APP_ROLE],
+        ])
+      ).rows.map((row) => row.name),
+    )
+    const leave = options.existingRoles === 'leave'
+    if (!leave || existing.size < 2) await client.query(readFileSync(root('db/roles.sql'), 'utf8'))
     for (const url of [owner, app]) {
-      if (url.password === '') continue
+      const role = decodeURIComponent(url.username)
+      if (url.password === '' || (leave && existing.has(role))) continue
       // Role names and passwords cannot be bind parameters in DDL; format() quotes them server-side.
       const { rows } = await client.query<{ ddl: string }>(
         `select format('alter role %I password %L', $1::text, $2::text) as ddl`,
-        [decodeURIComponent(url.username), decodeURIComponent(url.password)],
+        [role, decodeURIComponent(url.password)],
       )
       await client.query(rows[0]!.ddl)
     }
