@@ -17,9 +17,8 @@ import { randomBytes } from 'node:crypto'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import t from 'tap'
 import { ROLES, type Role, roleAtLeast } from '../src/db/context.ts'
-import { buildTestApp, call, PASSWORD, registerTenant, type Session } from './helpers/app.ts'
+import { buildTestApp, call, factoriesOf, PASSWORD, registerTenant, type Session, uniqueName } from './helpers/app.ts'
 import { createTestDatabase } from './helpers/db.ts'
-import { createFixtures, uniqueName } from './helpers/fixtures.ts'
 
 type Method = 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE'
 // biome-ignore lint/suspicious/noExplicitAny: response bodies, checked by shape below
@@ -69,7 +68,7 @@ t.test('route × role conformance: the API and the database alone agree with eve
   const env = { JWT_SECRET: randomBytes(32).toString('base64url') }
   const api = (await buildTestApp(t, { db, env })).app
   const dbOnly = (await buildTestApp(t, { db, env, enforceRolesInApi: false })).app
-  const f = await createFixtures(t, api, db)
+  const f = factoriesOf(api)
 
   // The shared tenant: enterprise, so every request can bring its own fresh caller and target.
   const owner = await registerTenant(api, uniqueName('conformance'))

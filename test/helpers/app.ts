@@ -2,9 +2,13 @@ import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fas
 import type { Test } from 'tap'
 import { buildApp } from '../../src/app.ts'
 import { type Config, loadConfig } from '../../src/config.ts'
+import type { Role } from '../../src/db/context.ts'
 import { createTestDatabase, type TestDatabase } from './db.ts'
+import { createFactories, type Factories, type Session } from './factories.ts'
 
-export type TestApp = { app: FastifyInstance; db: TestDatabase; config: Config }
+export { PASSWORD, type Session, uniqueName } from './factories.ts'
+
+export type TestApp = { app: FastifyInstance; db: TestDatabase; config: Config; factories: Factories }
 
 /** The real app on its own cloned database, closed at teardown. */
 export async function buildTestApp(
@@ -23,55 +27,27 @@ export async function buildTestApp(
   })
   const app = await buildApp({ config, enforceRolesInApi: options.enforceRolesInApi ?? true, logger: false })
   t.teardown(() => app.close())
-  return { app, db, config }
+  const factories = await createFactories(t, app, db)
+  factoriesByApp.set(app, factories)
+  return { app, db, config, factories }
 }
 
-export type Session = {
-  user: { id: string; email: string; name: string }
-  tenant: { id: string; slug: string; name: string; plan: string }
-  role: string
-  accessToken: string
-  refreshToken: string
+const factoriesByApp = new WeakMap<FastifyInstance, Factories>()
+
+/** The factories of an app built by buildTestApp (its own database, its own JWT key). */
+export function factoriesOf(app: FastifyInstance): Factories {
+  const factories = factoriesByApp.get(app)
+  if (!factories) throw new Error('this app was not built by buildTestApp')
+  return factories
 }
 
-let counter = 0
-const unique = (prefix: string) => `${prefix}-${process.pid}-${++counter}`
+/** A new tenant (free plan, slug `name`) with its owner, signed in. Shorthand for factories. */
+export const registerTenant = (app: FastifyInstance, name?: string): Promise<Session> =>
+  factoriesOf(app).tenant(name === undefined ? {} : { slug: name })
 
-export const PASSWORD = 'correct horse battery'
-
-/** Registers a user with their own tenant (they are its owner). */
-export async function registerTenant(app: FastifyInstance, name = unique('t')): Promise<Session> {
-  const res = await app.inject({
-    method: 'POST',
-    url: '/v1/auth/register',
-    payload: {
-      email: `${name}-owner@example.com`,
-      password: PASSWORD,
-      name: `Owner of ${name}`,
-      tenant: { name, slug: name },
-    },
-  })
-  if (res.statusCode !== 201) throw new Error(`register failed: ${res.statusCode} ${res.body}`)
-  return res.json()
-}
-
-/** Invites a new user with `role` into the session's tenant and accepts; returns their session. */
-export async function addMember(
-  app: FastifyInstance,
-  admin: Session,
-  role: string,
-  name = unique('m'),
-): Promise<Session> {
-  const invite = await call(app, admin, 'POST', '/v1/invitations', { email: `${name}@example.com`, role })
-  if (invite.statusCode !== 201) throw new Error(`invite failed: ${invite.statusCode} ${invite.body}`)
-  const accept = await app.inject({
-    method: 'POST',
-    url: '/v1/invitations/accept',
-    payload: { token: invite.json().token, name, password: PASSWORD },
-  })
-  if (accept.statusCode !== 200) throw new Error(`accept failed: ${accept.statusCode} ${accept.body}`)
-  return accept.json()
-}
+/** A new user who is a `role` in the session's tenant, signed in. Shorthand for factories. */
+export const addMember = (app: FastifyInstance, admin: Session, role: Role, name?: string): Promise<Session> =>
+  factoriesOf(app).member(admin.tenant, role, name)
 
 /** An authenticated request as `session`. */
 export function call(

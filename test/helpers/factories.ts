@@ -3,21 +3,30 @@ import pg from 'pg'
 import type { Test } from 'tap'
 import { opaqueToken } from '../../src/auth/tokens.ts'
 import type { Role } from '../../src/db/context.ts'
-import { PASSWORD, type Session } from './app.ts'
 import type { TestDatabase } from './db.ts'
 
+export const PASSWORD = 'correct horse battery'
+
+export type Session = {
+  user: { id: string; email: string; name: string }
+  tenant: { id: string; slug: string; name: string; plan: string }
+  role: string
+  accessToken: string
+  refreshToken: string
+}
 export type TenantRef = Session['tenant']
 export type UserRef = Session['user']
 
 /**
- * Fast fixtures: tenants, users and memberships written as the superuser in SQL, and sessions
+ * The one way tests make data. Tenants, users and memberships are written as the superuser in
+ * SQL, and sessions
  * opened with the real `app_private.open_session` and signed with the app's own JWT key. An
  * invite + accept costs a bcrypt hash (~100 ms); this costs a few milliseconds, so a test can
  * afford a fresh caller and a fresh target for every request. Every user can still log in with
  * PASSWORD (one bcrypt hash, computed once per file and shared). Triggers run as usual: member
  * limits apply and USER_JOINED activities are written.
  */
-export type Fixtures = {
+export type Factories = {
   /** Superuser connections to this test's database (they bypass RLS: for setup and audits only). */
   root: pg.Pool
   /** A new tenant on `plan` (default free) with its owner, signed in. */
@@ -31,9 +40,10 @@ export type Fixtures = {
 }
 
 let counter = 0
+/** Unique across the whole run: files run in parallel processes, so the pid is part of it. */
 export const uniqueName = (prefix: string) => `${prefix}-${process.pid}-${++counter}`
 
-export async function createFixtures(t: Test, app: FastifyInstance, db: TestDatabase): Promise<Fixtures> {
+export async function createFactories(t: Test, app: FastifyInstance, db: TestDatabase): Promise<Factories> {
   const root = new pg.Pool({ connectionString: db.rootUrl, max: 4 })
   root.on('error', () => {}) // an idle connection ended by the database's drop at teardown
   t.teardown(() => root.end())
@@ -54,7 +64,7 @@ export async function createFixtures(t: Test, app: FastifyInstance, db: TestData
     return { id, email, name }
   }
 
-  const join: Fixtures['join'] = async (user, tenant, role) => {
+  const join: Factories['join'] = async (user, tenant, role) => {
     await root.query('insert into app_public.memberships (tenant_id, user_id, role) values ($1, $2, $3)', [
       tenant.id,
       user.id,
@@ -62,7 +72,7 @@ export async function createFixtures(t: Test, app: FastifyInstance, db: TestData
     ])
   }
 
-  const signIn: Fixtures['signIn'] = async (user, tenant) => {
+  const signIn: Factories['signIn'] = async (user, tenant) => {
     const refresh = opaqueToken()
     const opened = await root.query<{ session_id: string; role: Role }>(
       `select s.session_id, m.role
