@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import pg from 'pg'
 import t from 'tap'
 import { buildTestApp, call, PASSWORD, registerTenant } from './helpers/app.ts'
-import { connect, createTestDatabase } from './helpers/db.ts'
+import { connect, createTestDatabase, withApiRole } from './helpers/db.ts'
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest()
 const ROUNDS = 10
@@ -112,19 +112,19 @@ t.test('concurrency: the database keeps its invariants under parallel requests',
       const demote = async (actor: { userId: string; sessionId: string }, target: string) => {
         const client = await api.connect()
         try {
-          await client.query('begin')
-          await client.query('select app_private.begin_request($1, $2, $3)', [tenantId, actor.userId, actor.sessionId])
-          const res = await client.query(
-            `update app_public.memberships set role = 'admin' where tenant_id = $1 and user_id = $2`,
-            [tenantId, target],
+          const res = await withApiRole(
+            client,
+            { tenantId, ...actor },
+            () =>
+              client.query(`update app_public.memberships set role = 'admin' where tenant_id = $1 and user_id = $2`, [
+                tenantId,
+                target,
+              ]),
+            { commit: true },
           )
-          await client.query('commit')
           // RLS filters the update when the actor was demoted first and is no longer an owner.
           if (res.rowCount === 0) throw Object.assign(new Error('filtered by RLS'), { code: 'RLS' })
           return res.rowCount
-        } catch (error) {
-          await client.query('rollback')
-          throw error
         } finally {
           client.release()
         }

@@ -53,3 +53,40 @@ export async function connect(t: Test, url: string): Promise<pg.Client> {
   t.teardown(() => client.end())
   return client
 }
+
+/** Whose request context to take: ids as begin_request needs them. */
+export type Who = { tenantId: string; userId: string; sessionId: string }
+
+/** The request context of a signed-in session (its tenant, its user, its session family). */
+export const whoOf = (session: { tenant: { id: string }; user: { id: string }; accessToken: string }): Who => ({
+  tenantId: session.tenant.id,
+  userId: session.user.id,
+  sessionId: JSON.parse(Buffer.from(session.accessToken.split('.')[1]!, 'base64url').toString()).sid,
+})
+
+/**
+ * Runs `fn` in one transaction as the API role with `who`'s request context, exactly as a
+ * request does (BEGIN; begin_request; …), then rolls back unless `commit`. `client` is either
+ * connected as tenantry_app, or a superuser client (`asSuperuser`) that first runs `before`
+ * (e.g. DDL that sabotages a policy) and then becomes tenantry_app for the rest of the
+ * transaction.
+ */
+export async function withApiRole<T>(
+  client: pg.Client | pg.PoolClient,
+  who: Who,
+  fn: () => Promise<T>,
+  options: { commit?: boolean; asSuperuser?: boolean; before?: string } = {},
+): Promise<T> {
+  await client.query('begin')
+  try {
+    if (options.before) await client.query(options.before)
+    if (options.asSuperuser) await client.query('set local role tenantry_app')
+    await client.query('select app_private.begin_request($1, $2, $3)', [who.tenantId, who.userId, who.sessionId])
+    const result = await fn()
+    await client.query(options.commit ? 'commit' : 'rollback')
+    return result
+  } catch (error) {
+    await client.query('rollback')
+    throw error
+  }
+}
