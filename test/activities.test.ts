@@ -1,8 +1,7 @@
 import type pg from 'pg'
 import t from 'tap'
-import { addMember, buildTestApp, call, registerTenant, type Session } from './helpers/app.ts'
-import { connect } from './helpers/db.ts'
-import { decodeJwt } from './helpers/jwt.ts'
+import { addMember, buildTestApp, call, PASSWORD, registerTenant, type Session } from './helpers/app.ts'
+import { connect, whoOf, withApiRole } from './helpers/db.ts'
 
 type Notification = { tenantId: string; id: number; type: string }
 
@@ -20,7 +19,15 @@ async function listen(t: Parameters<typeof connect>[0], url: string) {
     for (let i = 0; i < 100 && received.length < count; i++) await new Promise((r) => setTimeout(r, 20))
     return received
   }
-  return { received, until }
+  /** Waits (up to 2 s) for a notification matching `match`; true when it came. */
+  const heard = async (match: (n: Notification) => boolean) => {
+    for (let i = 0; i < 100; i++) {
+      if (received.some((n) => match(n.payload))) return true
+      await new Promise((r) => setTimeout(r, 20))
+    }
+    return false
+  }
+  return { received, until, heard }
 }
 
 t.test('every change writes its activity in the same transaction and NOTIFYs it', async (t) => {
@@ -40,8 +47,21 @@ t.test('every change writes its activity in the same transaction and NOTIFYs it'
     return res
   }
   await step('PLAN_UPGRADED', () => call(app, owner, 'PUT', '/v1/tenant/plan', { plan: 'pro' }))
-  admin = await addMember(app, owner, 'admin') // INVITATION_CREATED, USER_JOINED
-  actions.push(['INVITATION_CREATED', async () => {}], ['USER_JOINED', async () => {}])
+  const adminInvite = await step('INVITATION_CREATED', () =>
+    call(app, owner, 'POST', '/v1/invitations', { email: 'act-admin@example.com', role: 'admin' }),
+  )
+  const accepted = await step('USER_JOINED', () =>
+    app.inject({
+      method: 'POST',
+      url: '/v1/invitations/accept',
+      payload: {
+        token: (adminInvite as unknown as { json: () => { token: string } }).json().token,
+        name: 'Ada',
+        password: PASSWORD,
+      },
+    }),
+  )
+  admin = (accepted as unknown as { json: () => Session }).json()
   await step('ROLE_CHANGED', () => call(app, owner, 'PATCH', `/v1/members/${admin!.user.id}`, { role: 'member' }))
   await step('TENANT_UPDATED', () => call(app, owner, 'PATCH', '/v1/tenant', { name: 'Renamed' }))
   await step('BROADCAST_MESSAGE', () =>
@@ -126,24 +146,14 @@ t.test('activities are gone with a rolled-back change, and no NOTIFY escapes', a
   const owner = await registerTenant(app)
   const listener = await listen(t, db.appUrl)
   const api = await connect(t, db.appUrl)
-  await api.query('begin')
-  await api.query('select app_private.begin_request($1, $2, $3)', [
-    owner.tenant.id,
-    owner.user.id,
-    decodeJwt(owner.accessToken).sid,
-  ])
-  await api.query(`insert into app_public.items (name) values ('doomed')`)
-  const inside = await api.query(`select count(*)::int as n from app_public.activities where type = 'ITEM_CREATED'`)
+  const countItemActivities = () =>
+    api.query(`select count(*)::int as n from app_public.activities where type = 'ITEM_CREATED'`)
+  const inside = await withApiRole(api, whoOf(owner), async () => {
+    await api.query(`insert into app_public.items (name) values ('doomed')`)
+    return countItemActivities()
+  })
   t.equal(inside.rows[0].n, 1, 'written in the same transaction')
-  await api.query('rollback')
-  await api.query('begin')
-  await api.query('select app_private.begin_request($1, $2, $3)', [
-    owner.tenant.id,
-    owner.user.id,
-    decodeJwt(owner.accessToken).sid,
-  ])
-  const after = await api.query(`select count(*)::int as n from app_public.activities where type = 'ITEM_CREATED'`)
-  await api.query('rollback')
+  const after = await withApiRole(api, whoOf(owner), countItemActivities)
   t.equal(after.rows[0].n, 0, 'gone with the rollback')
   // A failed request (plan downgrade that does not fit) leaves no activity either.
   await addMember(app, owner, 'member')
@@ -155,7 +165,15 @@ t.test('activities are gone with a rolled-back change, and no NOTIFY escapes', a
   t.equal(refused.json().type, '/problems/plan-limit-exceeded')
   const log = (await call(app, owner, 'GET', '/v1/activities?type=PLAN_DOWNGRADED')).json()
   t.same(log.data, [])
-  await new Promise((r) => setTimeout(r, 100))
+  // Positive control: the same listener hears a change that commits. Notifications arrive in
+  // commit order, so once this one is here, any from the refused and rolled-back changes above
+  // would have arrived before it; and a dead listener turns this test red instead of green.
+  const control = await call(app, owner, 'POST', '/v1/tenant/broadcasts', { message: 'control' })
+  t.equal(control.statusCode, 201)
+  t.ok(
+    await listener.heard((n) => n.type === 'BROADCAST_MESSAGE' && n.id === control.json().id),
+    'the listener is live: the committed broadcast is notified',
+  )
   t.notOk(
     listener.received.some((n) => n.payload.type === 'PLAN_DOWNGRADED'),
     'no NOTIFY for the refused downgrade',
@@ -176,14 +194,11 @@ t.test('the activity log is append-only for the API role', async (t) => {
     'truncate app_public.activities',
     `insert into app_public.activities (type, payload) values ('USER_JOINED', '{}')`,
   ]) {
-    await api.query('begin')
-    await api.query('select app_private.begin_request($1, $2, $3)', [
-      owner.tenant.id,
-      owner.user.id,
-      decodeJwt(owner.accessToken).sid,
-    ])
-    await t.rejects(api.query(statement), { code: '42501' }, statement)
-    await api.query('rollback')
+    await t.rejects(
+      withApiRole(api, whoOf(owner), () => api.query(statement)),
+      { code: '42501' },
+      statement,
+    )
   }
   const member = await addMember(app, owner, 'member')
   const res = await call(app, member, 'POST', '/v1/tenant/broadcasts', { message: 'not allowed' })

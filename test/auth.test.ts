@@ -12,7 +12,18 @@ t.test('authentication', async (t) => {
     app.inject({ method: 'POST', url: '/v1/auth/refresh', payload: { refreshToken } })
 
   t.test('register creates the user, a free tenant and the owner membership', async (t) => {
-    const owner = await registerTenant(app, 'reg-acme')
+    const res = await app.inject({
+      method: 'POST',
+      url: '/v1/auth/register',
+      payload: {
+        email: 'reg-acme@example.com',
+        password: PASSWORD,
+        name: 'Ann',
+        tenant: { name: 'Acme', slug: 'reg-acme' },
+      },
+    })
+    t.equal(res.statusCode, 201)
+    const owner = res.json()
     t.equal(owner.role, 'owner')
     t.equal(owner.tenant.plan, 'free')
     t.equal(owner.tenant.slug, 'reg-acme')
@@ -80,18 +91,24 @@ t.test('authentication', async (t) => {
     t.equal(wrong.statusCode, 401)
     t.same(unknown.json(), wrong.json())
     t.same(unknown.headers['content-type'], wrong.headers['content-type'])
-    // A missing user still costs one bcrypt comparison: its time is of the same order, not ~1 ms.
-    const time = async (email: string) => {
-      const started = performance.now()
-      for (let i = 0; i < 4; i++) await login({ email, password: 'not the password' })
-      return performance.now() - started
+    // A missing user still costs one full bcrypt comparison (against a dummy hash of the same
+    // cost), so both answers take the same time. Counted, not timed: a timing assertion flakes on
+    // a busy machine, and the time itself is measured by the benchmark.
+    const verify = app.passwords.verify
+    const compared: (string | null)[] = []
+    app.passwords.verify = (password, hash) => {
+      compared.push(hash)
+      return verify(password, hash)
     }
-    const wrongMs = await time(owner.user.email)
-    const unknownMs = await time('nobody-at-all@example.com')
-    t.ok(
-      unknownMs > wrongMs * 0.5 && unknownMs < wrongMs * 2,
-      `unknown ${unknownMs.toFixed(0)} ms vs wrong ${wrongMs.toFixed(0)} ms`,
-    )
+    try {
+      await login({ email: owner.user.email, password: 'not the password' })
+      await login({ email: 'nobody-at-all@example.com', password: 'not the password' })
+    } finally {
+      app.passwords.verify = verify
+    }
+    t.equal(compared.length, 2, 'one bcrypt comparison per attempt, known email or not')
+    t.match(compared[0], /^\$2[aby]\$10\$/, "the known email is compared with the user's hash")
+    t.equal(compared[1], null, 'the unknown email is compared with the dummy hash of the same cost')
   })
 
   t.test('refresh rotates; replaying a rotated token revokes the whole family', async (t) => {
@@ -112,12 +129,12 @@ t.test('authentication', async (t) => {
     t.equal((await refresh('never-issued')).json().type, '/problems/invalid-token')
   })
 
-  t.test('20 parallel refreshes of one token: at most one succeeds, every time', async (t) => {
+  t.test('20 parallel refreshes of one token: exactly one succeeds, every time (strict reuse detection)', async (t) => {
     for (let round = 0; round < 5; round++) {
       const owner = await registerTenant(app)
       const results = await Promise.all(Array.from({ length: 20 }, () => refresh(owner.refreshToken)))
       const ok = results.filter((r) => r.statusCode === 200)
-      t.ok(ok.length <= 1, `round ${round}: ${ok.length} succeeded`)
+      t.equal(ok.length, 1, `round ${round}: ${ok.length} succeeded`)
       t.ok(
         results.every((r) => r.statusCode === 200 || r.statusCode === 401),
         `round ${round}: only 200 or 401`,

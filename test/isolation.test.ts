@@ -4,17 +4,10 @@ import t from 'tap'
 import { z } from 'zod'
 import { withTenantContext } from '../src/db/context.ts'
 import { createDatabasePool } from '../src/db/pool.ts'
-import { addMember, buildTestApp, call, registerTenant, type Session } from './helpers/app.ts'
-import { connect } from './helpers/db.ts'
-import { decodeJwt } from './helpers/jwt.ts'
+import { addMember, buildTestApp, call, registerTenant } from './helpers/app.ts'
+import { connect, whoOf, withApiRole } from './helpers/db.ts'
 
 const TENANT_TABLES = ['tenants', 'memberships', 'users', 'invitations', 'activities', 'items'] as const
-
-const identity = (session: Session) => ({
-  tenantId: session.tenant.id,
-  userId: session.user.id,
-  sessionId: decodeJwt(session.accessToken).sid as string,
-})
 
 /** As tenantry_app, inside an open transaction: everything tenant A's context can do to tenant B. */
 async function leaksTowards(
@@ -41,9 +34,10 @@ async function leaksTowards(
   await count('select B user', 'select id from app_public.users where id = $1', [b.userId])
   await count('select B invitations', 'select id from app_public.invitations where tenant_id = $1', [b.tenantId])
   await count('select B activities', 'select id from app_public.activities where tenant_id = $1', [b.tenantId])
-  await count('select items without a filter, B rows among them', 'select id from app_public.items where id = $1', [
-    b.itemId,
-  ])
+  // No predicate at all, as a query that forgot its WHERE would run: only A's rows may come back.
+  const unfiltered = await client.query<{ tenant_id: string }>('select tenant_id from app_public.items')
+  const foreign = unfiltered.rows.filter((row) => row.tenant_id === b.tenantId).length
+  if (foreign > 0) leaks.push(`select items without a filter: ${foreign} row(s) of B among them`)
   await count('update B item', `update app_public.items set name = 'pwned' where id = $1 returning id`, [b.itemId])
   await count('delete B item', 'delete from app_public.items where id = $1 returning id', [b.itemId])
   await count('update B tenant', `update app_public.tenants set name = 'pwned' where id = $1 returning id`, [
@@ -79,16 +73,7 @@ t.test('SQL-level isolation as the API role', async (t) => {
   const target = { tenantId: b.tenant.id, itemId: bItem.id, userId: b.user.id }
 
   const apiRole = await connect(t, db.appUrl)
-  const asA = async <T>(fn: () => Promise<T>) => {
-    await apiRole.query('begin')
-    try {
-      const ctx = identity(a)
-      await apiRole.query('select app_private.begin_request($1, $2, $3)', [ctx.tenantId, ctx.userId, ctx.sessionId])
-      return await fn()
-    } finally {
-      await apiRole.query('rollback')
-    }
-  }
+  const asA = <T>(fn: () => Promise<T>) => withApiRole(apiRole, whoOf(a), fn)
 
   t.test("with tenant A's settings, nothing of tenant B can be read, changed, deleted or created", async (t) => {
     const leaks = await asA(() => leaksTowards(apiRole, target))
@@ -149,7 +134,7 @@ t.test('SQL-level isolation as the API role', async (t) => {
       role: z.string().nullable(),
       items: z.number(),
     })
-    const inside = await withTenantContext(pool, identity(a), null, (tx) =>
+    const inside = await withTenantContext(pool, whoOf(a), null, (tx) =>
       tx.one(sql.type(Setting)`
         select current_setting('app.tenant_id', true) as tenant, current_setting('app.user_id', true) as user,
                current_setting('app.role', true) as role, (select count(*)::int from app_public.items) as items`),
@@ -164,12 +149,12 @@ t.test('SQL-level isolation as the API role', async (t) => {
     t.same(after, { tenant: null, user: null, role: null, items: 0 })
     // A failed handler rolls back, and leaves nothing behind either.
     await t.rejects(
-      withTenantContext(pool, identity(a), null, async (tx) => {
+      withTenantContext(pool, whoOf(a), null, async (tx) => {
         await tx.query(sql.unsafe`insert into app_public.items (name) values ('rolled back')`)
         throw new Error('handler failed')
       }),
     )
-    const count = await withTenantContext(pool, identity(a), null, (tx) =>
+    const count = await withTenantContext(pool, whoOf(a), null, (tx) =>
       tx.oneFirst(
         sql.type(
           z.object({ n: z.number() }),
@@ -183,18 +168,8 @@ t.test('SQL-level isolation as the API role', async (t) => {
     const root = await connect(t, db.rootUrl)
     // As the superuser, in a transaction that is rolled back: change the policy, become the API
     // role, and run the same probes.
-    const withPolicyChange = async (ddl: string, probe: () => Promise<unknown>) => {
-      await root.query('begin')
-      try {
-        await root.query(ddl)
-        await root.query('set local role tenantry_app')
-        const ctx = identity(a)
-        await root.query('select app_private.begin_request($1, $2, $3)', [ctx.tenantId, ctx.userId, ctx.sessionId])
-        return await probe()
-      } finally {
-        await root.query('rollback')
-      }
-    }
+    const withPolicyChange = (ddl: string, probe: () => Promise<unknown>) =>
+      withApiRole(root, whoOf(a), probe, { asSuperuser: true, before: ddl })
     const weakened = await withPolicyChange(
       `drop policy select_viewer on app_public.items;
        create policy select_viewer on app_public.items for select to tenantry_app using (app_public.current_member_role() is not null)`,
@@ -218,6 +193,29 @@ t.test('SQL-level isolation as the API role', async (t) => {
     t.ok(
       (disabled as string[]).some((leak) => leak.startsWith('select B activities')),
       'disabling RLS leaks',
+    )
+    // The insert probes above stop at the column grant (tenant_id is not insertable). Here the
+    // column is granted, so only the insert policy stands between A's context and B's tenant.
+    const insertIntoB = () =>
+      root.query(`insert into app_public.items (tenant_id, name) values ($1, 'x')`, [b.tenant.id]).then(
+        () => 'inserted',
+        (error: Error) => error.message,
+      )
+    const grantTenantColumn = 'grant insert (tenant_id) on app_public.items to tenantry_app;'
+    t.match(
+      await withPolicyChange(grantTenantColumn, insertIntoB),
+      /row-level security/,
+      'with tenant_id insertable, the insert policy alone refuses a row for B',
+    )
+    t.equal(
+      await withPolicyChange(
+        `${grantTenantColumn}
+         drop policy insert_member on app_public.items;
+         create policy insert_member on app_public.items for insert to tenantry_app with check (true)`,
+        insertIntoB,
+      ),
+      'inserted',
+      'and with that policy weakened, the row goes in (so the check above can fail)',
     )
     t.same(await asA(() => leaksTowards(apiRole, target)), [], 'and after the rollback, nothing leaks again')
   })

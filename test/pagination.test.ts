@@ -27,13 +27,27 @@ async function walk(
 }
 
 t.test('keyset pagination: no duplicates and no gaps while rows are inserted between pages', async (t) => {
-  const { app } = await buildTestApp(t)
+  const { app, factories } = await buildTestApp(t)
   const owner = await registerTenant(app)
   await call(app, owner, 'PUT', '/v1/tenant/plan', { plan: 'enterprise' })
+  // Rows written in one statement share created_at (now() is the transaction's start), so only
+  // the id breaks the tie between them: the keyset must carry it, or pages skip or repeat rows.
+  const tied = async (table: string, insert: string) => {
+    await factories.root.query(insert, [owner.tenant.id, owner.user.id])
+    const { rows } = await factories.root.query(
+      `select count(*)::int as rows, count(distinct created_at)::int as times from app_public.${table} where tenant_id = $1`,
+      [owner.tenant.id],
+    )
+    return rows[0] as { rows: number; times: number }
+  }
 
   t.test('items, newest first', async (t) => {
-    // Many rows in one transaction share created_at: the id breaks the tie.
-    for (let i = 0; i < 23; i++) await call(app, owner, 'POST', '/v1/items', { name: `before ${i}` })
+    const shape = await tied(
+      'items',
+      `insert into app_public.items (tenant_id, name, created_by)
+       select $1, 'tied ' || g, $2 from generate_series(1, 23) g`,
+    )
+    t.same(shape, { rows: 23, times: 1 }, '23 items that all share one created_at')
     const before = await walk(app, owner, '/v1/items?limit=100', 'id', async () => {})
     let inserted = 0
     const during = await walk(app, owner, '/v1/items?limit=5', 'id', () =>
@@ -45,7 +59,15 @@ t.test('keyset pagination: no duplicates and no gaps while rows are inserted bet
   })
 
   t.test('members, oldest first', async (t) => {
-    for (let i = 0; i < 6; i++) await addMember(app, owner, 'viewer')
+    const shape = await tied(
+      'memberships',
+      `with joined as (
+         insert into app_public.users (email, name)
+         select 'tied-' || g || '-' || $2::text || '@example.com', 'Tied ' || g from generate_series(1, 6) g
+         returning id)
+       insert into app_public.memberships (tenant_id, user_id, role) select $1::uuid, id, 'viewer' from joined`,
+    )
+    t.same(shape, { rows: 7, times: 2 }, 'the owner, then 6 members who joined in one statement')
     const before = await walk(app, owner, '/v1/members?limit=100', 'userId', async () => {})
     const during = await walk(app, owner, '/v1/members?limit=2', 'userId', () => addMember(app, owner, 'viewer'))
     t.same(during.slice(0, before.length), before, 'every existing member, once, in order')
@@ -61,8 +83,13 @@ t.test('keyset pagination: no duplicates and no gaps while rows are inserted bet
   })
 
   t.test('invitations, newest first', async (t) => {
-    for (let i = 0; i < 7; i++)
-      await call(app, owner, 'POST', '/v1/invitations', { email: `p${i}@example.com`, role: 'member' })
+    const shape = await tied(
+      'invitations',
+      `insert into app_public.invitations (tenant_id, email, role, token_hash, invited_by)
+       select $1, 'tied-' || g || '@example.com', 'member', sha256(gen_random_uuid()::text::bytea), $2
+       from generate_series(1, 7) g`,
+    )
+    t.same(shape, { rows: 7, times: 1 }, '7 invitations that all share one created_at')
     const before = await walk(app, owner, '/v1/invitations?limit=100', 'id', async () => {})
     let n = 0
     const during = await walk(app, owner, '/v1/invitations?limit=3', 'id', () =>
