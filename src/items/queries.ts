@@ -1,6 +1,7 @@
 import { sql } from 'slonik'
 import { z } from 'zod'
 import { NoColumns } from '../db/context.ts'
+import { jsonb } from '../db/json.ts'
 
 // Row schemas at module scope: zod compiles a schema on its first parse.
 const DeletedRow = z.object({ id: z.uuid() })
@@ -56,7 +57,7 @@ export const getItem = (id: string) =>
 
 export const createItem = (input: { name: string; payload: Record<string, unknown> }) =>
   sql.type(ItemRow)`
-    insert into app_public.items (name, payload) values (${input.name}, ${sql.jsonb(input.payload as never)})
+    insert into app_public.items (name, payload) values (${input.name}, ${jsonb(input.payload)})
     returning ${columns}`
 
 export const updateItem = (
@@ -66,7 +67,7 @@ export const updateItem = (
   sql.type(ItemRow)`
     update app_public.items set
       name = coalesce(${input.name ?? null}::text, name),
-      payload = coalesce(${input.payload === undefined ? null : JSON.stringify(input.payload)}::jsonb, payload)
+      payload = ${input.payload === undefined ? sql.fragment`payload` : jsonb(input.payload)}
     where id = ${id}::uuid
     returning ${columns}`
 
