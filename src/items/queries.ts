@@ -29,7 +29,8 @@ export const itemCursor = (row: ItemRow) => [row.sort_at, row.id] as const
 
 const columns = sql.fragment`id, name, payload, created_at, updated_at, created_by, created_at::text as sort_at`
 
-// No `tenant_id = ...` here: every items policy already restricts rows to the current tenant,
+// No `tenant_id = ...` here: every items policy already restricts rows to the current tenant
+// (README, "Security model", names the one table where a query must repeat it),
 // and that predicate is the index condition on (tenant_id, ...). Repeating it would only
 // evaluate the context a second time.
 // The read path is the hottest query: both pages are named prepared statements, one per page

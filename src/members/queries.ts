@@ -25,7 +25,11 @@ export const toMember = (row: MemberRow) => ({
 // The cursor keeps the exact timestamp text: an ISO string in milliseconds would drop microseconds.
 export const memberCursor = (row: MemberRow) => [row.sort_at, row.user_id] as const
 
-/** Oldest member first. */
+/**
+ * Oldest member first. The tenant predicate is repeated on purpose: the memberships select
+ * policy also shows the caller's own memberships in other tenants (GET /v1/me lists them), so
+ * without it this list would include them. README, "Security model", says why in full.
+ */
 export const listMembers = (after: readonly [string, string] | null, limit: number) =>
   sql.type(MemberRow)`
     select m.user_id, u.email, u.name, m.role, m.created_at, m.created_at::text as sort_at
