@@ -9,7 +9,10 @@ t.test('OpenAPI is generated from the zod schemas and documents every route', as
   const spec = res.json()
   t.equal(spec.openapi, '3.1.0')
   t.same(spec.components.securitySchemes.bearerAuth, { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
-  t.ok(app.routeCatalog.some((r) => r.url === '/v1/admin/tenants'), 'the admin routes are registered')
+  t.ok(
+    app.routeCatalog.some((r) => r.url === '/v1/admin/tenants'),
+    'the admin routes are registered',
+  )
   for (const name of ['Problem', 'Session', 'Item', 'Member', 'Invitation', 'Activity', 'Tenant']) {
     t.ok(Object.keys(spec.components.schemas[name]?.properties ?? {}).length > 0, `component ${name} has properties`)
   }
