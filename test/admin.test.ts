@@ -191,6 +191,34 @@ t.test('platform admin', async (t) => {
     t.equal(bad.json().type, '/problems/validation-failed')
   })
 
+  t.test('10 parallel provisions of one slug: exactly one tenant, every time', async (t) => {
+    for (let round = 0; round < 5; round++) {
+      const s = slug('race')
+      const results = await Promise.all(
+        Array.from({ length: 10 }, (_, i) =>
+          admin(app, 'POST', '/v1/admin/tenants', {
+            name: s,
+            slug: s,
+            owner: { email: `${s}-${i}@example.com`, name: 'R' },
+          }),
+        ),
+      )
+      t.same(results.map((r) => r.statusCode).sort(), [201, ...Array(9).fill(409)], `round ${round}: one 201, nine 409`)
+      const { rows } = await root.query<{ tenants: number; actions: number; invitations: number }>(
+        `select (select count(*)::int from app_public.tenants where slug = $1) as tenants,
+                (select count(*)::int from app_audit.platform_actions where detail->>'slug' = $1) as actions,
+                (select count(*)::int from app_public.invitations i join app_public.tenants t on t.id = i.tenant_id
+                  where t.slug = $1) as invitations`,
+        [s],
+      )
+      t.same(
+        rows[0],
+        { tenants: 1, actions: 1, invitations: 1 },
+        `round ${round}: one tenant, one audit row, one invitation`,
+      )
+    }
+  })
+
   t.test('listing: by slug prefix, keyset-paginated, with member and item counts', async (t) => {
     const prefix = slug('list')
     const owners: Session[] = []

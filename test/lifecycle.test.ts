@@ -202,6 +202,21 @@ t.test('account lifecycle', async (t) => {
     t.equal((await call(app, null, 'POST', '/v1/tenants', { name: 'x', slug: 'nobody-s' })).statusCode, 401)
   })
 
+  t.test('POST /v1/tenants: 5 users racing for one slug, exactly one gets it, every time', async (t) => {
+    const users = await Promise.all(Array.from({ length: 5 }, () => registerTenant(app)))
+    for (let round = 0; round < 5; round++) {
+      const s = `race-${users[0]!.user.id.slice(0, 8)}-${round}`
+      const results = await Promise.all(users.map((u) => call(app, u, 'POST', '/v1/tenants', { name: s, slug: s })))
+      t.same(results.map((r) => r.statusCode).sort(), [201, 409, 409, 409, 409], `round ${round}: one 201, four 409`)
+      const { rows } = await root.query<{ n: number }>(
+        `select count(*)::int as n from app_public.memberships m join app_public.tenants t on t.id = m.tenant_id
+         where t.slug = $1`,
+        [s],
+      )
+      t.equal(rows[0]!.n, 1, `round ${round}: one tenant with one owner`)
+    }
+  })
+
   t.test('DELETE /v1/me needs the password, and changes nothing without it', async (t) => {
     const owner = await registerTenant(app)
     const before = await snapshot(root, owner.tenant.id)
