@@ -70,6 +70,13 @@ export const setSuspended = (id: string, suspended: boolean, requestId: string) 
   sql.type(NoColumns)`
     select from app_private.admin_set_tenant_suspended(${id}::uuid, ${suspended}::boolean, ${requestId}::text)`
 
+/**
+ * A large tenant's cascade can outlast the pool's 15-second statement timeout; its deletion gets
+ * a longer one for this transaction only.
+ */
+export const allowLongStatements = (timeout: string) =>
+  sql.type(NoColumns)`select from pg_catalog.set_config('statement_timeout', ${timeout}::text, true)`
+
 export const deleteTenant = (id: string, requestId: string) =>
   sql.type(NoColumns)`select from app_private.admin_delete_tenant(${id}::uuid, ${requestId}::text)`
 

@@ -170,7 +170,10 @@ export async function adminRoutes(fastify: FastifyInstance, options: { token: st
       },
     },
     async (request, reply) => {
-      await app.db.transaction((tx) => tx.query(queries.deleteTenant(request.params.id, request.id)))
+      await app.db.transaction(async (tx) => {
+        await tx.query(queries.allowLongStatements('5min'))
+        await tx.query(queries.deleteTenant(request.params.id, request.id))
+      })
       return reply.code(204).send(null)
     },
   )
