@@ -10,8 +10,10 @@ import {
 } from 'fastify-type-provider-zod'
 import type { DatabasePool } from 'slonik'
 import { activityRoutes } from './activities/routes.ts'
+import { adminRoutes } from './admin/routes.ts'
 import { type PasswordHasher, passwordsPlugin } from './auth/passwords.ts'
 import { authPlugin } from './auth/plugin.ts'
+import { sessionPurgePlugin } from './auth/purge.ts'
 import { authRoutes } from './auth/routes.ts'
 import type { Config } from './config.ts'
 import { databasePlugin } from './db/plugin.ts'
@@ -91,10 +93,14 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // Every documented route can answer with a problem.
     route.schema.response = { ...(route.schema.response as object), '4xx': ProblemSchema, '5xx': ProblemSchema }
     if (access && access !== 'public') {
-      route.schema.security = [{ bearerAuth: [] }]
-      route.schema.description = [route.schema.description, `Requires the **${access}** role or higher.`]
-        .filter(Boolean)
-        .join('\n\n')
+      route.schema.security = [access === 'platform' ? { platformAdmin: [] } : { bearerAuth: [] }]
+      const rule =
+        access === 'platform'
+          ? 'Requires the platform admin token (`PLATFORM_ADMIN_TOKEN`).'
+          : access === 'user'
+            ? 'Requires a signed-in user; a tenantless access token is enough.'
+            : `Requires the **${access}** role or higher.`
+      route.schema.description = [route.schema.description, rule].filter(Boolean).join('\n\n')
     }
   })
 
@@ -107,7 +113,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
         description:
           'Multi-tenant SaaS backend; PostgreSQL row-level security is the security boundary. Errors are RFC 9457 problems.',
       },
-      components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+      components: {
+        securitySchemes: {
+          bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
+          platformAdmin: { type: 'http', scheme: 'bearer', description: 'PLATFORM_ADMIN_TOKEN' },
+        },
+      },
     },
     transform: jsonSchemaTransform,
     transformObject: jsonSchemaTransformObject,
@@ -122,5 +133,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(invitationRoutes)
   await app.register(activityRoutes)
   await app.register(itemRoutes)
+  // Unset: the platform admin API does not exist (404 like any unknown route, and undocumented).
+  if (config.PLATFORM_ADMIN_TOKEN) await app.register(adminRoutes, { token: config.PLATFORM_ADMIN_TOKEN })
+  await app.register(sessionPurgePlugin)
   return app
 }

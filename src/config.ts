@@ -5,6 +5,7 @@ import { z } from 'zod'
 
 const port = z.coerce.number().int().min(1).max(65535)
 const seconds = z.coerce.number().int().positive()
+const secondsOrZero = z.coerce.number().int().min(0)
 const url = z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// connection URL')
 
 const EnvSchema = z.object({
@@ -27,6 +28,22 @@ const EnvSchema = z.object({
   ACCESS_TOKEN_TTL: seconds.default(15 * 60),
   REFRESH_TOKEN_TTL: seconds.default(30 * 24 * 60 * 60),
   INVITATION_TTL: seconds.default(7 * 24 * 60 * 60),
+  /** Absolute lifetime of a session (refresh family), however often it is refreshed. */
+  SESSION_MAX_AGE: seconds.default(90 * 24 * 60 * 60),
+  /** Seconds during which the refresh token just rotated may be presented again; 0 = strict. */
+  REFRESH_REUSE_INTERVAL: secondsOrZero.default(10),
+  /** How often each instance tries to purge ended sessions and tokens; 0 = never. */
+  SESSION_PURGE_INTERVAL: secondsOrZero.default(60 * 60),
+  /** Bearer token of the platform admin API (/v1/admin); unset, that API does not exist. */
+  PLATFORM_ADMIN_TOKEN: z.preprocess(
+    (value) => (value === '' ? undefined : value),
+    z
+      .string()
+      .refine((value) => Buffer.byteLength(value) >= 32, 'must be at least 32 bytes')
+      .optional(),
+  ),
+  /** Requests per minute per client address to /v1/admin, failures included. */
+  PLATFORM_ADMIN_RATE_LIMIT: z.coerce.number().int().min(1).default(60),
   BCRYPT_COST: z.coerce.number().int().min(10, 'must be at least 10').max(15).default(12),
   PASSWORD_HASH_THREADS: z.coerce.number().int().min(1).max(64).optional(),
   BODY_LIMIT: z.coerce

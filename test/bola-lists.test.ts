@@ -106,6 +106,7 @@ t.test('Two tenants, lists and bodies', async (t) => {
         { route: 'PATCH /v1/tenant', caller: A.owner, body: { name: 'Renamed by mass assignment' } },
         { route: 'PUT /v1/tenant/plan', caller: A.owner, body: { plan: 'enterprise' } },
         { route: 'POST /v1/tenant/broadcasts', caller: A.owner, body: { message: 'mass' } },
+        { route: 'POST /v1/tenants', caller: A.member, body: { name: 'Mass tenant', slug: 'mass-tenant' } },
         {
           route: 'PATCH /v1/members/:userId',
           caller: A.owner,

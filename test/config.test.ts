@@ -23,3 +23,22 @@ t.test('configuration is validated at boot, naming every bad value', async (t) =
   const test = loadConfig({ NODE_ENV: 'test' })
   t.ok(Buffer.byteLength(test.JWT_SECRET) >= 32, 'tests get a random secret')
 })
+
+t.test('session and platform admin settings: defaults, and bad values named', async (t) => {
+  const defaults = loadConfig({ NODE_ENV: 'test' })
+  t.match(defaults, {
+    REFRESH_REUSE_INTERVAL: 10,
+    SESSION_MAX_AGE: 90 * 24 * 60 * 60,
+    SESSION_PURGE_INTERVAL: 3600,
+    PLATFORM_ADMIN_RATE_LIMIT: 60,
+  })
+  t.equal(defaults.PLATFORM_ADMIN_TOKEN, undefined, 'no platform admin token by default')
+  t.equal(loadConfig({ NODE_ENV: 'test', PLATFORM_ADMIN_TOKEN: '' }).PLATFORM_ADMIN_TOKEN, undefined, 'empty is unset')
+  t.equal(loadConfig({ NODE_ENV: 'test', REFRESH_REUSE_INTERVAL: '0' }).REFRESH_REUSE_INTERVAL, 0, '0 is strict mode')
+  t.throws(
+    () => loadConfig({ NODE_ENV: 'test', PLATFORM_ADMIN_TOKEN: 'x'.repeat(31) }),
+    /PLATFORM_ADMIN_TOKEN: must be at least 32 bytes/,
+  )
+  t.throws(() => loadConfig({ NODE_ENV: 'test', REFRESH_REUSE_INTERVAL: '-1' }), /REFRESH_REUSE_INTERVAL/)
+  t.throws(() => loadConfig({ NODE_ENV: 'test', SESSION_MAX_AGE: '0' }), /SESSION_MAX_AGE/)
+})

@@ -115,6 +115,21 @@ t.test('route × role conformance: the API and the database alone agree with eve
       prepare: async (role) => ({ caller: await caller(role), url: '/v1/me' }),
     },
     {
+      route: 'DELETE /v1/me',
+      does: 'delete own account',
+      status: 204,
+      prepare: async (role) => ({ caller: await caller(role), url: '/v1/me', payload: { password: PASSWORD } }),
+    },
+    {
+      route: 'POST /v1/tenants',
+      does: 'create another tenant',
+      status: 201,
+      prepare: async (role) => {
+        const slug = uniqueName('own')
+        return { caller: await caller(role), url: '/v1/tenants', payload: { name: slug, slug } }
+      },
+    },
+    {
       route: 'GET /v1/tenant',
       does: 'read the tenant',
       status: 200,
@@ -421,7 +436,10 @@ t.test('route × role conformance: the API and the database alone agree with eve
     )
     for (const route of catalog) {
       if (route.url.startsWith('/v1/'))
-        t.ok(['public', ...ROLES].includes(route.access), `${route.key} declares a known access rule: ${route.access}`)
+        t.ok(
+          ['public', 'user', ...ROLES].includes(route.access),
+          `${route.key} declares a known access rule: ${route.access}`,
+        )
       if (route.access === 'public') {
         t.ok(
           publicCases.some((c) => c.route === route.key),
@@ -480,7 +498,8 @@ t.test('route × role conformance: the API and the database alone agree with eve
           ),
         )
         for (const [index, role] of ROLES.entries()) {
-          const allowed = roleAtLeast(role, access as Role)
+          // `user`: any signed-in user, so every role.
+          const allowed = access === 'user' || roleAtLeast(role, access as Role)
           const [viaApi, viaDb] = outcomes[index]!
           const cell = `${label(viaApi)}|${label(viaDb)}`
           row.push(cell)

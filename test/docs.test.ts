@@ -2,12 +2,17 @@ import t from 'tap'
 import { buildTestApp } from './helpers/app.ts'
 
 t.test('OpenAPI is generated from the zod schemas and documents every route', async (t) => {
-  const { app } = await buildTestApp(t)
+  // With the platform admin API on, so its routes are documented too.
+  const { app } = await buildTestApp(t, { env: { PLATFORM_ADMIN_TOKEN: 'a'.repeat(32) } })
   const res = await app.inject({ method: 'GET', url: '/docs/json' })
   t.equal(res.statusCode, 200)
   const spec = res.json()
   t.equal(spec.openapi, '3.1.0')
   t.same(spec.components.securitySchemes.bearerAuth, { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
+  t.ok(
+    app.routeCatalog.some((r) => r.url === '/v1/admin/tenants'),
+    'the admin routes are registered',
+  )
   for (const name of ['Problem', 'Session', 'Item', 'Member', 'Invitation', 'Activity', 'Tenant']) {
     t.ok(Object.keys(spec.components.schemas[name]?.properties ?? {}).length > 0, `component ${name} has properties`)
   }

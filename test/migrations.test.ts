@@ -56,11 +56,14 @@ t.test('no committed migration differs from the version first committed, and non
     t.plan(0, 'shallow clone: the first version of each file may be missing')
     return
   }
-  // Every file that was ever added under committed/, with the commit that added it first.
+  // Every file that was ever added under committed/ on main's own line of history (first
+  // parents), with the commit that added it first. A branch's migration that was renumbered when
+  // it was merged never reached main, so it is not a file that was removed.
   const added = new Map<string, string>()
   let commit = ''
   for (const line of git(
     'log',
+    '--first-parent',
     '--reverse',
     '--no-renames',
     '--diff-filter=A',

@@ -3,22 +3,35 @@ import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { z } from 'zod'
 import type { Config } from '../config.ts'
-import { type RequestIdentity, type Role, type TenantContext, type Tx, withTenantContext } from '../db/context.ts'
-import { Problem } from '../problems.ts'
+import {
+  type Role,
+  type TenantContext,
+  type TokenIdentity,
+  type Tx,
+  withTenantContext,
+  withUserContext,
+} from '../db/context.ts'
+import { forbidden, Problem } from '../problems.ts'
 
-/** Who may call a route: anyone, or members of at least this role. */
-export type Access = 'public' | Role
+/**
+ * Who may call a route: anyone; any signed-in user, with or without a tenant (`user`); members
+ * of at least this role; or the platform admin (`platform`, its own bearer token: src/admin/).
+ */
+export type Access = 'public' | 'user' | 'platform' | Role
 
-export type AccessClaims = { sub: string; tenant_id: string; role: Role; sid: string }
+/** A tenantless token (a user who belongs to no tenant) has tenant_id and role null. */
+export type AccessClaims = { sub: string; tenant_id: string | null; role: Role | null; sid: string }
 
 declare module 'fastify' {
   interface FastifyContextConfig {
     access?: Access
   }
   interface FastifyRequest {
-    identity: RequestIdentity | null
+    identity: TokenIdentity | null
     /** Runs the handler's database work in this request's tenant context (one transaction). */
     inTenant<T>(handler: (tx: Tx, context: TenantContext) => Promise<T>): Promise<T>
+    /** The same for routes that need a signed-in user but no tenant (app.user_id only). */
+    inUser<T>(handler: (tx: Tx, context: TokenIdentity) => Promise<T>): Promise<T>
   }
 }
 
@@ -29,7 +42,9 @@ declare module '@fastify/jwt' {
   }
 }
 
-const Claims = z.object({ sub: z.uuid(), tenant_id: z.uuid(), sid: z.uuid() })
+const Claims = z.object({ sub: z.uuid(), tenant_id: z.uuid().nullable(), sid: z.uuid() })
+
+const NO_ROLE = new Set<Access>(['public', 'user', 'platform'])
 
 /**
  * Access tokens: HS256 only, with iss, aud, exp, iat and our claims all required. A route that
@@ -59,14 +74,22 @@ export const authPlugin = fp(
     app.decorateRequest('identity', null)
     app.decorateRequest('inTenant', function inTenant(handler) {
       if (!this.identity) throw new Problem('unauthorized', 'this route requires an access token')
+      const { tenantId } = this.identity
+      if (tenantId === null) {
+        throw forbidden('you belong to no tenant yet: accept an invitation or create one (POST /v1/tenants)')
+      }
       const access = this.routeOptions.config.access
-      const minimumRole = options.enforceRoles && access && access !== 'public' ? access : null
-      return withTenantContext(app.db, this.identity, minimumRole, handler)
+      const minimumRole = options.enforceRoles && access && !NO_ROLE.has(access) ? (access as Role) : null
+      return withTenantContext(app.db, { ...this.identity, tenantId }, minimumRole, handler)
+    })
+    app.decorateRequest('inUser', function inUser(handler) {
+      if (!this.identity) throw new Problem('unauthorized', 'this route requires an access token')
+      return withUserContext(app.db, this.identity, handler)
     })
 
     app.addHook('onRequest', async (request) => {
       const access = request.routeOptions.config.access
-      if (access === undefined || access === 'public') return
+      if (access === undefined || access === 'public' || access === 'platform') return
       if (!request.headers.authorization) {
         throw new Problem('unauthorized', 'send an access token: Authorization: Bearer <token>')
       }

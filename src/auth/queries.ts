@@ -6,7 +6,7 @@ import { TenantSummary, User } from './schemas.ts'
 // Row schemas at module scope: zod compiles a schema on its first parse.
 const RegisteredRow = z.object({ user_id: z.uuid(), tenant_id: z.uuid() })
 const LoginCandidateRow = z.object({ user_id: z.uuid(), password_hash: z.string() })
-const OpenedSessionRow = z.object({ session_id: z.uuid(), tenant_id: z.uuid() })
+const OpenedSessionRow = z.object({ session_id: z.uuid(), tenant_id: z.uuid().nullable() })
 const RotationRow = z.object({
   outcome: z.enum(['rotated', 'reused', 'invalid', 'suspended']),
   session_id: z.uuid().nullable(),
@@ -15,6 +15,7 @@ const RotationRow = z.object({
 })
 const CurrentUserAndTenantRow = z.object({ user: User, tenant: TenantSummary })
 const MembershipRow = z.object({ tenant: TenantSummary, role: Role })
+const PurgeRow = z.object({ ran: z.boolean(), sessions: z.number(), refresh_tokens: z.number() })
 
 const seconds = (value: number) => sql.fragment`make_interval(secs => ${value})`
 
@@ -40,13 +41,37 @@ export const openSession = (userId: string, tenantSlug: string | null, refreshTo
       ${userId}::uuid, ${tenantSlug}::text, ${sql.binary(refreshTokenHash)}, ${seconds(ttlSeconds)}
     )`
 
-export const rotateRefreshToken = (tokenHash: Buffer, newTokenHash: Buffer, ttlSeconds: number) =>
+export const rotateRefreshToken = (
+  tokenHash: Buffer,
+  newTokenHash: Buffer,
+  lifetimes: { ttl: number; reuseInterval: number; sessionMaxAge: number },
+) =>
   sql.type(RotationRow)`
     select outcome, session_id, user_id, tenant_id
-    from app_private.rotate_refresh_token(${sql.binary(tokenHash)}, ${sql.binary(newTokenHash)}, ${seconds(ttlSeconds)})`
+    from app_private.rotate_refresh_token(
+      ${sql.binary(tokenHash)}, ${sql.binary(newTokenHash)}, ${seconds(lifetimes.ttl)},
+      ${seconds(lifetimes.reuseInterval)}, ${seconds(lifetimes.sessionMaxAge)}
+    )`
+
+export const purgeSessions = (sessionMaxAgeSeconds: number) =>
+  sql.type(PurgeRow)`
+    select ran, sessions, refresh_tokens from app_private.purge_sessions(${seconds(sessionMaxAgeSeconds)})`
+
+/** The password hash of the current user (app.user_id), to confirm a destructive request. */
+export const currentUserCredentials = () =>
+  sql.type(LoginCandidateRow)`
+    select c.user_id, c.password_hash
+    from app_public.users u, app_private.login_candidate(u.email) c
+    where u.id = app_public.current_user_id()`
+
+export const deleteAccount = () => sql.type(NoColumns)`select from app_private.delete_account()`
 
 export const revokeSession = (sessionId: string) =>
   sql.type(NoColumns)`select from app_private.revoke_session(${sessionId}::uuid)`
+
+export const currentUser = () =>
+  sql.type(User)`
+    select u.id, u.email, u.name from app_public.users u where u.id = app_public.current_user_id()`
 
 /** The current user and tenant, as RLS lets the request context see them. */
 export const currentUserAndTenant = () =>

@@ -1,10 +1,18 @@
 import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
-import type { RequestIdentity, Tx } from '../db/context.ts'
-import { Problem } from '../problems.ts'
+import type { TokenIdentity, Tx } from '../db/context.ts'
+import { forbidden, Problem } from '../problems.ts'
 import * as queries from './queries.ts'
-import { LoginBody, MeResponse, RefreshBody, RegisterBody, SessionResponse, SwitchBody } from './schemas.ts'
+import {
+  DeleteAccountBody,
+  LoginBody,
+  MeResponse,
+  RefreshBody,
+  RegisterBody,
+  SessionResponse,
+  SwitchBody,
+} from './schemas.ts'
 import { startSessionResponse } from './sessions.ts'
 import { hashToken, opaqueToken } from './tokens.ts'
 
@@ -14,8 +22,13 @@ export async function authRoutes(fastify: FastifyInstance) {
   const app = fastify.withTypeProvider<ZodTypeProvider>()
   const { config } = app
   const ttl = config.REFRESH_TOKEN_TTL
+  const lifetimes = {
+    ttl,
+    reuseInterval: config.REFRESH_REUSE_INTERVAL,
+    sessionMaxAge: config.SESSION_MAX_AGE,
+  }
 
-  const sessionResponse = (tx: Tx, identity: RequestIdentity, refreshToken: string) =>
+  const sessionResponse = (tx: Tx, identity: TokenIdentity, refreshToken: string) =>
     startSessionResponse(app, tx, identity, refreshToken)
 
   app.post(
@@ -55,7 +68,10 @@ export async function authRoutes(fastify: FastifyInstance) {
       schema: {
         tags: ['auth'],
         summary: 'Sign in to one of your tenants',
-        description: 'An unknown email and a wrong password get the same answer, in the same time.',
+        description:
+          'An unknown email and a wrong password get the same answer, in the same time. ' +
+          'A user who belongs to no tenant gets a tenantless session (`tenant: null`): enough to accept an invitation, ' +
+          'create a tenant (POST /v1/tenants) and switch to it, or delete the account.',
         body: LoginBody,
         response: { 200: SessionResponse },
       },
@@ -86,7 +102,9 @@ export async function authRoutes(fastify: FastifyInstance) {
         tags: ['auth'],
         summary: 'Exchange a refresh token for a new pair (rotation)',
         description:
-          'Each refresh token works once. Presenting one that was already exchanged revokes its whole session family (/token-reused).',
+          'Each refresh token is exchanged once. Within REFRESH_REUSE_INTERVAL seconds of that exchange (default 10), ' +
+          'the same token may be presented again (a second tab, a lost response) and yields another pair of the same session; ' +
+          'any other replay revokes the whole session (/token-reused). A session ends SESSION_MAX_AGE after its sign-in.',
         body: RefreshBody,
         response: { 200: SessionResponse },
       },
@@ -94,10 +112,12 @@ export async function authRoutes(fastify: FastifyInstance) {
     async (request) => {
       const next = opaqueToken()
       const result = await app.db.transaction(async (tx) => {
-        const rotation = await tx.one(queries.rotateRefreshToken(hashToken(request.body.refreshToken), next.hash, ttl))
+        const rotation = await tx.one(
+          queries.rotateRefreshToken(hashToken(request.body.refreshToken), next.hash, lifetimes),
+        )
         // Reuse must commit its revocation, so it is answered after the transaction, not thrown inside it.
         if (rotation.outcome !== 'rotated') return rotation.outcome
-        const identity = { userId: rotation.user_id!, tenantId: rotation.tenant_id!, sessionId: rotation.session_id! }
+        const identity = { userId: rotation.user_id!, tenantId: rotation.tenant_id, sessionId: rotation.session_id! }
         return sessionResponse(tx, identity, next.token)
       })
       if (result === 'reused')
@@ -111,7 +131,7 @@ export async function authRoutes(fastify: FastifyInstance) {
   app.post(
     '/v1/auth/logout',
     {
-      config: { access: 'viewer' },
+      config: { access: 'user' },
       schema: {
         tags: ['auth'],
         summary: 'Revoke this session (its refresh and access tokens)',
@@ -120,7 +140,7 @@ export async function authRoutes(fastify: FastifyInstance) {
       },
     },
     async (request, reply) => {
-      await request.inTenant((tx, context) => tx.query(queries.revokeSession(context.sessionId)))
+      await request.inUser((tx, context) => tx.query(queries.revokeSession(context.sessionId)))
       return reply.code(204).send(null)
     },
   )
@@ -128,17 +148,18 @@ export async function authRoutes(fastify: FastifyInstance) {
   app.post(
     '/v1/auth/switch',
     {
-      config: { access: 'viewer' },
+      config: { access: 'user' },
       schema: {
         tags: ['auth'],
         summary: 'Get a token pair for another of your tenants',
+        description: 'Also from a tenantless session, e.g. right after creating a tenant with POST /v1/tenants.',
         body: SwitchBody,
         response: { 200: SessionResponse },
       },
     },
     async (request) => {
       const refresh = opaqueToken()
-      return request.inTenant(async (tx, context) => {
+      return request.inUser(async (tx, context) => {
         const opened = await tx.one(queries.openSession(context.userId, request.body.tenant, refresh.hash, ttl))
         return sessionResponse(
           tx,
@@ -152,18 +173,52 @@ export async function authRoutes(fastify: FastifyInstance) {
   app.get(
     '/v1/me',
     {
-      config: { access: 'viewer' },
+      config: { access: 'user' },
       schema: {
         tags: ['auth'],
         summary: 'You, the current tenant, your role, and all your memberships',
+        description: 'With a tenantless token, `tenant` and `role` are null.',
         response: { 200: MeResponse },
       },
     },
-    async (request) =>
-      request.inTenant(async (tx, context) => {
+    async (request) => {
+      if (request.identity?.tenantId === null) {
+        return request.inUser(async (tx) => {
+          const user = await tx.one(queries.currentUser())
+          const memberships = await tx.any(queries.myMemberships())
+          return { user, tenant: null, role: null, memberships: [...memberships] }
+        })
+      }
+      return request.inTenant(async (tx, context) => {
         const { user, tenant } = await tx.one(queries.currentUserAndTenant())
         const memberships = await tx.any(queries.myMemberships())
         return { user, tenant, role: context.role, memberships: [...memberships] }
-      }),
+      })
+    },
+  )
+
+  app.delete(
+    '/v1/me',
+    {
+      config: { access: 'user' },
+      schema: {
+        tags: ['auth'],
+        summary: 'Delete your account',
+        description:
+          'Confirmed with your password. Ends every session; tenants where you are the only member are deleted with ' +
+          'the account. Refused (/last-owner) while you are the last owner of a tenant that has other members.',
+        body: DeleteAccountBody,
+        response: { 204: z.null() },
+      },
+    },
+    async (request, reply) => {
+      const credentials = await request.inUser((tx) => tx.one(queries.currentUserCredentials()))
+      // bcrypt runs between the two transactions, holding no connection.
+      if (!(await app.passwords.verify(request.body.password, credentials.password_hash))) {
+        throw forbidden('the password is incorrect')
+      }
+      await request.inUser((tx) => tx.query(queries.deleteAccount()))
+      return reply.code(204).send(null)
+    },
   )
 }

@@ -10,8 +10,8 @@ export const TenantSummary = z
 export const SessionResponse = z
   .object({
     user: User,
-    tenant: TenantSummary,
-    role: Role,
+    tenant: TenantSummary.nullable().describe('null: you belong to no tenant yet (a tenantless session)'),
+    role: Role.nullable(),
     accessToken: z.string(),
     refreshToken: z.string().describe('Opaque; single use. Exchange it at /v1/auth/refresh.'),
     expiresIn: z.number().int().describe('Access token lifetime in seconds'),
@@ -39,8 +39,10 @@ export const SwitchBody = z.strictObject({ tenant: Slug })
 export const MeResponse = z
   .object({
     user: User,
-    tenant: TenantSummary,
-    role: Role,
+    tenant: TenantSummary.nullable().describe('null with a tenantless token'),
+    role: Role.nullable(),
     memberships: z.array(z.object({ tenant: TenantSummary, role: Role })),
   })
   .meta({ id: 'Me' })
+
+export const DeleteAccountBody = z.strictObject({ password: z.string().min(1).max(1024) })

@@ -1,23 +1,34 @@
 import type { FastifyInstance } from 'fastify'
 import type { z } from 'zod'
-import { type RequestIdentity, setRequestContext, type Tx } from '../db/context.ts'
+import { setRequestContext, setUserContext, type TokenIdentity, type Tx } from '../db/context.ts'
 import * as queries from './queries.ts'
 import type { SessionResponse } from './schemas.ts'
 
-/** Inside a transaction that just opened a session: set its context, answer with a token pair. */
+/**
+ * Inside a transaction that just opened a session: set its context, answer with a token pair.
+ * A tenantless session (a user who belongs to no tenant) gets `tenant: null, role: null`, and
+ * an access token whose tenant_id and role are null: only the routes declared `user` take it.
+ */
 export async function startSessionResponse(
   app: FastifyInstance,
   tx: Tx,
-  identity: RequestIdentity,
+  identity: TokenIdentity,
   refreshToken: string,
 ): Promise<z.infer<typeof SessionResponse>> {
-  const role = await setRequestContext(tx, identity)
-  const { user, tenant } = await tx.one(queries.currentUserAndTenant())
+  const { tenantId } = identity
+  let answer: Pick<z.infer<typeof SessionResponse>, 'user' | 'tenant' | 'role'>
+  if (tenantId === null) {
+    await setUserContext(tx, identity)
+    answer = { user: await tx.one(queries.currentUser()), tenant: null, role: null }
+  } else {
+    const role = await setRequestContext(tx, { ...identity, tenantId })
+    answer = { ...(await tx.one(queries.currentUserAndTenant())), role }
+  }
   const accessToken = app.jwt.sign({
     sub: identity.userId,
-    tenant_id: identity.tenantId,
-    role,
+    tenant_id: tenantId,
+    role: answer.role,
     sid: identity.sessionId,
   })
-  return { user, tenant, role, accessToken, refreshToken, expiresIn: app.config.ACCESS_TOKEN_TTL }
+  return { ...answer, accessToken, refreshToken, expiresIn: app.config.ACCESS_TOKEN_TTL }
 }

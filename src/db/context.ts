@@ -12,6 +12,8 @@ export const NoColumns = z.object({})
 export const roleAtLeast = (role: Role, minimum: Role) => ROLES.indexOf(role) >= ROLES.indexOf(minimum)
 
 export type RequestIdentity = { userId: string; tenantId: string; sessionId: string }
+/** A verified access token: a tenantless one (a user who belongs to no tenant) has no tenantId. */
+export type TokenIdentity = Omit<RequestIdentity, 'tenantId'> & { tenantId: string | null }
 export type Tx = DatabaseTransactionConnection
 export type TenantContext = RequestIdentity & { role: Role }
 
@@ -52,3 +54,28 @@ export async function withTenantContext<T>(
     return handler(tx, { ...identity, role })
   })
 }
+
+/**
+ * For routes that need a signed-in user but no tenant: one transaction whose first statement
+ * checks the session is live and sets app.user_id only, so tenant policies match nothing.
+ */
+export async function withUserContext<T>(
+  pool: DatabasePool,
+  identity: TokenIdentity,
+  handler: (tx: Tx, context: TokenIdentity) => Promise<T>,
+): Promise<T> {
+  return pool.transaction(async (tx) => {
+    await setUserContext(tx, identity)
+    return handler(tx, identity)
+  })
+}
+
+/** The user-level context statement on its own, for auth flows that open a session mid-transaction. */
+export const setUserContext = async (tx: Tx, identity: TokenIdentity): Promise<void> => {
+  await tx.query(beginUserRequest(identity))
+}
+
+const beginUserRequest = (identity: TokenIdentity) =>
+  sql.prepared('tenantry_begin_user_request', NoColumns)`
+    select from app_private.begin_user_request(${identity.userId}::uuid, ${identity.sessionId}::uuid)
+  `

@@ -13,6 +13,8 @@ const TenantRow = z.object({
   created_at: z.string(),
 })
 
+const CreatedRow = z.object({ id: z.uuid() })
+
 export const toTenant = (row: z.infer<typeof TenantRow>) => ({
   id: row.id,
   slug: row.slug,
@@ -39,6 +41,14 @@ export const renameTenant = (name: string) =>
 export const changePlan = (plan: string) =>
   withLimits(sql.fragment`
     update app_public.tenants set plan = ${plan} where id = app_public.current_tenant_id() returning *`)
+
+/** A new tenant owned by the current user (app.user_id); returns its id. */
+export const createTenant = (name: string, slug: string) =>
+  sql.type(CreatedRow)`select app_private.create_tenant(${name}::text, ${slug}::text) as id`
+
+/** A tenant of the current user by id, as its member sees it. */
+export const tenantById = (id: string) =>
+  withLimits(sql.fragment`select * from app_public.tenants where id = ${id}::uuid`)
 
 export const tenantVisible = () =>
   sql.type(NoColumns)`select from app_public.tenants where id = app_public.current_tenant_id()`

@@ -5,7 +5,7 @@ import { Activity } from '../activities/schemas.ts'
 import { refusal } from '../db/refusal.ts'
 import { notFound } from '../problems.ts'
 import * as queries from './queries.ts'
-import { BroadcastBody, ChangePlanBody, Tenant, UpdateTenantBody } from './schemas.ts'
+import { BroadcastBody, ChangePlanBody, CreateTenantBody, Tenant, UpdateTenantBody } from './schemas.ts'
 
 export async function tenantRoutes(fastify: FastifyInstance) {
   const app = fastify.withTypeProvider<ZodTypeProvider>()
@@ -76,6 +76,29 @@ export async function tenantRoutes(fastify: FastifyInstance) {
     async (request, reply) => {
       const row = await request.inTenant((tx) => tx.one(insertBroadcast(request.body.message)))
       return reply.code(201).send(toActivity(row))
+    },
+  )
+
+  app.post(
+    '/v1/tenants',
+    {
+      config: { access: 'user' },
+      schema: {
+        tags: ['tenant'],
+        summary: 'Create another tenant, with you as its owner',
+        description:
+          'Any signed-in user, tenantless ones included. The new tenant is on the free plan; ' +
+          'switch to it with POST /v1/auth/switch.',
+        body: CreateTenantBody,
+        response: { 201: Tenant },
+      },
+    },
+    async (request, reply) => {
+      const row = await request.inUser(async (tx) => {
+        const created = await tx.one(queries.createTenant(request.body.name, request.body.slug))
+        return tx.one(queries.tenantById(created.id))
+      })
+      return reply.code(201).send(queries.toTenant(row))
     },
   )
 }

@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { Id, TenantName, Timestamp } from '../http/schemas.ts'
+import { Id, Slug, TenantName, Timestamp } from '../http/schemas.ts'
 
 export const PLANS = ['free', 'pro', 'enterprise'] as const
 export const Plan = z.enum(PLANS)
@@ -19,3 +19,4 @@ export const Tenant = z
 export const UpdateTenantBody = z.strictObject({ name: TenantName })
 export const ChangePlanBody = z.strictObject({ plan: Plan })
 export const BroadcastBody = z.strictObject({ message: z.string().trim().min(1).max(1000) })
+export const CreateTenantBody = z.strictObject({ name: TenantName, slug: Slug })

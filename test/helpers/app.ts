@@ -1,4 +1,4 @@
-import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify'
+import type { FastifyInstance, FastifyServerOptions, InjectOptions, LightMyRequestResponse } from 'fastify'
 import type { Test } from 'tap'
 import { buildApp } from '../../src/app.ts'
 import { type Config, loadConfig } from '../../src/config.ts'
@@ -13,7 +13,13 @@ export type TestApp = { app: FastifyInstance; db: TestDatabase; config: Config; 
 /** The real app on its own cloned database, closed at teardown. */
 export async function buildTestApp(
   t: Test,
-  options: { env?: Record<string, string>; enforceRolesInApi?: boolean; db?: TestDatabase } = {},
+  options: {
+    env?: Record<string, string>
+    enforceRolesInApi?: boolean
+    db?: TestDatabase
+    /** A logger to read in the test (default: none). */
+    logger?: FastifyServerOptions['logger']
+  } = {},
 ): Promise<TestApp> {
   const db = options.db ?? (await createTestDatabase(t))
   const config = loadConfig({
@@ -25,7 +31,11 @@ export async function buildTestApp(
     PASSWORD_HASH_THREADS: '1',
     ...options.env,
   })
-  const app = await buildApp({ config, enforceRolesInApi: options.enforceRolesInApi ?? true, logger: false })
+  const app = await buildApp({
+    config,
+    enforceRolesInApi: options.enforceRolesInApi ?? true,
+    logger: options.logger ?? false,
+  })
   t.teardown(() => app.close())
   const factories = await createFactories(t, app, db)
   factoriesByApp.set(app, factories)
