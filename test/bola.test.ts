@@ -153,6 +153,8 @@ t.test('two tenants: nothing of tenant B can be reached from tenant A', async (t
     url: (id: string) => string
     body?: unknown
     ids: string[]
+    /** An id of the same kind that exists nowhere (default: a random uuid). */
+    unknownId?: () => string
   }
   const probes: Probe[] = [
     {
@@ -201,6 +203,21 @@ t.test('two tenants: nothing of tenant B can be reached from tenant A', async (t
       ids: bOnlyUsers.map((u) => u.id),
     },
     {
+      promise: "tenant A cannot read tenant B's invitations",
+      method: 'GET',
+      route: '/v1/invitations/:id',
+      url: (id) => `/v1/invitations/${id}`,
+      ids: bInvitations.map((i) => i.id),
+    },
+    {
+      promise: "tenant A cannot read tenant B's activities",
+      method: 'GET',
+      route: '/v1/activities/:id',
+      url: (id) => `/v1/activities/${id}`,
+      ids: bActivityIds.map(String),
+      unknownId: () => String(2 ** 40 + Math.floor(Math.random() * 2 ** 20)),
+    },
+    {
       promise: "tenant A cannot revoke tenant B's invitations",
       method: 'DELETE',
       route: '/v1/invitations/:id',
@@ -231,7 +248,7 @@ t.test('two tenants: nothing of tenant B can be reached from tenant A', async (t
             probe.ids.map(async (id) => ({
               role,
               theirs: await send(A[role], probe.method, probe.url(id), probe.body),
-              nobodys: await send(A[role], probe.method, probe.url(randomUUID()), probe.body),
+              nobodys: await send(A[role], probe.method, probe.url((probe.unknownId ?? randomUUID)()), probe.body),
             })),
           ),
         )
@@ -472,15 +489,15 @@ t.test('two tenants: nothing of tenant B can be reached from tenant A', async (t
     },
   )
 
-  t.test('switching to tenant B as a non-member: 401 like a tenant that does not exist, and no session', async (t) => {
+  t.test('switching to tenant B as a non-member: 403 like a tenant that does not exist, and no session', async (t) => {
     const sessions = async () =>
       (await f.root.query('select count(*)::int as n from app_private.sessions')).rows[0].n as number
     const before = await sessions()
     for (const role of ROLES_DOWN) {
       const toB = await send(A[role], 'POST', '/v1/auth/switch', { tenant: B.owner.tenant.slug })
       const toNowhere = await send(A[role], 'POST', '/v1/auth/switch', { tenant: 'no-such-tenant' })
-      t.equal(toB.statusCode, 401, `A's ${role} switching to B: 401`)
-      t.equal(toB.json().type, '/problems/unauthorized')
+      t.equal(toB.statusCode, 403, `A's ${role} switching to B: 403`)
+      t.equal(toB.json().type, '/problems/forbidden')
       t.same(
         problem(toB.json()),
         problem(toNowhere.json()),
