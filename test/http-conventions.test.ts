@@ -368,6 +368,10 @@ t.test('HTTP conventions', async (t) => {
       'scripts may read the rate-limit budget, request id, Location, ETag and Retry-After',
     )
 
+    const plainOptions = await app.inject({ method: 'OPTIONS', url: '/v1/items' })
+    t.equal(plainOptions.statusCode, 204, 'an OPTIONS without Origin: 204, not an error in plain text')
+    t.notOk(plainOptions.headers['access-control-allow-origin'])
+
     const closed = (await buildTestApp(t, { db })).app
     const none = await closed.inject({
       method: 'OPTIONS',

@@ -23,5 +23,8 @@ export async function registerCors(app: FastifyInstance, origins: string[]): Pro
     ],
     maxAge: 7200,
     credentials: false,
+    // A plain OPTIONS (no Origin) is answered 204 like any OPTIONS, not with the plugin's
+    // text/plain 400: every error we send is a problem.
+    strictPreflight: false,
   })
 }
