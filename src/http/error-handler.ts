@@ -87,8 +87,6 @@ function toProblem(error: FastifyError): Problem {
       return new Problem('payload-too-large', 'the request body is too large')
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return new Problem('unsupported-media-type', 'send the body as application/json')
-    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-      return new Problem('validation-failed', 'the JSON body is empty')
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return new Problem('validation-failed', 'the Content-Length header does not match the body')
   }
