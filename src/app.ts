@@ -2,12 +2,7 @@ import { randomUUID } from 'node:crypto'
 import fastifySwagger from '@fastify/swagger'
 import fastifySwaggerUi from '@fastify/swagger-ui'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
-import {
-  jsonSchemaTransform,
-  jsonSchemaTransformObject,
-  serializerCompiler,
-  validatorCompiler,
-} from 'fastify-type-provider-zod'
+import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod'
 import type { DatabasePool } from 'slonik'
 import { activityRoutes } from './activities/routes.ts'
 import { adminRoutes } from './admin/routes.ts'
@@ -18,7 +13,13 @@ import { authRoutes } from './auth/routes.ts'
 import type { Config } from './config.ts'
 import { databasePlugin } from './db/plugin.ts'
 import { healthRoutes, type ReadinessCheck } from './health/routes.ts'
+import { registerCompression } from './http/compression.ts'
+import { registerCors } from './http/cors.ts'
 import { registerErrorHandling } from './http/error-handler.ts'
+import { registerJsonBodyParser } from './http/json-body.ts'
+import { transformDocument, transformRoute } from './http/openapi.ts'
+import { problemPageRoutes } from './http/problem-pages.ts'
+import { registerSecurityHeaders } from './http/security-headers.ts'
 import { invitationRoutes } from './invitations/routes.ts'
 import { itemRoutes } from './items/routes.ts'
 import { memberRoutes } from './members/routes.ts'
@@ -44,6 +45,26 @@ export type AppOptions = {
   readinessChecks?: ReadinessCheck[]
   logger?: FastifyServerOptions['logger']
 }
+
+const API_DESCRIPTION = [
+  'Multi-tenant SaaS backend: PostgreSQL row-level security is the security boundary.',
+  '',
+  '- **Auth**: `POST /v1/auth/register` or `/v1/auth/login` returns an `accessToken` (send it as `Authorization: Bearer …`) and a single-use `refreshToken`.',
+  '- **Errors** are RFC 9457 problems (`application/problem+json`); switch on `type`, which links to a page explaining it (`/problems/<slug>`).',
+  '- **Lists** are cursor-paginated: `?limit=` (1–100) and `?cursor=` from the previous page’s `nextCursor`.',
+  '- **Concurrency**: items and the tenant carry an `ETag`; send it as `If-Match` when changing them to get 412 instead of overwriting someone else’s change.',
+].join('\n')
+
+const TAGS = [
+  { name: 'auth', description: 'Accounts, sessions and tokens' },
+  { name: 'tenant', description: 'The tenant you are signed in to: its name, plan and broadcasts' },
+  { name: 'members', description: 'Who belongs to the tenant, with which role' },
+  { name: 'invitations', description: 'Invite people by email; they accept with the token' },
+  { name: 'activities', description: 'The append-only activity log (also pushed over Socket.IO)' },
+  { name: 'items', description: 'The generic tenant resource' },
+  { name: 'admin', description: 'The platform operator (PLATFORM_ADMIN_TOKEN): provision, suspend and delete tenants' },
+  { name: 'health', description: 'Liveness and readiness for load balancers' },
+]
 
 /** Builds the HTTP app; server.ts and the tests both use it. */
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
@@ -75,6 +96,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(passwordsPlugin, { cost: config.BCRYPT_COST, threads: config.PASSWORD_HASH_THREADS })
   app.setValidatorCompiler(validatorCompiler)
   app.setSerializerCompiler(serializerCompiler)
+  registerJsonBodyParser(app)
+  await registerCors(app, config.CORS_ORIGINS)
+  await registerSecurityHeaders(app)
+  await registerCompression(app)
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id)
   })
@@ -87,10 +112,14 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       throw new Error(`${String(route.method)} ${route.url} declares no access rule (config.access)`)
     }
     for (const method of [route.method].flat()) {
-      if (method !== 'HEAD') app.routeCatalog.push({ method, url: route.url, access: access ?? 'public' })
+      // HEAD mirrors GET; OPTIONS is @fastify/cors' preflight for every path, not an endpoint.
+      if (method !== 'HEAD' && method !== 'OPTIONS') {
+        app.routeCatalog.push({ method, url: route.url, access: access ?? 'public' })
+      }
     }
-    if (!route.schema || route.url.startsWith('/docs')) return
-    // Every documented route can answer with a problem.
+    if (!route.schema || route.url.startsWith('/docs') || route.method === 'HEAD') return
+    // Serialization of problems: every documented route can answer with one. The OpenAPI
+    // document lists the exact statuses instead (src/http/openapi.ts).
     route.schema.response = { ...(route.schema.response as object), '4xx': ProblemSchema, '5xx': ProblemSchema }
     if (access && access !== 'public') {
       route.schema.security = [access === 'platform' ? { platformAdmin: [] } : { bearerAuth: [] }]
@@ -98,9 +127,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
         access === 'platform'
           ? 'Requires the platform admin token (`PLATFORM_ADMIN_TOKEN`).'
           : access === 'user'
-            ? 'Requires a signed-in user; a tenantless access token is enough.'
+            ? 'Requires the access token of a signed-in user; a tenantless one is enough.'
             : `Requires the **${access}** role or higher.`
-      route.schema.description = [route.schema.description, rule].filter(Boolean).join('\n\n')
+      if (!route.schema.description?.includes(rule)) {
+        route.schema.description = [route.schema.description, rule].filter(Boolean).join('\n\n')
+      }
     }
   })
 
@@ -110,22 +141,43 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       info: {
         title: 'Tenantry API',
         version: '1',
-        description:
-          'Multi-tenant SaaS backend; PostgreSQL row-level security is the security boundary. Errors are RFC 9457 problems.',
+        description: API_DESCRIPTION,
       },
+      // Relative: the document describes the server that serves it, wherever it is deployed.
+      servers: [{ url: '/', description: 'This server' }],
+      tags: TAGS,
       components: {
         securitySchemes: {
-          bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
-          platformAdmin: { type: 'http', scheme: 'bearer', description: 'PLATFORM_ADMIN_TOKEN' },
+          bearerAuth: {
+            type: 'http',
+            scheme: 'bearer',
+            bearerFormat: 'JWT',
+            description: 'The `accessToken` of register, login, refresh, switch or accept (15 minutes).',
+          },
+          // Only when the admin API is on: an unused scheme is a lint finding, and a hint to attackers.
+          ...(config.PLATFORM_ADMIN_TOKEN
+            ? {
+                platformAdmin: {
+                  type: 'http' as const,
+                  scheme: 'bearer',
+                  description: 'The platform operator: `PLATFORM_ADMIN_TOKEN`.',
+                },
+              }
+            : {}),
         },
       },
     },
-    transform: jsonSchemaTransform,
-    transformObject: jsonSchemaTransformObject,
+    transform: transformRoute,
+    transformObject: transformDocument,
   })
-  await app.register(fastifySwaggerUi, { routePrefix: '/docs' })
+  await app.register(fastifySwaggerUi, {
+    routePrefix: '/docs',
+    // No calls to the public validator badge: the docs work offline and under our CSP.
+    uiConfig: { validatorUrl: null, displayOperationId: true },
+  })
 
   await app.register(authPlugin, { config, enforceRoles: options.enforceRolesInApi ?? true })
+  await app.register(problemPageRoutes)
   await app.register(healthRoutes, { checks: options.readinessChecks ?? [] })
   await app.register(authRoutes)
   await app.register(tenantRoutes)

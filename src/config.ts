@@ -7,6 +7,32 @@ const port = z.coerce.number().int().min(1).max(65535)
 const seconds = z.coerce.number().int().positive()
 const secondsOrZero = z.coerce.number().int().min(0)
 const url = z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// connection URL')
+/** An origin exactly as browsers send it: scheme, host and optional port, no path or trailing slash. */
+const isOrigin = (value: string) => {
+  try {
+    const parsed = new URL(value)
+    return ['http:', 'https:'].includes(parsed.protocol) && parsed.origin === value
+  } catch {
+    return false
+  }
+}
+const origins = z
+  .string()
+  .default('')
+  .transform((list) =>
+    list
+      .split(',')
+      .map((origin) => origin.trim())
+      .filter(Boolean),
+  )
+  .refine((list) => list.every(isOrigin), {
+    error: (issue) =>
+      `every entry must be an origin like https://app.example.com (no path, no trailing slash); got ${(
+        issue.input as string[]
+      )
+        .filter((origin) => !isOrigin(origin))
+        .join(', ')}`,
+  })
 
 const EnvSchema = z.object({
   NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
@@ -46,6 +72,8 @@ const EnvSchema = z.object({
   PLATFORM_ADMIN_RATE_LIMIT: z.coerce.number().int().min(1).default(60),
   BCRYPT_COST: z.coerce.number().int().min(10, 'must be at least 10').max(15).default(12),
   PASSWORD_HASH_THREADS: z.coerce.number().int().min(1).max(64).optional(),
+  /** Origins whose pages may call the API from a browser (comma-separated); none by default. */
+  CORS_ORIGINS: origins,
   BODY_LIMIT: z.coerce
     .number()
     .int()

@@ -178,7 +178,10 @@ t.test('authentication', async (t) => {
       ['switch-a', 'switch-b'],
     )
     const stranger = await registerTenant(app, 'switch-c')
-    t.equal((await call(app, a, 'POST', '/v1/auth/switch', { tenant: stranger.tenant.slug })).statusCode, 401)
+    const refused = await call(app, a, 'POST', '/v1/auth/switch', { tenant: stranger.tenant.slug })
+    t.equal(refused.statusCode, 403, 'a tenant of someone else: 403, not 401 (the caller stays signed in)')
+    t.equal(refused.json().type, '/problems/forbidden')
+    t.equal((await call(app, a, 'GET', '/v1/me')).statusCode, 200, 'and the session still works')
   })
 
   t.test('access tokens: anything but a valid HS256 token of ours is refused', async (t) => {

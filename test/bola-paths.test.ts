@@ -9,7 +9,7 @@ import { bIsUntouched, type Json, type Method, problem, ROLES_DOWN, twoTenants }
 
 t.test('Two tenants, ids in paths', async (t) => {
   const ctx = await twoTenants(t)
-  const { app, send, A, B, aItems, bItems, aInvitation, bInvitations, both, bothInB, bOnlyUsers } = ctx
+  const { app, send, A, B, aItems, bItems, aInvitation, bInvitations, both, bothInB, bOnlyUsers, bActivityIds } = ctx
 
   type Probe = {
     promise: string
@@ -18,6 +18,8 @@ t.test('Two tenants, ids in paths', async (t) => {
     url: (id: string) => string
     body?: unknown
     ids: string[]
+    /** An id of the same kind that exists nowhere (default: a random uuid). */
+    unknownId?: () => string
   }
   const probes: Probe[] = [
     {
@@ -66,6 +68,21 @@ t.test('Two tenants, ids in paths', async (t) => {
       ids: bOnlyUsers.map((u) => u.id),
     },
     {
+      promise: "tenant A cannot read tenant B's invitations",
+      method: 'GET',
+      route: '/v1/invitations/:id',
+      url: (id) => `/v1/invitations/${id}`,
+      ids: bInvitations.map((i) => i.id),
+    },
+    {
+      promise: "tenant A cannot read tenant B's activities",
+      method: 'GET',
+      route: '/v1/activities/:id',
+      url: (id) => `/v1/activities/${id}`,
+      ids: bActivityIds.map(String),
+      unknownId: () => String(2 ** 40 + Math.floor(Math.random() * 2 ** 20)),
+    },
+    {
       promise: "tenant A cannot revoke tenant B's invitations",
       method: 'DELETE',
       route: '/v1/invitations/:id',
@@ -96,7 +113,7 @@ t.test('Two tenants, ids in paths', async (t) => {
             probe.ids.map(async (id) => ({
               role,
               theirs: await send(A[role], probe.method, probe.url(id), probe.body),
-              nobodys: await send(A[role], probe.method, probe.url(randomUUID()), probe.body),
+              nobodys: await send(A[role], probe.method, probe.url((probe.unknownId ?? randomUUID)()), probe.body),
             })),
           ),
         )

@@ -6,15 +6,15 @@ t.test('Two tenants, sessions', async (t) => {
   const ctx = await twoTenants(t)
   const { app, f, send, A, B, bItems } = ctx
 
-  t.test('switching to tenant B as a non-member: 401 like a tenant that does not exist, and no session', async (t) => {
+  t.test('switching to tenant B as a non-member: 403 like a tenant that does not exist, and no session', async (t) => {
     const sessions = async () =>
       (await f.root.query('select count(*)::int as n from app_private.sessions')).rows[0].n as number
     const before = await sessions()
     for (const role of ROLES_DOWN) {
       const toB = await send(A[role], 'POST', '/v1/auth/switch', { tenant: B.owner.tenant.slug })
       const toNowhere = await send(A[role], 'POST', '/v1/auth/switch', { tenant: 'no-such-tenant' })
-      t.equal(toB.statusCode, 401, `A's ${role} switching to B: 401`)
-      t.equal(toB.json().type, '/problems/unauthorized')
+      t.equal(toB.statusCode, 403, `A's ${role} switching to B: 403`)
+      t.equal(toB.json().type, '/problems/forbidden')
       t.same(
         problem(toB.json()),
         problem(toNowhere.json()),

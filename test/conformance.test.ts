@@ -276,6 +276,12 @@ t.test('route × role conformance: the API and the database alone agree with eve
       },
     },
     {
+      route: 'GET /v1/invitations/:id',
+      does: 'read a pending invitation',
+      status: 200,
+      prepare: async (role) => ({ caller: await caller(role), url: `/v1/invitations/${(await invitation()).id}` }),
+    },
+    {
       route: 'DELETE /v1/invitations/:id',
       does: 'revoke a pending invitation',
       status: 204,
@@ -293,6 +299,18 @@ t.test('route × role conformance: the API and the database alone agree with eve
           url: '/v1/activities?type=ITEM_CREATED&limit=100',
           shows: (body) => body.data.some((a: Json) => a.target === created.id),
         }
+      },
+    },
+    {
+      route: 'GET /v1/activities/:id',
+      does: 'read one activity',
+      status: 200,
+      prepare: async (role) => {
+        const me = await caller(role)
+        const broadcast = await call(api, owner, 'POST', '/v1/tenant/broadcasts', { message: uniqueName('hello') })
+        if (broadcast.statusCode !== 201)
+          throw new Error(`broadcast fixture: ${broadcast.statusCode} ${broadcast.body}`)
+        return { caller: me, url: `/v1/activities/${broadcast.json().id}` }
       },
     },
     {
@@ -372,6 +390,13 @@ t.test('route × role conformance: the API and the database alone agree with eve
       prepare: anonymous('/docs/static/swagger-ui.css'),
     },
     { route: 'GET /docs/json', does: 'OpenAPI document', status: 200, prepare: anonymous('/docs/json') },
+    { route: 'GET /problems/', does: 'problem types index', status: 200, prepare: anonymous('/problems/') },
+    {
+      route: 'GET /problems/:slug',
+      does: 'problem type page',
+      status: 200,
+      prepare: anonymous('/problems/last-owner'),
+    },
     { route: 'GET /docs/yaml', does: 'OpenAPI document', status: 200, prepare: anonymous('/docs/yaml') },
     {
       route: 'POST /v1/auth/register',

@@ -41,6 +41,9 @@ export const listActivities = (options: { type?: string; beforeId?: number; afte
     limit ${options.limit + 1}`
 }
 
+export const getActivity = (id: number) =>
+  sql.type(ActivityRow)`select ${columns} from app_public.activities where id = ${id}`
+
 export const insertBroadcast = (message: string) =>
   sql.type(ActivityRow)`
     insert into app_public.activities (type, payload)

@@ -1,8 +1,10 @@
 import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
+import { z } from 'zod'
 import { decodeCursor, IdCursor, toPage } from '../http/cursor.ts'
-import { listActivities, toActivity } from './queries.ts'
-import { ActivityPage, ActivityQuery } from './schemas.ts'
+import { notFound } from '../problems.ts'
+import { getActivity, listActivities, toActivity } from './queries.ts'
+import { Activity, ActivityPage, ActivityQuery } from './schemas.ts'
 
 export async function activityRoutes(fastify: FastifyInstance) {
   const app = fastify.withTypeProvider<ZodTypeProvider>()
@@ -10,12 +12,14 @@ export async function activityRoutes(fastify: FastifyInstance) {
   app.get(
     '/v1/activities',
     {
-      config: { access: 'viewer' },
+      config: { access: 'viewer', responses: { 200: 'One page of activities' } },
       schema: {
+        operationId: 'listActivities',
         tags: ['activities'],
         summary: 'The tenant activity log',
         description:
-          'Newest first. With `after=<id>`: the events after that one, oldest first, to fill a gap after a reconnect.',
+          'Newest first. With `after=<id>`: the events after that one, oldest first, to fill a gap after a reconnect. ' +
+          'Invitation events are shown to admins and owners only.',
         querystring: ActivityQuery,
         response: { 200: ActivityPage },
       },
@@ -32,5 +36,26 @@ export async function activityRoutes(fastify: FastifyInstance) {
       )
       return toPage(rows, limit, (row) => [row.id], toActivity)
     },
+  )
+
+  app.get(
+    '/v1/activities/:id',
+    {
+      config: { access: 'viewer', problems: ['not-found'], responses: { 200: 'The activity' } },
+      schema: {
+        operationId: 'getActivity',
+        tags: ['activities'],
+        summary: 'One activity',
+        description: 'What `Location` of a broadcast points to. An activity your role may not read answers 404.',
+        params: z.strictObject({ id: z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER) }),
+        response: { 200: Activity },
+      },
+    },
+    async (request) =>
+      request.inTenant(async (tx) => {
+        const row = await tx.maybeOne(getActivity(request.params.id))
+        if (!row) throw notFound('activity')
+        return toActivity(row)
+      }),
   )
 }

@@ -62,15 +62,16 @@ export async function adminRoutes(fastify: FastifyInstance, options: { token: st
   })
 
   const app = fastify.withTypeProvider<ZodTypeProvider>()
-  const access = { access: 'platform' } as const
 
   app.get(
     '/v1/admin/tenants',
     {
-      config: access,
+      config: { access: 'platform', responses: { 200: 'A page of tenants, in slug order' } },
       schema: {
         tags: ['admin'],
+        operationId: 'adminListTenants',
         summary: 'Every tenant, by slug, with its plan, member and item counts and suspension',
+        description: 'Filter with `slug` (a prefix); page with `limit` and `cursor`.',
         querystring: AdminTenantQuery,
         response: { 200: AdminTenantPage },
       },
@@ -86,9 +87,14 @@ export async function adminRoutes(fastify: FastifyInstance, options: { token: st
   app.post(
     '/v1/admin/tenants',
     {
-      config: access,
+      config: {
+        access: 'platform',
+        problems: ['conflict'],
+        responses: { 201: 'The tenant, its owner, and an owner invitation when no password was given' },
+      },
       schema: {
         tags: ['admin'],
+        operationId: 'adminCreateTenant',
         summary: 'Provision a tenant and its owner',
         description:
           'With `owner.password`, a new owner account is created. Without it, an owner invitation is returned ' +
@@ -117,22 +123,30 @@ export async function adminRoutes(fastify: FastifyInstance, options: { token: st
         )
         return { created, tenant: await tx.one(queries.tenantById(created.tenant_id)) }
       })
-      return reply.code(201).send({
-        tenant: queries.toAdminTenant(result.tenant),
-        owner: { id: result.created.owner_id, email: owner.email },
-        ...(invitation && result.created.invitation_expires_at
-          ? { invitation: { token: invitation.token, expiresAt: result.created.invitation_expires_at } }
-          : {}),
-      })
+      return reply
+        .code(201)
+        .header('location', `/v1/admin/tenants?slug=${encodeURIComponent(slug)}`)
+        .send({
+          tenant: queries.toAdminTenant(result.tenant),
+          owner: { id: result.created.owner_id, email: owner.email },
+          ...(invitation && result.created.invitation_expires_at
+            ? { invitation: { token: invitation.token, expiresAt: result.created.invitation_expires_at } }
+            : {}),
+        })
     },
   )
 
   app.patch(
     '/v1/admin/tenants/:id',
     {
-      config: access,
+      config: {
+        access: 'platform',
+        problems: ['not-found', 'plan-limit-exceeded'],
+        responses: { 200: 'The tenant as listed' },
+      },
       schema: {
         tags: ['admin'],
+        operationId: 'adminUpdateTenant',
         summary: 'Change plan, suspend or resume a tenant',
         description:
           "Suspension takes effect on every member's next request (/tenant-suspended). A plan below the member " +
@@ -158,9 +172,10 @@ export async function adminRoutes(fastify: FastifyInstance, options: { token: st
   app.delete(
     '/v1/admin/tenants/:id',
     {
-      config: access,
+      config: { access: 'platform', problems: ['not-found'], responses: { 204: 'Deleted, with all its data' } },
       schema: {
         tags: ['admin'],
+        operationId: 'adminDeleteTenant',
         summary: 'Delete a tenant and all its data',
         description:
           "One transaction: memberships, invitations, items, activities and sessions go; the members' accounts stay " +
@@ -181,9 +196,10 @@ export async function adminRoutes(fastify: FastifyInstance, options: { token: st
   app.get(
     '/v1/admin/audit',
     {
-      config: access,
+      config: { access: 'platform', responses: { 200: 'A page of platform actions' } },
       schema: {
         tags: ['admin'],
+        operationId: 'adminListAudit',
         summary: 'Platform actions, newest first',
         description: 'The same rows a DBA reads in app_audit.platform_actions.',
         querystring: PageQuery,
@@ -201,9 +217,10 @@ export async function adminRoutes(fastify: FastifyInstance, options: { token: st
   app.get(
     '/v1/admin/users',
     {
-      config: access,
+      config: { access: 'platform', responses: { 200: 'A page of accounts' } },
       schema: {
         tags: ['admin'],
+        operationId: 'adminListUsers',
         summary: 'Accounts by email, with how each was created',
         description:
           '`createdVia: invitation` marks accounts created by accepting an invitation: whoever held the invitation ' +

@@ -26,18 +26,22 @@ export const AdminTenantQuery = PageQuery.extend({
     .describe('Only tenants whose slug starts with this'),
 })
 
-export const CreateTenantBody = z.strictObject({
-  name: TenantName,
-  slug: Slug,
-  plan: Plan.default('free'),
-  owner: z.strictObject({
-    email: Email,
-    name: PersonName,
-    password: Password.optional().describe(
-      'Creates the owner account with this password. Without it, an owner invitation is returned instead.',
-    ),
-  }),
-})
+export const CreateTenantBody = z
+  .strictObject({
+    name: TenantName,
+    slug: Slug,
+    plan: Plan.default('free'),
+    owner: z.strictObject({
+      email: Email,
+      name: PersonName,
+      password: Password.optional().describe(
+        'Creates the owner account with this password. Without it, an owner invitation is returned instead.',
+      ),
+    }),
+  })
+  .meta({
+    examples: [{ name: 'Beta Labs', slug: 'beta-labs', plan: 'pro', owner: { email: 'bo@example.com', name: 'Bo' } }],
+  })
 
 export const CreatedTenant = z
   .object({
@@ -55,10 +59,12 @@ export const CreatedTenant = z
   })
   .meta({ id: 'CreatedTenant' })
 
-export const UpdateTenantBody = z.strictObject({
-  plan: Plan.optional(),
-  suspended: z.boolean().optional().describe("true: members' next requests get /tenant-suspended; false: resume"),
-})
+export const UpdateTenantBody = z
+  .strictObject({
+    plan: Plan.optional(),
+    suspended: z.boolean().optional().describe("true: members' next requests get /tenant-suspended; false: resume"),
+  })
+  .meta({ examples: [{ suspended: true }] })
 
 export const PLATFORM_ACTIONS = [
   'tenant.created',

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import type { TokenIdentity, Tx } from '../db/context.ts'
+import { problemFromDatabaseError } from '../db/errors.ts'
 import { forbidden, Problem } from '../problems.ts'
 import * as queries from './queries.ts'
 import {
@@ -34,10 +35,17 @@ export async function authRoutes(fastify: FastifyInstance) {
   app.post(
     '/v1/auth/register',
     {
-      config: { access: 'public' },
+      config: {
+        access: 'public',
+        problems: ['conflict'],
+        responses: { 201: 'Signed in as the owner of the new tenant; `Location` is your account (`/v1/me`)' },
+      },
       schema: {
+        operationId: 'register',
         tags: ['auth'],
         summary: 'Create an account, its tenant (free plan) and the owner membership',
+        description:
+          'Answers with a token pair, as login does. A taken email or tenant slug is a `/problems/conflict`.',
         body: RegisterBody,
         response: { 201: SessionResponse },
       },
@@ -57,15 +65,20 @@ export async function authRoutes(fastify: FastifyInstance) {
           refresh.token,
         )
       })
-      return reply.code(201).send(session)
+      return reply.code(201).header('location', '/v1/me').send(session)
     },
   )
 
   app.post(
     '/v1/auth/login',
     {
-      config: { access: 'public' },
+      config: {
+        access: 'public',
+        problems: ['unauthorized', 'tenant-suspended'],
+        responses: { 200: 'Signed in: a token pair for the tenant' },
+      },
       schema: {
+        operationId: 'login',
         tags: ['auth'],
         summary: 'Sign in to one of your tenants',
         description:
@@ -97,8 +110,13 @@ export async function authRoutes(fastify: FastifyInstance) {
   app.post(
     '/v1/auth/refresh',
     {
-      config: { access: 'public' },
+      config: {
+        access: 'public',
+        problems: ['invalid-token', 'token-reused', 'tenant-suspended'],
+        responses: { 200: 'A new token pair of the same session' },
+      },
       schema: {
+        operationId: 'refreshSession',
         tags: ['auth'],
         summary: 'Exchange a refresh token for a new pair (rotation)',
         description:
@@ -131,10 +149,16 @@ export async function authRoutes(fastify: FastifyInstance) {
   app.post(
     '/v1/auth/logout',
     {
-      config: { access: 'user' },
+      config: {
+        access: 'user',
+        responses: { 204: 'Signed out: the refresh token and the access token no longer work' },
+      },
       schema: {
+        operationId: 'logout',
         tags: ['auth'],
         summary: 'Revoke this session (its refresh and access tokens)',
+        description:
+          'Takes no body (an empty one with `Content-Type: application/json` is fine). Other sessions stay signed in.',
         body: z.strictObject({}).nullish(),
         response: { 204: z.null() },
       },
@@ -148,11 +172,18 @@ export async function authRoutes(fastify: FastifyInstance) {
   app.post(
     '/v1/auth/switch',
     {
-      config: { access: 'user' },
+      config: {
+        access: 'user',
+        problems: ['forbidden'],
+        responses: { 200: 'A token pair for the other tenant (a new session)' },
+      },
       schema: {
+        operationId: 'switchTenant',
         tags: ['auth'],
         summary: 'Get a token pair for another of your tenants',
-        description: 'Also from a tenantless session, e.g. right after creating a tenant with POST /v1/tenants.',
+        description:
+          'Also from a tenantless session, e.g. right after creating a tenant with POST /v1/tenants. ' +
+          'A tenant you do not belong to, or one that does not exist, is refused with `/problems/forbidden` (your current session stays valid).',
         body: SwitchBody,
         response: { 200: SessionResponse },
       },
@@ -160,7 +191,16 @@ export async function authRoutes(fastify: FastifyInstance) {
     async (request) => {
       const refresh = opaqueToken()
       return request.inUser(async (tx, context) => {
-        const opened = await tx.one(queries.openSession(context.userId, request.body.tenant, refresh.hash, ttl))
+        const opened = await tx
+          .one(queries.openSession(context.userId, request.body.tenant, refresh.hash, ttl))
+          .catch((error: unknown) => {
+            // open_session refuses a non-member with TN401, which at login means "bad credentials". Here the
+            // caller is signed in: it is a 403, so clients do not sign the user out. Unknown slugs answer the same.
+            if (problemFromDatabaseError(error)?.type === 'unauthorized') {
+              throw new Problem('forbidden', 'you are not a member of that tenant')
+            }
+            throw error
+          })
         return sessionResponse(
           tx,
           { userId: context.userId, tenantId: opened.tenant_id, sessionId: opened.session_id },
@@ -173,11 +213,13 @@ export async function authRoutes(fastify: FastifyInstance) {
   app.get(
     '/v1/me',
     {
-      config: { access: 'user' },
+      config: { access: 'user', responses: { 200: 'You, the current tenant and your memberships' } },
       schema: {
+        operationId: 'getMe',
         tags: ['auth'],
         summary: 'You, the current tenant, your role, and all your memberships',
-        description: 'With a tenantless token, `tenant` and `role` are null.',
+        description:
+          'Your role is read from the database on every request, not from the token. With a tenantless token, `tenant` and `role` are null.',
         response: { 200: MeResponse },
       },
     },
@@ -200,8 +242,9 @@ export async function authRoutes(fastify: FastifyInstance) {
   app.delete(
     '/v1/me',
     {
-      config: { access: 'user' },
+      config: { access: 'user', problems: ['last-owner'], responses: { 204: 'The account is deleted' } },
       schema: {
+        operationId: 'deleteAccount',
         tags: ['auth'],
         summary: 'Delete your account',
         description:

@@ -18,23 +18,41 @@ export const SessionResponse = z
   })
   .meta({ id: 'Session' })
 
-export const RegisterBody = z.strictObject({
-  email: Email,
-  password: Password,
-  name: PersonName,
-  tenant: z.strictObject({ name: TenantName, slug: Slug }),
-})
+// The examples are what Swagger UI's "Try it out" sends: register, then login, work as they are.
+export const RegisterBody = z
+  .strictObject({
+    email: Email,
+    password: Password,
+    name: PersonName,
+    tenant: z.strictObject({ name: TenantName, slug: Slug }),
+  })
+  .meta({
+    examples: [
+      {
+        email: 'ann@example.com',
+        password: 'correct horse battery',
+        name: 'Ann',
+        tenant: { name: 'Acme', slug: 'acme' },
+      },
+    ],
+  })
 
-export const LoginBody = z.strictObject({
-  email: Email,
-  password: z.string().min(1).max(1024),
-  tenant: Slug.optional().describe(
-    'Slug of the tenant to sign in to; default: the first one you joined that is not suspended',
-  ),
-})
+export const LoginBody = z
+  .strictObject({
+    email: Email,
+    password: z.string().min(1).max(1024),
+    tenant: Slug.optional().describe(
+      'Slug of the tenant to sign in to; default: the first one you joined that is not suspended',
+    ),
+  })
+  .meta({ examples: [{ email: 'ann@example.com', password: 'correct horse battery' }] })
 
-export const RefreshBody = z.strictObject({ refreshToken: z.string().min(1).max(200) })
-export const SwitchBody = z.strictObject({ tenant: Slug })
+export const RefreshBody = z
+  .strictObject({ refreshToken: z.string().min(1).max(200) })
+  .meta({ examples: [{ refreshToken: 'the refreshToken of your last sign-in or refresh' }] })
+export const SwitchBody = z
+  .strictObject({ tenant: Slug.describe('Slug of another tenant you belong to') })
+  .meta({ examples: [{ tenant: 'acme' }] })
 
 export const MeResponse = z
   .object({
@@ -45,4 +63,6 @@ export const MeResponse = z
   })
   .meta({ id: 'Me' })
 
-export const DeleteAccountBody = z.strictObject({ password: z.string().min(1).max(1024) })
+export const DeleteAccountBody = z
+  .strictObject({ password: z.string().min(1).max(1024) })
+  .meta({ examples: [{ password: 'correct horse battery' }] })

@@ -14,8 +14,14 @@ export async function healthRoutes(fastify: FastifyInstance, options: { checks: 
   app.get(
     '/health',
     {
-      config: { access: 'public' },
-      schema: { tags: ['health'], summary: 'Liveness: the process answers', response: { 200: Status } },
+      config: { access: 'public', responses: { 200: 'The process is alive' } },
+      schema: {
+        operationId: 'getHealth',
+        tags: ['health'],
+        summary: 'Liveness: the process answers',
+        description: 'Checks nothing else: use it to restart a hung process, not to route traffic (see /ready).',
+        response: { 200: Status },
+      },
     },
     async () => ({ status: 'ok' as const }),
   )
@@ -28,10 +34,16 @@ export async function healthRoutes(fastify: FastifyInstance, options: { checks: 
   app.get(
     '/ready',
     {
-      config: { access: 'public' },
+      config: {
+        access: 'public',
+        responses: { 200: 'Ready: every dependency answers', 503: 'Not ready: `checks` names what is down' },
+      },
       schema: {
+        operationId: 'getReadiness',
         tags: ['health'],
         summary: 'Readiness: every dependency up (503 otherwise)',
+        description:
+          'The database and, when realtime runs, the LISTEN connection. Load balancers route traffic on this.',
         response: { 200: Status, 503: Status },
       },
     },

@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { hasZodFastifySchemaValidationErrors, isResponseSerializationError } from 'fastify-type-provider-zod'
+import FindMyWay, { type HTTPMethod } from 'find-my-way'
 import { problemFromDatabaseError } from '../db/errors.ts'
 import { Problem } from '../problems.ts'
 
@@ -16,17 +17,51 @@ export function registerErrorHandling(app: FastifyInstance): void {
     return sendProblem(request, reply, problem)
   })
 
-  app.setNotFoundHandler((request, reply) =>
-    sendProblem(
-      request,
-      reply,
-      new Problem('not-found', `no route for ${request.method} ${request.url.split('?')[0]}`),
-    ),
-  )
+  // A second router that only knows which paths exist, to tell "wrong method" (405 with Allow)
+  // from "no such path" (404).
+  const paths = FindMyWay({ ignoreTrailingSlash: true })
+  app.addHook('onRoute', (route) => {
+    if (route.url.includes('*') && route.url.replace(/\/?\*$/, '') === '') return // CORS preflight: every path
+    for (const method of [route.method].flat() as HTTPMethod[]) {
+      if (!paths.hasRoute(method, route.url)) paths.on(method, route.url, () => {})
+    }
+  })
+
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0] ?? '/'
+    const allowed = METHODS.filter((method) => paths.find(method, path) !== null)
+    if (allowed.length > 0) {
+      return sendProblem(
+        request,
+        reply,
+        new Problem('method-not-allowed', `${path} does not accept ${request.method}; use ${allowed.join(', ')}`, {
+          headers: { allow: allowed.join(', ') },
+        }),
+      )
+    }
+    return sendProblem(request, reply, new Problem('not-found', `no route for ${request.method} ${path}`))
+  })
+}
+
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] as const
+
+/**
+ * RFC 6750 §3: every 401 names the scheme; when a token was presented and refused, it says so
+ * (`invalid_token`), which tells OAuth-aware clients to refresh rather than prompt for a login.
+ */
+function wwwAuthenticate(request: FastifyRequest, problem: Problem): string {
+  const tokenRefused =
+    problem.type === 'invalid-token' ||
+    problem.type === 'token-reused' ||
+    (problem.type === 'unauthorized' && /^bearer\s+\S/i.test(request.headers.authorization ?? ''))
+  if (!tokenRefused) return 'Bearer realm="tenantry"'
+  const description = problem.message.replace(/["\\]/g, '')
+  return `Bearer realm="tenantry", error="invalid_token", error_description="${description}"`
 }
 
 export function sendProblem(request: FastifyRequest, reply: FastifyReply, problem: Problem): FastifyReply {
   if (problem.headers) reply.headers(problem.headers)
+  if (problem.status === 401) reply.header('www-authenticate', wwwAuthenticate(request, problem))
   return reply
     .code(problem.status)
     .type('application/problem+json')
@@ -52,8 +87,6 @@ function toProblem(error: FastifyError): Problem {
       return new Problem('payload-too-large', 'the request body is too large')
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return new Problem('unsupported-media-type', 'send the body as application/json')
-    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-      return new Problem('validation-failed', 'the JSON body is empty')
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return new Problem('validation-failed', 'the Content-Length header does not match the body')
   }

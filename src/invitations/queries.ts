@@ -51,6 +51,12 @@ export const listPending = (before: readonly [string, string] | null, limit: num
     order by created_at desc, id desc
     limit ${limit + 1}`
 
+/** One pending invitation (accepted, revoked and expired ones are gone, as in the list). */
+export const getPending = (id: string) =>
+  sql.type(InvitationRow)`
+    select ${columns} from app_public.invitations
+    where id = ${id}::uuid and accepted_at is null and revoked_at is null and expires_at > now()`
+
 export const revokeInvitation = (id: string) =>
   sql.type(RevokedRow)`
     update app_public.invitations set revoked_at = now()

@@ -8,7 +8,7 @@ import { decodeCursor, TimeAndIdCursor, toPage } from '../http/cursor.ts'
 import { IdParams, PageQuery } from '../http/schemas.ts'
 import { notFound, Problem } from '../problems.ts'
 import * as queries from './queries.ts'
-import { AcceptInvitationBody, CreatedInvitation, CreateInvitationBody, InvitationPage } from './schemas.ts'
+import { AcceptInvitationBody, CreatedInvitation, CreateInvitationBody, Invitation, InvitationPage } from './schemas.ts'
 
 export async function invitationRoutes(fastify: FastifyInstance) {
   const app = fastify.withTypeProvider<ZodTypeProvider>()
@@ -17,12 +17,18 @@ export async function invitationRoutes(fastify: FastifyInstance) {
   app.post(
     '/v1/invitations',
     {
-      config: { access: 'admin' },
+      config: {
+        access: 'admin',
+        problems: ['plan-limit-exceeded', 'conflict'],
+        responses: { 201: 'The invitation, with its token (shown only this once)' },
+      },
       schema: {
+        operationId: 'createInvitation',
         tags: ['invitations'],
         summary: 'Invite someone by email with a fixed role',
         description:
-          'Members plus pending invitations must fit the plan (/plan-limit-exceeded). Only an owner invites an owner.',
+          'Members plus pending invitations must fit the plan (`/problems/plan-limit-exceeded`). Only an owner invites an owner. ' +
+          'Send the `token` to the invitee; they accept it at `POST /v1/invitations/accept`.',
         body: CreateInvitationBody,
         response: { 201: CreatedInvitation },
       },
@@ -32,17 +38,22 @@ export async function invitationRoutes(fastify: FastifyInstance) {
       const row = await request.inTenant((tx) =>
         tx.one(queries.createInvitation({ ...request.body, tokenHash: hash, ttlSeconds: config.INVITATION_TTL })),
       )
-      return reply.code(201).send({ id: row.id, email: row.email, role: row.role, expiresAt: row.expires_at, token })
+      return reply
+        .code(201)
+        .header('location', `/v1/invitations/${row.id}`)
+        .send({ id: row.id, email: row.email, role: row.role, expiresAt: row.expires_at, token })
     },
   )
 
   app.get(
     '/v1/invitations',
     {
-      config: { access: 'admin' },
+      config: { access: 'admin', responses: { 200: 'One page of pending invitations' } },
       schema: {
+        operationId: 'listInvitations',
         tags: ['invitations'],
         summary: 'Pending invitations, newest first',
+        description: 'Accepted, revoked and expired invitations are not listed.',
         querystring: PageQuery,
         response: { 200: InvitationPage },
       },
@@ -55,13 +66,37 @@ export async function invitationRoutes(fastify: FastifyInstance) {
     },
   )
 
+  app.get(
+    '/v1/invitations/:id',
+    {
+      config: { access: 'admin', problems: ['not-found'], responses: { 200: 'The pending invitation' } },
+      schema: {
+        operationId: 'getInvitation',
+        tags: ['invitations'],
+        summary: 'One pending invitation',
+        description: 'Accepted, revoked and expired invitations answer 404. The token is never shown again.',
+        params: IdParams,
+        response: { 200: Invitation },
+      },
+    },
+    async (request) =>
+      request.inTenant(async (tx) => {
+        const row = await tx.maybeOne(queries.getPending(request.params.id))
+        if (!row) throw notFound('invitation')
+        return queries.toInvitation(row)
+      }),
+  )
+
   app.delete(
     '/v1/invitations/:id',
     {
-      config: { access: 'admin' },
+      config: { access: 'admin', problems: ['not-found'], responses: { 204: 'Revoked: its token no longer works' } },
       schema: {
+        operationId: 'revokeInvitation',
         tags: ['invitations'],
         summary: 'Revoke a pending invitation',
+        description:
+          'Records INVITATION_REVOKED. An invitation that was already accepted, revoked or expired answers 404.',
         params: IdParams,
         response: { 204: z.null() },
       },
@@ -78,8 +113,13 @@ export async function invitationRoutes(fastify: FastifyInstance) {
   app.post(
     '/v1/invitations/accept',
     {
-      config: { access: 'public' },
+      config: {
+        access: 'public',
+        problems: ['unauthorized', 'not-found', 'plan-limit-exceeded', 'conflict'],
+        responses: { 200: 'Signed in to the tenant of the invitation' },
+      },
       schema: {
+        operationId: 'acceptInvitation',
         tags: ['invitations'],
         summary: 'Accept an invitation and get a token pair for its tenant',
         description:

@@ -24,9 +24,15 @@ export const CreatedInvitation = z
   .meta({ id: 'CreatedInvitation' })
 
 export const InvitationPage = page(Invitation)
-export const CreateInvitationBody = z.strictObject({ email: Email, role: Role.default('member') })
-export const AcceptInvitationBody = z.strictObject({
-  token: z.string().min(1).max(200),
-  name: PersonName.optional().describe('Required for a new account'),
-  password: Password.optional().describe("Required: the new account's password, or your existing password"),
-})
+export const CreateInvitationBody = z
+  .strictObject({ email: Email, role: Role.default('member') })
+  .meta({ examples: [{ email: 'bob@example.com', role: 'member' }] })
+export const AcceptInvitationBody = z
+  .strictObject({
+    token: z.string().min(1).max(200),
+    name: PersonName.optional().describe('Required for a new account'),
+    password: Password.optional().describe("Required: the new account's password, or your existing password"),
+  })
+  .meta({
+    examples: [{ token: 'the token of POST /v1/invitations', name: 'Bob', password: 'another good passphrase' }],
+  })

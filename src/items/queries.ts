@@ -56,6 +56,11 @@ export const getItem = (id: string) =>
   sql.type(ItemRow)`
     select ${columns} from app_public.items where id = ${id}::uuid`
 
+/** The item, locked until the transaction ends: an If-Match write compares against this version. */
+export const lockItem = (id: string) =>
+  sql.type(ItemRow)`
+    select ${columns} from app_public.items where id = ${id}::uuid for update`
+
 export const createItem = (input: { name: string; payload: Record<string, unknown> }) =>
   sql.type(ItemRow)`
     insert into app_public.items (name, payload) values (${input.name}, ${jsonb(input.payload)})

@@ -3,6 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { refusal } from '../db/refusal.ts'
 import { decodeCursor, TimeAndIdCursor, toPage } from '../http/cursor.ts'
+import { ConditionalReadHeaders, ConditionalWriteHeaders, requireMatch, withEtag } from '../http/etag.ts'
 import { IdParams, PageQuery } from '../http/schemas.ts'
 import { notFound } from '../problems.ts'
 import * as queries from './queries.ts'
@@ -14,8 +15,15 @@ export async function itemRoutes(fastify: FastifyInstance) {
   app.get(
     '/v1/items',
     {
-      config: { access: 'viewer' },
-      schema: { tags: ['items'], summary: 'Items, newest first', querystring: PageQuery, response: { 200: ItemPage } },
+      config: { access: 'viewer', responses: { 200: 'One page of items; pass `nextCursor` as `cursor` for the next' } },
+      schema: {
+        operationId: 'listItems',
+        tags: ['items'],
+        summary: 'Items, newest first',
+        description: 'Cursor-paginated: `nextCursor` is null on the last page.',
+        querystring: PageQuery,
+        response: { 200: ItemPage },
+      },
     },
     async (request) => {
       const { limit, cursor } = request.query
@@ -28,59 +36,117 @@ export async function itemRoutes(fastify: FastifyInstance) {
   app.post(
     '/v1/items',
     {
-      config: { access: 'member' },
-      schema: { tags: ['items'], summary: 'Create an item', body: CreateItemBody, response: { 201: Item } },
+      config: { access: 'member', etag: true, responses: { 201: 'The new item, with its ETag' } },
+      schema: {
+        operationId: 'createItem',
+        tags: ['items'],
+        summary: 'Create an item',
+        description: 'An ITEM_CREATED activity is recorded and pushed to the tenant. `Location` names the new item.',
+        body: CreateItemBody,
+        response: { 201: Item },
+      },
     },
     async (request, reply) => {
-      const row = await request.inTenant((tx) => tx.one(queries.createItem(request.body)))
-      return reply.code(201).send(queries.toItem(row))
+      const item = queries.toItem(await request.inTenant((tx) => tx.one(queries.createItem(request.body))))
+      withEtag(request, reply, item)
+      return reply.code(201).header('location', `/v1/items/${item.id}`).send(item)
     },
   )
 
   app.get(
     '/v1/items/:id',
     {
-      config: { access: 'viewer' },
-      schema: { tags: ['items'], summary: 'One item', params: IdParams, response: { 200: Item } },
+      config: {
+        access: 'viewer',
+        etag: true,
+        problems: ['not-found'],
+        responses: { 200: 'The item', 304: 'Not modified: your If-None-Match is the current ETag' },
+      },
+      schema: {
+        operationId: 'getItem',
+        tags: ['items'],
+        summary: 'One item',
+        description: 'With its `ETag`: send it as `If-Match` when you change or delete the item.',
+        params: IdParams,
+        headers: ConditionalReadHeaders,
+        response: { 200: Item, 304: z.null() },
+      },
     },
-    async (request) =>
-      request.inTenant(async (tx) => {
+    async (request, reply) => {
+      const item = await request.inTenant(async (tx) => {
         const row = await tx.maybeOne(queries.getItem(request.params.id))
         if (!row) throw notFound('item')
         return queries.toItem(row)
-      }),
+      })
+      if (withEtag(request, reply, item)) return reply.code(304).send(null)
+      return item
+    },
   )
 
   app.patch(
     '/v1/items/:id',
     {
-      config: { access: 'member' },
+      config: {
+        access: 'member',
+        etag: true,
+        problems: ['not-found', 'precondition-failed'],
+        responses: { 200: 'The item as changed, with its new ETag' },
+      },
       schema: {
+        operationId: 'updateItem',
         tags: ['items'],
         summary: 'Change an item',
+        description:
+          'Send only the fields to change. With `If-Match: <ETag>` the change is applied only if nobody changed the item since you read it (412 otherwise).',
         params: IdParams,
+        headers: ConditionalWriteHeaders,
         body: UpdateItemBody,
         response: { 200: Item },
       },
     },
-    async (request) =>
-      request.inTenant(async (tx) => {
-        const row = await tx.maybeOne(queries.updateItem(request.params.id, request.body))
-        if (!row) throw await refusal(tx, queries.itemVisible(request.params.id), 'item')
+    async (request, reply) => {
+      const { id } = request.params
+      const item = await request.inTenant(async (tx) => {
+        const ifMatch = request.headers['if-match']
+        if (ifMatch !== undefined) {
+          const current = await tx.maybeOne(queries.lockItem(id))
+          if (!current) throw await refusal(tx, queries.itemVisible(id), 'item')
+          requireMatch(ifMatch, queries.toItem(current), 'item')
+        }
+        const row = await tx.maybeOne(queries.updateItem(id, request.body))
+        if (!row) throw await refusal(tx, queries.itemVisible(id), 'item')
         return queries.toItem(row)
-      }),
+      })
+      withEtag(request, reply, item)
+      return item
+    },
   )
 
   app.delete(
     '/v1/items/:id',
     {
-      config: { access: 'admin' },
-      schema: { tags: ['items'], summary: 'Delete an item', params: IdParams, response: { 204: z.null() } },
+      config: { access: 'admin', problems: ['not-found', 'precondition-failed'], responses: { 204: 'Deleted' } },
+      schema: {
+        operationId: 'deleteItem',
+        tags: ['items'],
+        summary: 'Delete an item',
+        description: 'With `If-Match: <ETag>`, only if nobody changed the item since you read it (412 otherwise).',
+        params: IdParams,
+        headers: ConditionalWriteHeaders,
+        response: { 204: z.null() },
+      },
     },
     async (request, reply) => {
+      const { id } = request.params
       await request.inTenant(async (tx) => {
-        const deleted = await tx.maybeOne(queries.deleteItem(request.params.id))
-        if (!deleted) throw await refusal(tx, queries.itemVisible(request.params.id), 'item')
+        const ifMatch = request.headers['if-match']
+        if (ifMatch !== undefined) {
+          const current = await tx.maybeOne(queries.lockItem(id))
+          if (!current) throw await refusal(tx, queries.itemVisible(id), 'item')
+          requireMatch(ifMatch, queries.toItem(current), 'item')
+        }
+        const deleted = await tx.maybeOne(queries.deleteItem(id))
+        if (!deleted) throw await refusal(tx, queries.itemVisible(id), 'item')
       })
       return reply.code(204).send(null)
     },

@@ -21,7 +21,10 @@ export const Item = z
   .meta({ id: 'Item' })
 
 export const ItemPage = page(Item)
-export const CreateItemBody = z.strictObject({ name: ItemName, payload: Payload.default({}) })
+export const CreateItemBody = z
+  .strictObject({ name: ItemName, payload: Payload.default({}) })
+  .meta({ examples: [{ name: 'Quarterly report', payload: { status: 'draft', pages: 12 } }] })
 export const UpdateItemBody = z
   .strictObject({ name: ItemName.optional(), payload: Payload.optional() })
   .refine((body) => body.name !== undefined || body.payload !== undefined, 'send name, payload or both')
+  .meta({ examples: [{ payload: { status: 'final', pages: 14 } }] })

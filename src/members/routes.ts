@@ -13,10 +13,12 @@ export async function memberRoutes(fastify: FastifyInstance) {
   app.get(
     '/v1/members',
     {
-      config: { access: 'viewer' },
+      config: { access: 'viewer', responses: { 200: 'One page of members' } },
       schema: {
+        operationId: 'listMembers',
         tags: ['members'],
         summary: 'Members of the current tenant, oldest first',
+        description: 'Cursor-paginated: `nextCursor` is null on the last page.',
         querystring: PageQuery,
         response: { 200: MemberPage },
       },
@@ -32,11 +34,17 @@ export async function memberRoutes(fastify: FastifyInstance) {
   app.patch(
     '/v1/members/:userId',
     {
-      config: { access: 'admin' },
+      config: {
+        access: 'admin',
+        problems: ['not-found', 'last-owner'],
+        responses: { 200: 'The member with the new role' },
+      },
       schema: {
+        operationId: 'changeMemberRole',
         tags: ['members'],
         summary: "Change a member's role",
-        description: 'Only an owner grants or takes away `owner`. Demoting the last owner is refused (/last-owner).',
+        description:
+          'Only an owner grants or takes away `owner`. Demoting the last owner is refused (`/problems/last-owner`).',
         params: MemberParams,
         body: ChangeRoleBody,
         response: { 200: Member },
@@ -53,12 +61,17 @@ export async function memberRoutes(fastify: FastifyInstance) {
   app.delete(
     '/v1/members/:userId',
     {
-      config: { access: 'viewer' },
+      config: {
+        access: 'viewer',
+        problems: ['forbidden', 'not-found', 'last-owner'],
+        responses: { 204: 'Removed; their sessions for this tenant have ended' },
+      },
       schema: {
+        operationId: 'removeMember',
         tags: ['members'],
         summary: 'Remove a member, or leave the tenant (your own id)',
         description:
-          'Anyone may leave; admins remove members; only owners remove owners; the last owner cannot leave (/last-owner).',
+          'Anyone may leave; admins remove members; only owners remove owners; the last owner cannot leave (`/problems/last-owner`).',
         params: MemberParams,
         response: { 204: z.null() },
       },

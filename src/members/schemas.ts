@@ -8,4 +8,4 @@ export const Member = z
 
 export const MemberPage = page(Member)
 export const MemberParams = z.strictObject({ userId: Id })
-export const ChangeRoleBody = z.strictObject({ role: Role })
+export const ChangeRoleBody = z.strictObject({ role: Role }).meta({ examples: [{ role: 'admin' }] })

@@ -34,6 +34,10 @@ const withLimits = (tenants: FragmentSqlToken) => sql.type(TenantRow)`
 export const currentTenant = () =>
   withLimits(sql.fragment`select * from app_public.tenants where id = app_public.current_tenant_id()`)
 
+/** Locks the current tenant row until the transaction ends (If-Match writes). */
+export const lockTenant = () =>
+  sql.type(NoColumns)`select from app_public.tenants where id = app_public.current_tenant_id() for update`
+
 export const renameTenant = (name: string) =>
   withLimits(sql.fragment`
     update app_public.tenants set name = ${name} where id = app_public.current_tenant_id() returning *`)

@@ -1,8 +1,11 @@
 import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
+import { z } from 'zod'
 import { insertBroadcast, toActivity } from '../activities/queries.ts'
 import { Activity } from '../activities/schemas.ts'
+import type { Tx } from '../db/context.ts'
 import { refusal } from '../db/refusal.ts'
+import { ConditionalReadHeaders, ConditionalWriteHeaders, requireMatch, withEtag } from '../http/etag.ts'
 import { notFound } from '../problems.ts'
 import * as queries from './queries.ts'
 import { BroadcastBody, ChangePlanBody, CreateTenantBody, Tenant, UpdateTenantBody } from './schemas.ts'
@@ -13,77 +16,135 @@ export async function tenantRoutes(fastify: FastifyInstance) {
   app.get(
     '/v1/tenant',
     {
-      config: { access: 'viewer' },
+      config: {
+        access: 'viewer',
+        etag: true,
+        responses: { 200: 'The current tenant', 304: 'Not modified: your If-None-Match is the current ETag' },
+      },
       schema: {
+        operationId: 'getTenant',
         tags: ['tenant'],
         summary: 'The current tenant with its plan limit and member count',
-        response: { 200: Tenant },
+        description:
+          'The tenant your access token is for. Its `ETag` changes with any field, the member count included.',
+        headers: ConditionalReadHeaders,
+        response: { 200: Tenant, 304: z.null() },
       },
     },
-    async (request) =>
-      request.inTenant(async (tx) => {
+    async (request, reply) => {
+      const tenant = await request.inTenant(async (tx) => {
         const row = await tx.maybeOne(queries.currentTenant())
         if (!row) throw notFound('tenant')
         return queries.toTenant(row)
-      }),
+      })
+      if (withEtag(request, reply, tenant)) return reply.code(304).send(null)
+      return tenant
+    },
   )
+
+  /** With If-Match: lock the tenant, compare its current representation, then write. */
+  const whenUnchanged = async (tx: Tx, ifMatch: string | undefined) => {
+    if (ifMatch === undefined) return
+    if (!(await tx.maybeOne(queries.lockTenant()))) throw notFound('tenant')
+    const current = await tx.maybeOne(queries.currentTenant())
+    requireMatch(ifMatch, current && queries.toTenant(current), 'tenant')
+  }
 
   app.patch(
     '/v1/tenant',
     {
-      config: { access: 'admin' },
-      schema: { tags: ['tenant'], summary: 'Rename the tenant', body: UpdateTenantBody, response: { 200: Tenant } },
+      config: {
+        access: 'admin',
+        etag: true,
+        problems: ['precondition-failed'],
+        responses: { 200: 'The renamed tenant, with its new ETag' },
+      },
+      schema: {
+        operationId: 'updateTenant',
+        tags: ['tenant'],
+        summary: 'Rename the tenant',
+        description:
+          'The slug never changes. With `If-Match: <ETag>`, only if the tenant is unchanged since you read it (412 otherwise).',
+        headers: ConditionalWriteHeaders,
+        body: UpdateTenantBody,
+        response: { 200: Tenant },
+      },
     },
-    async (request) =>
-      request.inTenant(async (tx) => {
+    async (request, reply) => {
+      const tenant = await request.inTenant(async (tx) => {
+        await whenUnchanged(tx, request.headers['if-match'])
         const row = await tx.maybeOne(queries.renameTenant(request.body.name))
         if (!row) throw await refusal(tx, queries.tenantVisible(), 'tenant')
         return queries.toTenant(row)
-      }),
+      })
+      withEtag(request, reply, tenant)
+      return tenant
+    },
   )
 
   app.put(
     '/v1/tenant/plan',
     {
-      config: { access: 'admin' },
+      config: {
+        access: 'admin',
+        etag: true,
+        problems: ['plan-limit-exceeded', 'precondition-failed'],
+        responses: { 200: 'The tenant on its new plan, with its new ETag' },
+      },
       schema: {
+        operationId: 'changePlan',
         tags: ['tenant'],
         summary: 'Change plan',
-        description: 'A plan whose member limit is below the current member count is refused (/plan-limit-exceeded).',
+        description:
+          'A plan whose member limit is below the current member count is refused (`/problems/plan-limit-exceeded`). ' +
+          'Records PLAN_UPGRADED or PLAN_DOWNGRADED. Honours `If-Match` like PATCH.',
+        headers: ConditionalWriteHeaders,
         body: ChangePlanBody,
         response: { 200: Tenant },
       },
     },
-    async (request) =>
-      request.inTenant(async (tx) => {
+    async (request, reply) => {
+      const tenant = await request.inTenant(async (tx) => {
+        await whenUnchanged(tx, request.headers['if-match'])
         const row = await tx.maybeOne(queries.changePlan(request.body.plan))
         if (!row) throw await refusal(tx, queries.tenantVisible(), 'tenant')
         return queries.toTenant(row)
-      }),
+      })
+      withEtag(request, reply, tenant)
+      return tenant
+    },
   )
 
   app.post(
     '/v1/tenant/broadcasts',
     {
-      config: { access: 'admin' },
+      config: { access: 'admin', responses: { 201: 'The BROADCAST_MESSAGE activity' } },
       schema: {
+        operationId: 'broadcastMessage',
         tags: ['tenant'],
-        summary: 'Broadcast a message to every member (a BROADCAST_MESSAGE activity)',
+        summary: 'Broadcast a message to every member',
+        description:
+          'Recorded as a BROADCAST_MESSAGE activity, which every member receives over Socket.IO. `Location` names the activity.',
         body: BroadcastBody,
         response: { 201: Activity },
       },
     },
     async (request, reply) => {
-      const row = await request.inTenant((tx) => tx.one(insertBroadcast(request.body.message)))
-      return reply.code(201).send(toActivity(row))
+      const activity = toActivity(await request.inTenant((tx) => tx.one(insertBroadcast(request.body.message))))
+      return reply.code(201).header('location', `/v1/activities/${activity.id}`).send(activity)
     },
   )
 
   app.post(
     '/v1/tenants',
     {
-      config: { access: 'user' },
+      config: {
+        access: 'user',
+        problems: ['conflict'],
+        responses: { 201: 'The new tenant; switch to it for a token pair' },
+      },
       schema: {
+        operationId: 'createTenant',
         tags: ['tenant'],
         summary: 'Create another tenant, with you as its owner',
         description:
@@ -98,7 +159,8 @@ export async function tenantRoutes(fastify: FastifyInstance) {
         const created = await tx.one(queries.createTenant(request.body.name, request.body.slug))
         return tx.one(queries.tenantById(created.id))
       })
-      return reply.code(201).send(queries.toTenant(row))
+      // Readable once you switch to it: GET /v1/tenant is always the tenant of your token.
+      return reply.code(201).header('location', '/v1/tenant').send(queries.toTenant(row))
     },
   )
 }

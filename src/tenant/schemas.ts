@@ -16,7 +16,11 @@ export const Tenant = z
   })
   .meta({ id: 'Tenant' })
 
-export const UpdateTenantBody = z.strictObject({ name: TenantName })
-export const ChangePlanBody = z.strictObject({ plan: Plan })
-export const BroadcastBody = z.strictObject({ message: z.string().trim().min(1).max(1000) })
-export const CreateTenantBody = z.strictObject({ name: TenantName, slug: Slug })
+export const UpdateTenantBody = z.strictObject({ name: TenantName }).meta({ examples: [{ name: 'Acme Corporation' }] })
+export const ChangePlanBody = z.strictObject({ plan: Plan }).meta({ examples: [{ plan: 'pro' }] })
+export const BroadcastBody = z
+  .strictObject({ message: z.string().trim().min(1).max(1000) })
+  .meta({ examples: [{ message: 'Maintenance tonight at 22:00 UTC' }] })
+export const CreateTenantBody = z
+  .strictObject({ name: TenantName, slug: Slug })
+  .meta({ examples: [{ name: 'Beta Labs', slug: 'beta-labs' }] })
