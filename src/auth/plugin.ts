@@ -11,13 +11,10 @@ import {
   withTenantContext,
   withUserContext,
 } from '../db/context.ts'
+import type { Access } from '../http/access.ts'
 import { forbidden, Problem } from '../problems.ts'
 
-/**
- * Who may call a route: anyone; any signed-in user, with or without a tenant (`user`); members
- * of at least this role; or the platform admin (`platform`, its own bearer token: src/admin/).
- */
-export type Access = 'public' | 'user' | 'platform' | Role
+export type { Access }
 
 /** A tenantless token (a user who belongs to no tenant) has tenant_id and role null. */
 export type AccessClaims = { sub: string; tenant_id: string | null; role: Role | null; sid: string }

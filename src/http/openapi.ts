@@ -1,7 +1,7 @@
 import type { RouteOptions } from 'fastify'
 import { jsonSchemaTransform, jsonSchemaTransformObject } from 'fastify-type-provider-zod'
-import type { Access } from '../auth/plugin.ts'
 import { PROBLEM_TYPES, type ProblemType, problemUri } from '../problems.ts'
+import type { Access } from './access.ts'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
