@@ -21,6 +21,7 @@ import { invitationRoutes } from './invitations/routes.ts'
 import { itemRoutes } from './items/routes.ts'
 import { memberRoutes } from './members/routes.ts'
 import { ProblemSchema } from './problems.ts'
+import { realtimePlugin } from './realtime/plugin.ts'
 import { tenantRoutes } from './tenant/routes.ts'
 
 declare module 'fastify' {
@@ -115,7 +116,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(fastifySwaggerUi, { routePrefix: '/docs' })
 
   await app.register(authPlugin, { config, enforceRoles: options.enforceRolesInApi ?? true })
-  await app.register(healthRoutes, { checks: options.readinessChecks ?? [] })
+  await app.register(realtimePlugin, { databaseUrl })
+  await app.register(healthRoutes, { checks: [...(options.readinessChecks ?? []), ...app.realtime.readinessChecks] })
   await app.register(authRoutes)
   await app.register(tenantRoutes)
   await app.register(memberRoutes)
