@@ -14,6 +14,7 @@ import { type PasswordHasher, passwordsPlugin } from './auth/passwords.ts'
 import { authPlugin } from './auth/plugin.ts'
 import { authRoutes } from './auth/routes.ts'
 import type { Config } from './config.ts'
+import { dashboardRoutes } from './dashboard/routes.ts'
 import { databasePlugin } from './db/plugin.ts'
 import { healthRoutes, type ReadinessCheck } from './health/routes.ts'
 import { registerErrorHandling } from './http/error-handler.ts'
@@ -117,6 +118,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   await app.register(authPlugin, { config, enforceRoles: options.enforceRolesInApi ?? true })
   await app.register(realtimePlugin, { databaseUrl })
+  await app.register(dashboardRoutes)
   await app.register(healthRoutes, { checks: [...(options.readinessChecks ?? []), ...app.realtime.readinessChecks] })
   await app.register(authRoutes)
   await app.register(tenantRoutes)
