@@ -64,7 +64,8 @@ export const activitiesAfter = (options: { after: Position; upTo?: Position; typ
       options.upTo ? sql.fragment`(tx, id) <= (${options.upTo.tx}::xid8, ${options.upTo.id})` : null,
       options.type ? sql.fragment`type = ${options.type}` : null,
     ])}
-    order by tx, id
+    -- Qualified: a bare "tx" here would sort by the text column of the select list.
+    order by activities.tx, activities.id
     limit ${options.limit}`
 
 export const insertBroadcast = (message: string) =>

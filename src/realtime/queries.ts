@@ -20,8 +20,9 @@ export type CommittedRow = z.infer<typeof CommittedRow>
 /** Positions (no content) committed after this instance's position, across tenants, in commit order. */
 export const committedAfter = (after: { tx: string; id: number }, limit: number) =>
   sql.type(CommittedRow)`
-    select tenant_id, tx::text as tx, id, type, horizon::text as horizon
-    from app_private.realtime_committed_after(${after.tx}::xid8, ${after.id}, ${limit})`
+    select f.tenant_id, f.tx::text as tx, f.id, f.type, f.horizon::text as horizon
+    from app_private.realtime_committed_after(${after.tx}::xid8, ${after.id}, ${limit}) as f
+    order by f.tx, f.id`
 
 const SessionCheckRow = z.object({
   session_id: z.uuid(),
