@@ -373,6 +373,13 @@ export class Hub {
    */
   private emitRows(room: Room, client: Client, rows: readonly ActivityRow[]): boolean {
     if (client.closed) return false
+    // Checked before a step, not after: one step is emitted synchronously, so even a fast
+    // client holds it in engine.io's buffer for a moment. What is still queued from the previous
+    // steps means the client does not read. Bound: maxBuffered packets plus one step.
+    if (rows.length > 0 && client.buffered > this.options.maxBuffered) {
+      this.cutSlowConsumer(client)
+      return false
+    }
     let revalidating = false
     for (const row of rows) {
       const position = positionOf(row)
@@ -385,10 +392,6 @@ export class Hub {
         void room.run(() => this.join(room, client, true))
         break
       }
-    }
-    if (client.buffered > this.options.maxBuffered) {
-      this.cutSlowConsumer(client)
-      return false
     }
     return !revalidating
   }
