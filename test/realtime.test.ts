@@ -108,8 +108,13 @@ t.test('lastEventId replays what was missed in commit order, with no duplicate a
   await call(app, owner, 'POST', '/v1/items', { name: 'before' })
   const seen = await first.waitFor((r) => r.event === 'ITEM_CREATED')
   first.close()
+  // A socket that stays proves this instance has passed the missed events before the
+  // reconnect; otherwise some would (correctly) arrive live instead of as replay.
+  const watcher = connectSocket(t, base, owner.accessToken)
+  await untilLive(watcher)
 
   for (let i = 0; i < 5; i++) await call(app, owner, 'POST', '/v1/items', { name: `missed ${i}` })
+  await watcher.waitFor((r) => (r.data as Activity)?.payload?.name === 'missed 4')
   const second = connectSocket(t, base, owner.accessToken, { lastEventId: (seen.data as Activity).id })
   await untilLive(second)
   await call(app, owner, 'POST', '/v1/items', { name: 'after' })

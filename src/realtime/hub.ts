@@ -177,7 +177,8 @@ export class Hub {
 
   doorbell(activityId?: number) {
     if (activityId !== undefined && !this.doorbells.has(activityId)) this.doorbells.set(activityId, Date.now())
-    void this.pump()
+    // A failed pump (the database restarting) is retried by the next doorbell or poll.
+    this.pump().catch((error: unknown) => this.log.warn({ err: error }, 'realtime pump failed'))
   }
 
   /** The periodic backstop: catch up whatever a lost NOTIFY did not announce, and retry failed rooms. */
