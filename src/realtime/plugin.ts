@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import pgListen from 'pg-listen'
@@ -166,7 +167,8 @@ export const realtimePlugin = fp(
       } catch (error) {
         log.warn({ err: error }, 'realtime poll failed; retrying')
       } finally {
-        timer = setTimeout(tick, config.REALTIME_POLL_MS)
+        // A tick in flight when the app closes must not arm the next one: it would poll forever.
+        if (!closing) timer = setTimeout(tick, config.REALTIME_POLL_MS)
       }
     }
 
@@ -187,8 +189,12 @@ export const realtimePlugin = fp(
     })
     app.addHook('onClose', async () => {
       clearTimeout(timer)
-      await hub.settled()
-      await subscriber.close().catch(() => {})
+      // Bounded: a room read or pg-listen's close (pg's end() on a connection that already
+      // ended, e.g. its database was dropped, never settles) must not hold shutdown open.
+      const bounded = (work: Promise<unknown>) =>
+        Promise.race([work.catch(() => {}), delay(2000, undefined, { ref: false })])
+      await bounded(hub.settled())
+      await bounded(subscriber.close())
       io.engine.close()
     })
 
