@@ -184,21 +184,22 @@ t.test('GET /v1/activities?after= pages in commit order; an unknown after is a 4
 })
 
 t.test('a token that expires disconnects the socket unless a fresh one was sent with auth', async (t) => {
-  const { app } = await buildTestApp(t, { env: { ACCESS_TOKEN_TTL: '2' } })
+  // Expiry is in whole seconds: the fresh token is minted 2 s later, so it outlives the first by
+  // at least 2 s, and the auth message has about 4 s to arrive before the first expires.
+  const { app } = await buildTestApp(t, { env: { ACCESS_TOKEN_TTL: '6' } })
   const base = await listen(app)
   const owner = await registerTenant(app)
   const stale = connectSocket(t, base, owner.accessToken, { reconnection: false })
   const fresh = connectSocket(t, base, owner.accessToken, { reconnection: false })
   await Promise.all([untilLive(stale), untilLive(fresh)])
+  await sleep(2100)
   const refreshed = (await call(app, null, 'POST', '/v1/auth/refresh', { refreshToken: owner.refreshToken })).json()
-  await sleep(1100) // a token issued a second later expires a second later
-  const again = (await call(app, null, 'POST', '/v1/auth/refresh', { refreshToken: refreshed.refreshToken })).json()
-  const ack = await fresh.socket.timeout(2000).emitWithAck('auth', { token: again.accessToken })
+  const ack = await fresh.socket.timeout(5000).emitWithAck('auth', { token: refreshed.accessToken })
   t.match(ack, { ok: true, role: 'owner' }, 'the fresh token is accepted')
-  const wrong = await fresh.socket.timeout(2000).emitWithAck('auth', { token: 'nope' })
+  const wrong = await fresh.socket.timeout(5000).emitWithAck('auth', { token: 'nope' })
   t.match(wrong, { ok: false, problem: { type: '/problems/invalid-token' } }, 'a bad one is refused, the old one stays')
 
-  const revoked = await stale.waitFor((r) => r.event === 'revoked', 4000)
+  const revoked = await stale.waitFor((r) => r.event === 'revoked', 10_000)
   t.match(revoked.data, { type: '/problems/invalid-token', detail: /expired/ })
   await stale.waitFor((r) => r.event === 'disconnect')
   t.notOk(
