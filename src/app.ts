@@ -11,6 +11,7 @@ import { authPlugin } from './auth/plugin.ts'
 import { sessionPurgePlugin } from './auth/purge.ts'
 import { authRoutes } from './auth/routes.ts'
 import type { Config } from './config.ts'
+import { dashboardRoutes } from './dashboard/routes.ts'
 import { databasePlugin } from './db/plugin.ts'
 import { healthRoutes, type ReadinessCheck } from './health/routes.ts'
 import { registerCompression } from './http/compression.ts'
@@ -24,6 +25,7 @@ import { invitationRoutes } from './invitations/routes.ts'
 import { itemRoutes } from './items/routes.ts'
 import { memberRoutes } from './members/routes.ts'
 import { ProblemSchema } from './problems.ts'
+import { realtimePlugin } from './realtime/plugin.ts'
 import { tenantRoutes } from './tenant/routes.ts'
 
 declare module 'fastify' {
@@ -178,7 +180,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   await app.register(authPlugin, { config, enforceRoles: options.enforceRolesInApi ?? true })
   await app.register(problemPageRoutes)
-  await app.register(healthRoutes, { checks: options.readinessChecks ?? [] })
+  await app.register(realtimePlugin, { databaseUrl })
+  await app.register(dashboardRoutes)
+  await app.register(healthRoutes, { checks: [...(options.readinessChecks ?? []), ...app.realtime.readinessChecks] })
   await app.register(authRoutes)
   await app.register(tenantRoutes)
   await app.register(memberRoutes)

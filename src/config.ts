@@ -79,6 +79,14 @@ const EnvSchema = z.object({
     .int()
     .min(1024)
     .default(64 * 1024),
+  /** Realtime: the backstop poll and socket re-validation interval (a lost NOTIFY costs at most this). */
+  REALTIME_POLL_MS: z.coerce.number().int().min(50).max(60_000).default(1000),
+  /** Realtime: a reconnecting socket further behind than this many events gets resync_required. */
+  REALTIME_REPLAY_LIMIT: z.coerce.number().int().min(1).max(100_000).default(1000),
+  /** Realtime: packets queued for one socket before it counts as a slow consumer and is cut. */
+  REALTIME_MAX_BUFFERED: z.coerce.number().int().min(1).max(1_000_000).default(1000),
+  /** Realtime: /ready fails when pg_notification_queue_usage() is above this fraction. */
+  REALTIME_NOTIFY_QUEUE_MAX: z.coerce.number().min(0).max(1).default(0.5),
 })
 
 export type Env = z.infer<typeof EnvSchema>

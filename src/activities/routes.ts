@@ -1,9 +1,9 @@
 import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
-import { decodeCursor, IdCursor, toPage } from '../http/cursor.ts'
+import { decodeCursor, IdCursor, PositionCursor, toPage } from '../http/cursor.ts'
 import { notFound } from '../problems.ts'
-import { getActivity, listActivities, toActivity } from './queries.ts'
+import { activitiesAfter, activityPosition, getActivity, listActivities, START, toActivity } from './queries.ts'
 import { Activity, ActivityPage, ActivityQuery } from './schemas.ts'
 
 export async function activityRoutes(fastify: FastifyInstance) {
@@ -12,13 +12,13 @@ export async function activityRoutes(fastify: FastifyInstance) {
   app.get(
     '/v1/activities',
     {
-      config: { access: 'viewer', responses: { 200: 'One page of activities' } },
+      config: { access: 'viewer', problems: ['not-found'], responses: { 200: 'One page of activities' } },
       schema: {
         operationId: 'listActivities',
         tags: ['activities'],
         summary: 'The tenant activity log',
         description:
-          'Newest first. With `after=<id>`: the events after that one, oldest first, to fill a gap after a reconnect. ' +
+          'Newest first. With `after=<id>`: the events committed after that one, oldest first in commit order (the order sockets receive them), to fill a gap after a reconnect; `after=0` starts at the beginning. An `after` id the caller cannot read is a 404. ' +
           'Invitation events are shown to admins and owners only.',
         querystring: ActivityQuery,
         response: { 200: ActivityPage },
@@ -26,15 +26,24 @@ export async function activityRoutes(fastify: FastifyInstance) {
     },
     async (request) => {
       const { limit, cursor, type, after } = request.query
-      const position = decodeCursor(cursor, IdCursor)?.[0]
-      const rows = await request.inTenant((tx) =>
-        tx.any(
-          after === undefined
-            ? listActivities({ type, limit, beforeId: position })
-            : listActivities({ type, limit, afterId: Math.max(after, position ?? 0) }),
-        ),
-      )
-      return toPage(rows, limit, (row) => [row.id], toActivity)
+      if (after === undefined) {
+        const beforeId = decodeCursor(cursor, IdCursor)?.[0]
+        const rows = await request.inTenant((tx) => tx.any(listActivities({ type, limit, beforeId })))
+        return toPage(rows, limit, (row) => [row.id], toActivity)
+      }
+      // Gap fill in commit order, the order sockets receive events in; the cursor carries the
+      // last row's position, so the next page continues exactly after it.
+      const resume = decodeCursor(cursor, PositionCursor)
+      const rows = await request.inTenant(async (tx) => {
+        let from = resume ? { tx: resume[0], id: resume[1] } : START
+        if (!resume && after > 0) {
+          const position = await tx.maybeOne(activityPosition(after))
+          if (!position) throw notFound(`activity ${after}`)
+          from = position
+        }
+        return tx.any(activitiesAfter({ after: from, type, limit: limit + 1 }))
+      })
+      return toPage(rows, limit, (row) => [row.tx, row.id], toActivity)
     },
   )
 

@@ -11,6 +11,8 @@ export const ACTIVITY_TYPES = [
   'INVITATION_CREATED',
   'INVITATION_REVOKED',
   'TENANT_UPDATED',
+  'TENANT_SUSPENDED',
+  'TENANT_RESUMED',
   'ITEM_CREATED',
   'ITEM_UPDATED',
   'ITEM_DELETED',
@@ -19,7 +21,10 @@ export const ActivityType = z.enum(ACTIVITY_TYPES)
 
 export const Activity = z
   .object({
-    id: z.number().int().describe('Increasing per instance of the log; use it as lastEventId / after'),
+    id: z
+      .number()
+      .int()
+      .describe('Unique in the log; use the last one received as lastEventId / after (ids are not commit order)'),
     type: ActivityType,
     tenantId: Id,
     actor: Id.nullable().describe('User who caused it; null for the platform'),
@@ -31,7 +36,12 @@ export const Activity = z
 
 export const ActivityQuery = PageQuery.extend({
   type: ActivityType.optional(),
-  after: z.coerce.number().int().min(0).optional().describe('Gap fill: the events after this id, oldest first'),
+  after: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .optional()
+    .describe('Gap fill: the events committed after this one, in commit order'),
 })
 
 export const ActivityPage = page(Activity)

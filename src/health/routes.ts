@@ -3,10 +3,17 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { ping } from './queries.ts'
 
-/** A named dependency that must be up for the instance to take traffic (the database, and what app.ts adds). */
-export type ReadinessCheck = { name: string; check: () => Promise<boolean> }
+/**
+ * A named dependency that must be up for the instance to take traffic (the database, and what
+ * app.ts adds). A check may also report the figure it judged (e.g. the NOTIFY queue usage).
+ */
+export type ReadinessCheck = { name: string; check: () => Promise<boolean | { up: boolean; value: number }> }
 
-const Status = z.object({ status: z.enum(['ok', 'unavailable']), checks: z.record(z.string(), z.boolean()).optional() })
+const Status = z.object({
+  status: z.enum(['ok', 'unavailable']),
+  checks: z.record(z.string(), z.boolean()).optional(),
+  values: z.record(z.string(), z.number()).optional(),
+})
 
 export async function healthRoutes(fastify: FastifyInstance, options: { checks: ReadinessCheck[] }) {
   const app = fastify.withTypeProvider<ZodTypeProvider>()
@@ -49,10 +56,18 @@ export async function healthRoutes(fastify: FastifyInstance, options: { checks: 
     },
     async (_request, reply) => {
       const results = await Promise.all(
-        checks.map(async ({ name, check }) => [name, await check().catch(() => false)] as const),
+        checks.map(async ({ name, check }) => {
+          const result = await check().catch(() => false)
+          return typeof result === 'boolean' ? { name, up: result } : { name, ...result }
+        }),
       )
-      const ok = results.every(([, up]) => up)
-      return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'unavailable', checks: Object.fromEntries(results) })
+      const ok = results.every(({ up }) => up)
+      const values = results.filter((result) => 'value' in result)
+      return reply.code(ok ? 200 : 503).send({
+        status: ok ? 'ok' : 'unavailable',
+        checks: Object.fromEntries(results.map(({ name, up }) => [name, up])),
+        ...(values.length ? { values: Object.fromEntries(values.map(({ name, value }) => [name, value!])) } : {}),
+      })
     },
   )
 }

@@ -12,6 +12,8 @@ export function encodeCursor(key: readonly (string | number)[]): string {
 /** Cursor shapes, built once: zod compiles a schema on its first parse. */
 export const TimeAndIdCursor = z.tuple([z.string().max(64), z.uuid()])
 export const IdCursor = z.tuple([z.number().int()])
+/** A commit-order position: the xid8 (as decimal text) and the id. */
+export const PositionCursor = z.tuple([z.string().regex(/^\d{1,20}$/), z.number().int().min(0)])
 
 export function decodeCursor<T extends z.ZodType>(cursor: string | undefined, shape: T): z.infer<T> | null {
   if (cursor === undefined) return null

@@ -330,6 +330,20 @@ export function conformanceCases(fixtures: CaseFixtures): { cases: Case[]; publi
   const publicCases: PublicCase[] = [
     { route: 'GET /health', does: 'liveness', status: 200, prepare: anonymous('/health') },
     { route: 'GET /ready', does: 'readiness', status: 200, prepare: anonymous('/ready') },
+    { route: 'GET /dashboard', does: 'dashboard page', status: 200, prepare: anonymous('/dashboard') },
+    { route: 'GET /dashboard/app.js', does: 'dashboard script', status: 200, prepare: anonymous('/dashboard/app.js') },
+    {
+      route: 'GET /dashboard/style.css',
+      does: 'dashboard styles',
+      status: 200,
+      prepare: anonymous('/dashboard/style.css'),
+    },
+    {
+      route: 'GET /dashboard/socket.io.min.js',
+      does: 'Socket.IO browser client',
+      status: 200,
+      prepare: anonymous('/dashboard/socket.io.min.js'),
+    },
     { route: 'GET /docs', does: 'Swagger UI page', status: 200, prepare: anonymous('/docs') },
     {
       route: 'GET /docs/static/index.html',

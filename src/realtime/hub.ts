@@ -1,0 +1,497 @@
+import type { FastifyBaseLogger } from 'fastify'
+import type { DatabasePool } from 'slonik'
+import type { Socket } from 'socket.io'
+import { type ActivityRow, activitiesAfter, type Position, toActivity } from '../activities/queries.ts'
+import { type RequestIdentity, type Role, withTenantContext } from '../db/context.ts'
+import { problemFromDatabaseError } from '../db/errors.ts'
+import { Problem } from '../problems.ts'
+import { type CommittedRow, checkSessions, committedAfter, horizon, removalNotice } from './queries.ts'
+
+export type HubOptions = {
+  pool: DatabasePool
+  log: FastifyBaseLogger
+  replayLimit: number
+  maxBuffered: number
+}
+
+/** Rows the hub asks for at once, across tenants and per tenant step. */
+const BATCH = 1000
+
+const compare = (a: Position, b: Position): number => {
+  const ta = BigInt(a.tx)
+  const tb = BigInt(b.tx)
+  return ta < tb ? -1 : ta > tb ? 1 : a.id - b.id
+}
+const positionOf = (row: { tx: string; id: number }): Position => ({ tx: row.tx, id: row.id })
+
+/** Events after which the target user's access may have changed: their sockets re-validate. */
+const MEMBERSHIP_EVENTS = new Set(['ROLE_CHANGED', 'USER_REMOVED'])
+
+/** One connected socket: who it is (re-checked, never trusted from the token) and how far it got. */
+export class Client {
+  readonly socket: Socket
+  identity: RequestIdentity
+  role: Role
+  expiresAt: number
+  /** The last position delivered (or skipped past by resync_required); null: start live. */
+  cursor: Position | null
+  /** The handshake's lastEventId was not found: the client gets resync_required. */
+  resync: boolean
+  /** In the room's live stream (false while joining or re-validating). */
+  live = false
+  closed = false
+  expiryTimer: NodeJS.Timeout | undefined
+
+  constructor(
+    socket: Socket,
+    state: { identity: RequestIdentity; role: Role; expiresAt: number; cursor: Position | null; resync: boolean },
+  ) {
+    this.socket = socket
+    this.identity = state.identity
+    this.role = state.role
+    this.expiresAt = state.expiresAt
+    this.cursor = state.cursor
+    this.resync = state.resync
+  }
+
+  /** Packets engine.io holds for this socket because its connection does not drain. */
+  get buffered(): number {
+    return (this.socket.conn as unknown as { writeBuffer: unknown[] }).writeBuffer.length
+  }
+}
+
+/**
+ * One tenant's sockets on this instance. Every change to the room (a step of deliveries, a
+ * socket joining or re-validating) runs in one queue, so a joining socket's replay ends exactly
+ * where the live stream continues: no gap, no duplicate at the seam.
+ */
+class Room {
+  readonly tenantId: string
+  readonly clients = new Set<Client>()
+  /** Everything of this tenant up to here has been handed to the live clients. */
+  cursor: Position
+  /** Positions to deliver up to, one per batch the hub saw; bounded reads. */
+  private readonly steps: Position[] = []
+  private chain: Promise<void> = Promise.resolve()
+  private draining = false
+  private readonly hub: Hub
+
+  constructor(hub: Hub, tenantId: string, cursor: Position) {
+    this.hub = hub
+    this.tenantId = tenantId
+    this.cursor = cursor
+  }
+
+  get idle(): boolean {
+    return this.clients.size === 0 && this.steps.length === 0 && !this.draining
+  }
+
+  get pending(): boolean {
+    return this.steps.length > 0
+  }
+
+  run(task: () => Promise<void>): Promise<void> {
+    this.chain = this.chain.then(task).catch((error: unknown) => {
+      this.hub.log.error({ err: error, tenantId: this.tenantId }, 'realtime room task failed')
+    })
+    return this.chain
+  }
+
+  advance(to: Position) {
+    const last = this.steps.at(-1) ?? this.cursor
+    if (compare(to, last) > 0) this.steps.push(to)
+    this.kick()
+  }
+
+  kick() {
+    if (this.draining || this.steps.length === 0) return
+    this.draining = true
+    void this.run(async () => {
+      try {
+        while (this.steps.length > 0) {
+          await this.hub.deliver(this, this.steps[0]!)
+          this.cursor = this.steps.shift()!
+        }
+      } finally {
+        // On a failed read the step stays queued; the next poll kicks the room again.
+        this.draining = false
+      }
+    })
+  }
+
+  /** Always settles: a task's failure is logged, never thrown to the waiter. */
+  settled(): Promise<void> {
+    return this.chain
+  }
+}
+
+/**
+ * The realtime bridge of one API instance. NOTIFY only rings the doorbell: the hub reads the
+ * positions committed after its own (app_private.realtime_committed_after), hands each tenant's
+ * new positions to that tenant's room, and the room re-reads the rows under a member's own
+ * request context — once per (tenant, role), never per socket — so RLS decides what each socket
+ * receives, exactly as for REST.
+ */
+export class Hub {
+  readonly log: FastifyBaseLogger
+  private readonly pool: DatabasePool
+  private readonly options: HubOptions
+  private readonly rooms = new Map<string, Room>()
+  private readonly clients = new Set<Client>()
+  /** This instance's place in the commit-order stream of all tenants. */
+  private position: Position | null = null
+  private pumping = false
+  private pumpAgain = false
+  /** NOTIFYs whose activity was not yet below the horizon: retried soon, not at the next poll. */
+  private readonly doorbells = new Map<number, number>()
+  private retryTimer: NodeJS.Timeout | undefined
+  private stopped = false
+
+  constructor(options: HubOptions) {
+    this.options = options
+    this.pool = options.pool
+    this.log = options.log
+  }
+
+  /** Everything already committed is history (replayed on request via lastEventId); live starts here. */
+  async start() {
+    const { horizon: h } = await this.pool.one(horizon())
+    // Every transaction below the horizon has ended: (h - 1, ∞) is past all of them.
+    this.position = { tx: (BigInt(h) - 1n).toString(), id: Number.MAX_SAFE_INTEGER }
+  }
+
+  stop() {
+    this.stopped = true
+    clearTimeout(this.retryTimer)
+    for (const client of this.clients) clearTimeout(client.expiryTimer)
+  }
+
+  /** Waits for every room's queued work (graceful shutdown). */
+  async settled() {
+    await Promise.all([...this.rooms.values()].map((room) => room.settled()))
+  }
+
+  get connectedSockets(): number {
+    return this.clients.size
+  }
+
+  doorbell(activityId?: number) {
+    if (activityId !== undefined && !this.doorbells.has(activityId)) this.doorbells.set(activityId, Date.now())
+    // A failed pump (the database restarting) is retried by the next doorbell or poll.
+    this.pump().catch((error: unknown) => this.log.warn({ err: error }, 'realtime pump failed'))
+  }
+
+  /** The periodic backstop: catch up whatever a lost NOTIFY did not announce, and retry failed rooms. */
+  async poll() {
+    await this.pump()
+    for (const room of this.rooms.values()) if (room.pending) room.kick()
+  }
+
+  /** Reads the positions committed since ours and hands them to the rooms. One pump at a time. */
+  async pump(): Promise<void> {
+    if (this.stopped) return
+    if (this.pumping) {
+      this.pumpAgain = true
+      return
+    }
+    this.pumping = true
+    try {
+      if (!this.position) await this.start()
+      do {
+        this.pumpAgain = false
+        const rows: readonly CommittedRow[] = await this.pool.any(committedAfter(this.position!, BATCH))
+        const last = new Map<string, Position>()
+        let end: Position | null = null
+        for (const row of rows) {
+          if (row.id === null || row.tx === null || row.tenant_id === null) continue
+          end = { tx: row.tx, id: row.id }
+          last.set(row.tenant_id, end)
+          this.doorbells.delete(row.id)
+        }
+        // Synchronous from here: a room created after this line starts at the new position, a
+        // room that existed before it got this batch's steps.
+        for (const [tenantId, to] of last) this.rooms.get(tenantId)?.advance(to)
+        if (end) this.position = end
+        if (rows.length >= BATCH) this.pumpAgain = true
+      } while (this.pumpAgain && !this.stopped)
+    } finally {
+      this.pumping = false
+    }
+    this.retryDoorbells()
+  }
+
+  /**
+   * A NOTIFY arrives at commit, but its row is deliverable only once every older transaction has
+   * ended. Retry quickly while such announced rows wait; forget them after a few seconds (a
+   * deleted tenant's rows never come; the poll covers the rest).
+   */
+  private retryDoorbells() {
+    const now = Date.now()
+    for (const [id, since] of this.doorbells) if (now - since > 5000) this.doorbells.delete(id)
+    if (this.doorbells.size === 0 || this.retryTimer || this.stopped) return
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined
+      this.pump().catch((error: unknown) => this.log.warn({ err: error }, 'realtime pump failed'))
+    }, 10)
+  }
+
+  /** A socket passed the handshake: it joins its tenant's room, replaying from lastEventId first. */
+  attach(client: Client) {
+    if (!this.position) {
+      // Not started yet (the database was unreachable at boot): the client retries.
+      client.socket.emit('revoked', new Problem('unavailable', 'realtime is starting; retry shortly').body())
+      client.socket.disconnect(true)
+      return
+    }
+    this.clients.add(client)
+    this.armExpiry(client)
+    let room = this.rooms.get(client.identity.tenantId)
+    if (!room) {
+      room = new Room(this, client.identity.tenantId, this.position)
+      this.rooms.set(client.identity.tenantId, room)
+    }
+    room.clients.add(client)
+    void room.run(() => this.join(room, client, false))
+    client.socket.on('disconnect', () => this.detach(client))
+  }
+
+  private detach(client: Client) {
+    client.closed = true
+    clearTimeout(client.expiryTimer)
+    this.clients.delete(client)
+    const room = this.rooms.get(client.identity.tenantId)
+    if (!room) return
+    room.clients.delete(client)
+    if (room.idle) this.rooms.delete(room.tenantId)
+  }
+
+  /** Replays what the client missed up to the room's position, then it is live. */
+  private async join(room: Room, client: Client, verify: boolean) {
+    if (client.closed) return
+    const end = room.cursor
+    let rows: readonly ActivityRow[] = []
+    const needsReplay = !client.resync && client.cursor !== null && compare(client.cursor, end) < 0
+    if (needsReplay || verify) {
+      const after = client.cursor ?? end
+      let result: { role: Role; rows: readonly ActivityRow[] }
+      try {
+        result = await this.readAs(client, after, end, this.options.replayLimit + 1, needsReplay)
+      } catch (error) {
+        const refusal = asRefusal(error)
+        if (!refusal) throw error
+        await this.refuse(client, refusal)
+        return
+      }
+      client.role = result.role
+      rows = result.rows
+    }
+    if (client.resync || rows.length > this.options.replayLimit) {
+      // Never a silent truncation: the client reloads over REST and continues live from here.
+      client.socket.emit('resync_required', {
+        reason: client.resync
+          ? 'lastEventId is not an event you can read'
+          : `more than ${this.options.replayLimit} events were missed`,
+      })
+      client.resync = false
+      client.cursor = end
+    } else {
+      if (!this.emitRows(room, client, rows)) return
+      if (client.cursor === null || compare(client.cursor, end) < 0) client.cursor = end
+    }
+    client.live = true
+    client.socket.emit('live', { lastEventId: client.cursor.id > 0 ? client.cursor.id : null })
+  }
+
+  /** Reads (after, upTo] as this client: begin_request re-checks the session, membership and suspension. */
+  private readAs(client: Client, after: Position, upTo: Position, limit: number, read = true) {
+    return withTenantContext(this.pool, client.identity, null, async (tx, context) => ({
+      role: context.role,
+      rows: read ? await tx.any(activitiesAfter({ after, upTo, limit })) : [],
+    }))
+  }
+
+  /**
+   * One step of a room: the rows (room.cursor, upTo] read once per role among its live clients,
+   * as one of them. A client whose current role differs from the one we knew reads for itself.
+   */
+  async deliver(room: Room, upTo: Position) {
+    const after = room.cursor
+    const byRole = new Map<Role, Client[]>()
+    for (const client of room.clients) {
+      if (!client.live || client.closed) continue
+      const group = byRole.get(client.role) ?? []
+      group.push(client)
+      byRole.set(client.role, group)
+    }
+    const stragglers: Client[] = []
+    await Promise.all(
+      [...byRole].map(async ([role, group]) => {
+        const waiting = [...group]
+        while (waiting.length > 0) {
+          const reader = waiting[0]!
+          let result: { role: Role; rows: readonly ActivityRow[] }
+          try {
+            result = await this.readAs(reader, after, upTo, Number.MAX_SAFE_INTEGER)
+          } catch (error) {
+            const refusal = asRefusal(error)
+            if (!refusal) throw error
+            if (refusal.type === 'tenant-suspended') {
+              // The whole tenant is refused, whoever reads.
+              await Promise.all([...room.clients].map((client) => this.refuse(client, refusal)))
+              return
+            }
+            waiting.shift()
+            await this.refuse(reader, refusal)
+            continue
+          }
+          if (result.role !== role) {
+            waiting.shift()
+            reader.role = result.role
+            stragglers.push(reader)
+            continue
+          }
+          for (const client of waiting) this.emitRows(room, client, result.rows)
+          return
+        }
+      }),
+    )
+    for (const client of stragglers) {
+      if (client.closed) continue
+      const result = await this.readAs(client, after, upTo, Number.MAX_SAFE_INTEGER).catch(async (error) => {
+        const refusal = asRefusal(error)
+        if (!refusal) throw error
+        await this.refuse(client, refusal)
+        return null
+      })
+      if (result) this.emitRows(room, client, result.rows)
+    }
+  }
+
+  /**
+   * Emits rows the client has not had yet, in order. A membership change about the client itself
+   * ends its share of the batch: it re-validates (new role, or refusal) and catches up on its own.
+   * Returns false when the client left the live stream.
+   */
+  private emitRows(room: Room, client: Client, rows: readonly ActivityRow[]): boolean {
+    if (client.closed) return false
+    // Checked before a step, not after: one step is emitted synchronously, so even a fast
+    // client holds it in engine.io's buffer for a moment. What is still queued from the previous
+    // steps means the client does not read. Bound: maxBuffered packets plus one step.
+    if (rows.length > 0 && client.buffered > this.options.maxBuffered) {
+      this.cutSlowConsumer(client)
+      return false
+    }
+    let revalidating = false
+    for (const row of rows) {
+      const position = positionOf(row)
+      if (client.cursor && compare(position, client.cursor) <= 0) continue
+      client.socket.emit(row.type, toActivity(row))
+      client.cursor = position
+      if (MEMBERSHIP_EVENTS.has(row.type) && row.target === client.identity.userId) {
+        client.live = false
+        revalidating = true
+        void room.run(() => this.join(room, client, true))
+        break
+      }
+    }
+    return !revalidating
+  }
+
+  /**
+   * A client that does not read is cut, so its buffer stays bounded and nobody waits for it. Its
+   * transport is terminated rather than closed: a close would wait for the buffer to drain. The
+   * client reconnects and resumes from its lastEventId.
+   */
+  private cutSlowConsumer(client: Client) {
+    if (client.closed) return
+    this.log.warn(
+      { tenantId: client.identity.tenantId, userId: client.identity.userId, buffered: client.buffered },
+      'realtime: slow consumer disconnected (send buffer full); it resumes with lastEventId',
+    )
+    client.closed = true
+    const transport = client.socket.conn.transport as unknown as { socket?: { terminate?: () => void } }
+    if (typeof transport.socket?.terminate === 'function') transport.socket.terminate()
+    else client.socket.conn.close(true)
+  }
+
+  /**
+   * Access is gone: a removed member first gets the USER_REMOVED event about them (they can no
+   * longer read the log, so it is fetched through app_private.realtime_removal_notice), then a
+   * `revoked` event with the problem, then the server disconnects (no automatic reconnect).
+   */
+  async refuse(client: Client, problem: Problem) {
+    if (client.closed) return
+    client.closed = true
+    client.live = false
+    if (problem.type === 'unauthorized') {
+      const notice = await this.pool
+        .maybeOne(removalNotice(client.identity.sessionId, client.cursor?.tx ?? '0'))
+        .catch(() => null)
+      if (notice && (!client.cursor || compare(positionOf(notice), client.cursor) > 0)) {
+        client.socket.emit(notice.type, toActivity(notice))
+        client.cursor = positionOf(notice)
+      }
+    }
+    client.socket.emit('revoked', problem.body())
+    client.socket.disconnect(true)
+  }
+
+  /**
+   * Re-validates every socket of this instance in one query: a revoked session, a removal, a
+   * suspension or a role change that no event announced (a lost NOTIFY, a session revoked by
+   * a path we do not know) still takes effect within one poll interval.
+   */
+  async revalidate(sessionIds?: readonly string[]) {
+    const clients = [...this.clients].filter(
+      (client) => !client.closed && (!sessionIds || sessionIds.includes(client.identity.sessionId)),
+    )
+    if (clients.length === 0) return
+    const ids = [...new Set(clients.map((client) => client.identity.sessionId))]
+    const rows = await this.pool.any(checkSessions(ids))
+    const verdicts = new Map(rows.map((row) => [row.session_id, row]))
+    await Promise.all(
+      clients.map(async (client) => {
+        const verdict = verdicts.get(client.identity.sessionId)
+        if (!verdict) return
+        if (verdict.refusal === 'TNSUS') {
+          await this.refuse(client, new Problem('tenant-suspended', 'this tenant is suspended'))
+        } else if (verdict.refusal === 'TN401' || !verdict.role) {
+          await this.refuse(client, new Problem('unauthorized', 'the session has ended or you are no longer a member'))
+        } else if (verdict.role !== client.role) {
+          client.role = verdict.role
+        }
+      }),
+    )
+  }
+
+  /** A fresh token from `socket.emit('auth', {token}, ack)`: same user and tenant, checked in the database. */
+  async reauthorize(client: Client, identity: RequestIdentity & { expiresAt: number }) {
+    if (identity.userId !== client.identity.userId || identity.tenantId !== client.identity.tenantId) {
+      throw new Problem('forbidden', 'the token is for another user or tenant; open a new connection for it')
+    }
+    const role = await withTenantContext(this.pool, identity, null, async (_tx, context) => context.role)
+    const { expiresAt, ...rest } = identity
+    client.identity = rest
+    client.role = role
+    client.expiresAt = expiresAt
+    this.armExpiry(client)
+    return { role, expiresAt: new Date(expiresAt * 1000).toISOString() }
+  }
+
+  private armExpiry(client: Client) {
+    clearTimeout(client.expiryTimer)
+    const delay = Math.min(Math.max(client.expiresAt * 1000 - Date.now(), 0), 2 ** 31 - 1)
+    client.expiryTimer = setTimeout(() => {
+      void this.refuse(
+        client,
+        new Problem('invalid-token', "the access token has expired; send a fresh one with emit('auth', {token})"),
+      )
+    }, delay)
+  }
+}
+
+/** A database refusal (no session or membership, suspended tenant) as the problem HTTP would answer. */
+export function asRefusal(error: unknown): Problem | null {
+  const problem = error instanceof Problem ? error : problemFromDatabaseError(error)
+  return problem && (problem.type === 'unauthorized' || problem.type === 'tenant-suspended') ? problem : null
+}

@@ -1,0 +1,229 @@
+import { setTimeout as delay } from 'node:timers/promises'
+import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+import pgListen from 'pg-listen'
+import { sql } from 'slonik'
+import { Server } from 'socket.io'
+import { z } from 'zod'
+import { activityPosition } from '../activities/queries.ts'
+import { verifyAccessToken } from '../auth/plugin.ts'
+import type { RequestIdentity } from '../db/context.ts'
+import { withTenantContext } from '../db/context.ts'
+import type { ReadinessCheck } from '../health/routes.ts'
+import { Problem } from '../problems.ts'
+import { asRefusal, Client, Hub } from './hub.ts'
+
+const createSubscriber = pgListen.default
+
+/**
+ * A socket watches one tenant's activities: a tenantless token (a user who belongs to no tenant)
+ * has nothing to watch and is refused at the handshake, like a non-member.
+ */
+async function verifyTenantToken(
+  app: FastifyInstance,
+  token: string,
+): Promise<RequestIdentity & { expiresAt: number }> {
+  const { tenantId, ...rest } = await verifyAccessToken(app, token)
+  if (tenantId === null)
+    throw new Problem('forbidden', 'a tenantless token has no tenant to follow: join or create one')
+  return { ...rest, tenantId }
+}
+
+export const ACTIVITY_CHANNEL = 'tenantry_activity'
+export const SESSION_CHANNEL = 'tenantry_session'
+/** The LISTEN connection's application_name, so a DBA (and the tests) can find it in pg_stat_activity. */
+export const LISTENER_APPLICATION_NAME = 'tenantry_realtime_listener'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    realtime: { io: Server; hub: Hub; readinessChecks: ReadinessCheck[] }
+  }
+}
+
+const HandshakeAuth = z.object({
+  token: z.string().min(1).max(8192),
+  lastEventId: z.number().int().min(0).nullish(),
+})
+const AuthMessage = z.object({ token: z.string().min(1).max(8192) })
+const Doorbell = z.object({ id: z.number().int() })
+const SessionBell = z.object({ sessionId: z.uuid() })
+
+const queueUsage = () => sql.type(z.object({ usage: z.number() }))`select pg_notification_queue_usage() as usage`
+
+/** A connect_error whose `data` is the problem an HTTP request would have got. */
+function handshakeError(problem: Problem): Error {
+  const error = new Error(problem.message) as Error & { data: unknown }
+  error.data = problem.body()
+  return error
+}
+
+/**
+ * Socket.IO on the API's own HTTP server (path /socket.io, one namespace) and the pg-listen
+ * bridge. Connection-state recovery stays off: every connect is authorized afresh and replays
+ * from the database, never from one process's memory.
+ */
+export const realtimePlugin = fp(
+  async (app: FastifyInstance, options: { databaseUrl: string }) => {
+    const config = app.config
+    const log = app.log.child({ module: 'realtime' })
+    const hub = new Hub({
+      pool: app.db,
+      log,
+      replayLimit: config.REALTIME_REPLAY_LIMIT,
+      maxBuffered: config.REALTIME_MAX_BUFFERED,
+    })
+    const io = new Server(app.server, {
+      path: '/socket.io',
+      serveClient: false,
+      // Clients send only their token; a big frame is an attack, not a message.
+      maxHttpBufferSize: 64 * 1024,
+    })
+
+    io.use(async (socket, next) => {
+      try {
+        const auth = HandshakeAuth.safeParse(socket.handshake.auth)
+        if (!auth.success) throw new Problem('unauthorized', 'connect with auth: {token, lastEventId?}')
+        const { expiresAt, ...identity } = await verifyTenantToken(app, auth.data.token)
+        const lastEventId = auth.data.lastEventId ?? null
+        const { role, cursor } = await withTenantContext(app.db, identity, null, async (tx, context) => ({
+          role: context.role,
+          cursor: lastEventId === null ? null : await tx.maybeOne(activityPosition(lastEventId)),
+        }))
+        socket.data.client = new Client(socket, {
+          identity,
+          role,
+          expiresAt,
+          cursor: cursor ? { tx: cursor.tx, id: cursor.id } : null,
+          resync: lastEventId !== null && lastEventId > 0 && cursor === null,
+        })
+        next()
+      } catch (error) {
+        const problem =
+          error instanceof Problem
+            ? error
+            : (asRefusal(error) ?? new Problem('unavailable', 'the realtime service cannot authorize right now'))
+        if (problem.type === 'unavailable') log.error({ err: error }, 'realtime handshake failed')
+        next(handshakeError(problem))
+      }
+    })
+
+    io.on('connection', (socket) => {
+      const client = socket.data.client as Client
+      socket.on('auth', async (message: unknown, ack: unknown) => {
+        const reply = typeof ack === 'function' ? (ack as (answer: unknown) => void) : () => {}
+        try {
+          const parsed = AuthMessage.safeParse(message)
+          if (!parsed.success) throw new Problem('validation-failed', "send {token} with emit('auth', {token}, ack)")
+          reply({ ok: true, ...(await hub.reauthorize(client, await verifyTenantToken(app, parsed.data.token))) })
+        } catch (error) {
+          const problem =
+            error instanceof Problem
+              ? error
+              : (asRefusal(error) ?? new Problem('unavailable', 'the token could not be checked right now'))
+          reply({ ok: false, problem: problem.body() })
+        }
+      })
+      hub.attach(client)
+    })
+
+    // One LISTEN connection per instance. pg-listen's defaults give up after 3 s of outage;
+    // ours retries forever with a capped backoff, and every (re)connect catches up from the
+    // hub's own position, so what was NOTIFY'd during the gap is read from the table anyway.
+    let listening = false
+    let closing = false
+    const subscriber = createSubscriber(
+      {
+        connectionString: options.databaseUrl,
+        application_name: LISTENER_APPLICATION_NAME,
+        connectionTimeoutMillis: 5000,
+      },
+      {
+        retryTimeout: 0,
+        retryLimit: 0,
+        retryInterval: (attempt) => {
+          // pg-listen's retry loop does not look at close(); this ends it.
+          if (closing) throw new Error('realtime listener closed')
+          return Math.min(50 * 2 ** attempt, 2000)
+        },
+        paranoidChecking: 10_000,
+      },
+    )
+    subscriber.events.on('connected', () => {
+      listening = true
+      log.info('realtime listener connected')
+      hub.pump().catch((error: unknown) => log.warn({ err: error }, 'realtime catch-up failed'))
+    })
+    subscriber.events.on('reconnect', (attempt) => {
+      listening = false
+      log.warn({ attempt }, 'realtime listener reconnecting')
+    })
+    subscriber.events.on('error', (error) => {
+      if (!closing) log.error({ err: error }, 'realtime listener error')
+    })
+    subscriber.notifications.on(ACTIVITY_CHANNEL, (payload: unknown) => {
+      const bell = Doorbell.safeParse(payload)
+      hub.doorbell(bell.success ? bell.data.id : undefined)
+    })
+    subscriber.notifications.on(SESSION_CHANNEL, (payload: unknown) => {
+      const bell = SessionBell.safeParse(payload)
+      // The NOTIFY is a hint (anyone connected may send one): the database decides.
+      if (bell.success) {
+        hub
+          .revalidate([bell.data.sessionId])
+          .catch((error: unknown) => log.warn({ err: error }, 'realtime session check failed'))
+      }
+    })
+
+    let timer: NodeJS.Timeout | undefined
+    const tick = async () => {
+      try {
+        await hub.poll()
+        await hub.revalidate()
+      } catch (error) {
+        log.warn({ err: error }, 'realtime poll failed; retrying')
+      } finally {
+        // A tick in flight when the app closes must not arm the next one: it would poll forever.
+        if (!closing) timer = setTimeout(tick, config.REALTIME_POLL_MS)
+      }
+    }
+
+    app.addHook('onReady', async () => {
+      // Without the database now, the first poll starts the hub.
+      await hub.start().catch((error: unknown) => log.warn({ err: error }, 'realtime start deferred'))
+      await subscriber.connect()
+      await Promise.all([subscriber.listenTo(ACTIVITY_CHANNEL), subscriber.listenTo(SESSION_CHANNEL)])
+      listening = true
+      timer = setTimeout(tick, config.REALTIME_POLL_MS)
+    })
+    // Before the HTTP server closes: connected sockets would hold app.close() open forever.
+    app.addHook('preClose', async () => {
+      closing = true
+      clearTimeout(timer)
+      hub.stop()
+      io.local.disconnectSockets(true)
+    })
+    app.addHook('onClose', async () => {
+      clearTimeout(timer)
+      // Bounded: a room read or pg-listen's close (pg's end() on a connection that already
+      // ended, e.g. its database was dropped, never settles) must not hold shutdown open.
+      const bounded = (work: Promise<unknown>) =>
+        Promise.race([work.catch(() => {}), delay(2000, undefined, { ref: false })])
+      await bounded(hub.settled())
+      await bounded(subscriber.close())
+      io.engine.close()
+    })
+
+    const readinessChecks: ReadinessCheck[] = [
+      { name: 'realtimeListener', check: async () => listening },
+      {
+        name: 'notifyQueue',
+        check: async () => {
+          const usage = await app.db.oneFirst(queueUsage())
+          return { up: usage <= config.REALTIME_NOTIFY_QUEUE_MAX, value: usage }
+        },
+      },
+    ]
+    app.decorate('realtime', { io, hub, readinessChecks })
+  },
+  { name: 'realtime', dependencies: ['database', 'auth'] },
+)
