@@ -13,7 +13,8 @@ t.test(
   'revocation reaches sockets on another instance: removal, demotion, suspension, logout, reuse, expiry',
   async (t) => {
     const db = await createTestDatabase(t)
-    const env = { JWT_SECRET: randomBytes(32).toString('base64url') }
+    // Strict refresh: the reuse window would forgive the immediate replay this test relies on.
+    const env = { JWT_SECRET: randomBytes(32).toString('base64url'), REFRESH_REUSE_INTERVAL: '0' }
     const a = (await buildTestApp(t, { db, env })).app
     const { app: b } = await buildTestApp(t, { db, env })
     const baseB = await listen(b)

@@ -3,11 +3,9 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { ping } from './queries.ts'
 
-/**
- * A named dependency that must be up for the instance to take traffic (the database, and what
- * app.ts adds). A check may also report the figure it judged (e.g. the NOTIFY queue usage).
- */
-export type ReadinessCheck = { name: string; check: () => Promise<boolean | { up: boolean; value: number }> }
+import type { ReadinessCheck } from './readiness.ts'
+
+export type { ReadinessCheck }
 
 const Status = z.object({
   status: z.enum(['ok', 'unavailable']),

@@ -9,7 +9,7 @@ import { activityPosition } from '../activities/queries.ts'
 import { verifyAccessToken } from '../auth/plugin.ts'
 import type { RequestIdentity } from '../db/context.ts'
 import { withTenantContext } from '../db/context.ts'
-import type { ReadinessCheck } from '../health/routes.ts'
+import type { ReadinessCheck } from '../health/readiness.ts'
 import { Problem } from '../problems.ts'
 import { asRefusal, Client, Hub } from './hub.ts'
 
