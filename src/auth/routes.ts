@@ -21,7 +21,7 @@ export async function authRoutes(fastify: FastifyInstance) {
   app.post(
     '/v1/auth/register',
     {
-      config: { access: 'public' },
+      config: { access: 'public', throttle: 'auth' },
       schema: {
         tags: ['auth'],
         summary: 'Create an account, its tenant (free plan) and the owner membership',
@@ -31,7 +31,7 @@ export async function authRoutes(fastify: FastifyInstance) {
     },
     async (request, reply) => {
       const { email, password, name, tenant } = request.body
-      const passwordHash = await app.passwords.hash(password)
+      const passwordHash = await app.passwords.hash(password, request.clientKey)
       const refresh = opaqueToken()
       const session = await app.db.transaction(async (tx) => {
         const created = await tx.one(
@@ -51,7 +51,7 @@ export async function authRoutes(fastify: FastifyInstance) {
   app.post(
     '/v1/auth/login',
     {
-      config: { access: 'public' },
+      config: { access: 'public', throttle: 'login' },
       schema: {
         tags: ['auth'],
         summary: 'Sign in to one of your tenants',
@@ -64,7 +64,7 @@ export async function authRoutes(fastify: FastifyInstance) {
       const { email, password, tenant } = request.body
       const candidate = await app.db.maybeOne(queries.loginCandidate(email))
       // Always one bcrypt comparison, against a dummy hash when the email is unknown.
-      const valid = await app.passwords.verify(password, candidate?.password_hash ?? null)
+      const valid = await app.passwords.verify(password, candidate?.password_hash ?? null, request.clientKey)
       if (!candidate || !valid) throw invalidCredentials()
       const refresh = opaqueToken()
       return app.db.transaction(async (tx) => {
@@ -81,7 +81,7 @@ export async function authRoutes(fastify: FastifyInstance) {
   app.post(
     '/v1/auth/refresh',
     {
-      config: { access: 'public' },
+      config: { access: 'public', throttle: 'auth' },
       schema: {
         tags: ['auth'],
         summary: 'Exchange a refresh token for a new pair (rotation)',

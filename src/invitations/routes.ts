@@ -78,7 +78,7 @@ export async function invitationRoutes(fastify: FastifyInstance) {
   app.post(
     '/v1/invitations/accept',
     {
-      config: { access: 'public' },
+      config: { access: 'public', throttle: 'auth' },
       schema: {
         tags: ['invitations'],
         summary: 'Accept an invitation and get a token pair for its tenant',
@@ -102,7 +102,7 @@ export async function invitationRoutes(fastify: FastifyInstance) {
       let existingUserId: string | null = null
       let newUserPasswordHash: string | null = null
       if (invitation.existing_user_id) {
-        if (!(await app.passwords.verify(password, invitation.existing_password_hash))) {
+        if (!(await app.passwords.verify(password, invitation.existing_password_hash, request.clientKey))) {
           throw new Problem('unauthorized', 'the password does not match the invited account')
         }
         existingUserId = invitation.existing_user_id
@@ -112,7 +112,7 @@ export async function invitationRoutes(fastify: FastifyInstance) {
             errors: [{ path: 'body.name', message: 'required' }],
           })
         }
-        newUserPasswordHash = await app.passwords.hash(password)
+        newUserPasswordHash = await app.passwords.hash(password, request.clientKey)
       }
       const refresh = opaqueToken()
       return app.db.transaction(async (tx) => {
