@@ -19,6 +19,7 @@ import { healthRoutes, type ReadinessCheck } from './health/routes.ts'
 import { registerErrorHandling } from './http/error-handler.ts'
 import { invitationRoutes } from './invitations/routes.ts'
 import { itemRoutes } from './items/routes.ts'
+import { limitsPlugin } from './limits/plugin.ts'
 import { memberRoutes } from './members/routes.ts'
 import { ProblemSchema } from './problems.ts'
 import { tenantRoutes } from './tenant/routes.ts'
@@ -60,6 +61,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       ],
     },
     bodyLimit: config.BODY_LIMIT,
+    // Off unless configured: only a trusted proxy's X-Forwarded-For may set request.ip.
+    trustProxy:
+      typeof config.TRUST_PROXY === 'number'
+        ? (_address: string, hop: number) => hop < (config.TRUST_PROXY as number)
+        : config.TRUST_PROXY,
     genReqId: (request) => {
       const given = request.headers['x-request-id']
       return typeof given === 'string' && /^[\w.-]{1,128}$/.test(given) ? given : randomUUID()
@@ -69,8 +75,16 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.decorate('config', config)
   const databaseUrl = options.databaseUrl ?? config.DATABASE_URL
   if (!databaseUrl) throw new Error('buildApp needs a database URL (config.DATABASE_URL)')
-  await app.register(databasePlugin, { url: databaseUrl, maxPoolSize: config.DATABASE_POOL_SIZE })
-  await app.register(passwordsPlugin, { cost: config.BCRYPT_COST, threads: config.PASSWORD_HASH_THREADS })
+  await app.register(databasePlugin, {
+    url: databaseUrl,
+    maxPoolSize: config.DATABASE_POOL_SIZE,
+    perTenant: config.DATABASE_POOL_PER_TENANT,
+  })
+  await app.register(passwordsPlugin, {
+    cost: config.BCRYPT_COST,
+    threads: config.PASSWORD_HASH_THREADS,
+    maxQueue: config.PASSWORD_HASH_QUEUE,
+  })
   app.setValidatorCompiler(validatorCompiler)
   app.setSerializerCompiler(serializerCompiler)
   app.addHook('onSend', async (request, reply) => {
@@ -115,6 +129,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(fastifySwaggerUi, { routePrefix: '/docs' })
 
   await app.register(authPlugin, { config, enforceRoles: options.enforceRolesInApi ?? true })
+  // After auth: its onRequest hook verifies the token that decides how a request is counted.
+  await app.register(limitsPlugin)
   await app.register(healthRoutes, { checks: options.readinessChecks ?? [] })
   await app.register(authRoutes)
   await app.register(tenantRoutes)

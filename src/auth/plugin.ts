@@ -1,5 +1,5 @@
 import fastifyJwt from '@fastify/jwt'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { z } from 'zod'
 import type { Config } from '../config.ts'
@@ -17,6 +17,8 @@ declare module 'fastify' {
   }
   interface FastifyRequest {
     identity: RequestIdentity | null
+    /** Why this request cannot have its route: answered in preParsing, after the rate limits ran. */
+    authRefusal: Problem | null
     /** Runs the handler's database work in this request's tenant context (one transaction). */
     inTenant<T>(handler: (tx: Tx, context: TenantContext) => Promise<T>): Promise<T>
   }
@@ -30,6 +32,27 @@ declare module '@fastify/jwt' {
 }
 
 const Claims = z.object({ sub: z.uuid(), tenant_id: z.uuid(), sid: z.uuid() })
+
+async function verifyAccessToken(request: FastifyRequest): Promise<RequestIdentity | Problem> {
+  if (!request.headers.authorization) {
+    return new Problem('unauthorized', 'send an access token: Authorization: Bearer <token>')
+  }
+  let claims: unknown
+  try {
+    claims = await request.jwtVerify()
+  } catch (error) {
+    const code = (error as { code?: string }).code ?? ''
+    if (code === 'FST_JWT_AUTHORIZATION_TOKEN_EXPIRED')
+      return new Problem('invalid-token', 'the access token has expired')
+    if (code.startsWith('FST_JWT_NO_AUTHORIZATION') || code === 'FST_JWT_BAD_REQUEST') {
+      return new Problem('unauthorized', 'send an access token: Authorization: Bearer <token>')
+    }
+    return new Problem('invalid-token', 'the access token is invalid')
+  }
+  const parsed = Claims.safeParse(claims)
+  if (!parsed.success) return new Problem('invalid-token', 'the access token is invalid')
+  return { userId: parsed.data.sub, tenantId: parsed.data.tenant_id, sessionId: parsed.data.sid }
+}
 
 /**
  * Access tokens: HS256 only, with iss, aud, exp, iat and our claims all required. A route that
@@ -61,30 +84,23 @@ export const authPlugin = fp(
       if (!this.identity) throw new Problem('unauthorized', 'this route requires an access token')
       const access = this.routeOptions.config.access
       const minimumRole = options.enforceRoles && access && access !== 'public' ? access : null
-      return withTenantContext(app.db, this.identity, minimumRole, handler)
+      const identity = this.identity
+      return app.tenantSlots.run(identity.tenantId, () => withTenantContext(app.db, identity, minimumRole, handler))
     })
 
+    // Verified in onRequest, refused in preParsing (still before the body is read): the rate
+    // limits' onRequest hook runs in between, so a request with a bad token is counted against
+    // its address, and one with a good token against its tenant.
+    app.decorateRequest('authRefusal', null)
     app.addHook('onRequest', async (request) => {
       const access = request.routeOptions.config.access
       if (access === undefined || access === 'public') return
-      if (!request.headers.authorization) {
-        throw new Problem('unauthorized', 'send an access token: Authorization: Bearer <token>')
-      }
-      let claims: unknown
-      try {
-        claims = await request.jwtVerify()
-      } catch (error) {
-        const code = (error as { code?: string }).code ?? ''
-        if (code === 'FST_JWT_AUTHORIZATION_TOKEN_EXPIRED')
-          throw new Problem('invalid-token', 'the access token has expired')
-        if (code.startsWith('FST_JWT_NO_AUTHORIZATION') || code === 'FST_JWT_BAD_REQUEST') {
-          throw new Problem('unauthorized', 'send an access token: Authorization: Bearer <token>')
-        }
-        throw new Problem('invalid-token', 'the access token is invalid')
-      }
-      const parsed = Claims.safeParse(claims)
-      if (!parsed.success) throw new Problem('invalid-token', 'the access token is invalid')
-      request.identity = { userId: parsed.data.sub, tenantId: parsed.data.tenant_id, sessionId: parsed.data.sid }
+      const verified = await verifyAccessToken(request)
+      if (verified instanceof Problem) request.authRefusal = verified
+      else request.identity = verified
+    })
+    app.addHook('preParsing', async (request) => {
+      if (request.authRefusal) throw request.authRefusal
     })
   },
   { name: 'auth' },
