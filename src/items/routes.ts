@@ -15,13 +15,19 @@ export async function itemRoutes(fastify: FastifyInstance) {
     '/v1/items',
     {
       config: { access: 'viewer' },
-      schema: { tags: ['items'], summary: 'Items, newest first', querystring: PageQuery, response: { 200: ItemPage } },
+      schema: {
+        tags: ['items'],
+        summary: 'Items, newest first',
+        description: `A page holds up to \`limit\` items and about ${queries.PAGE_PAYLOAD_BYTES / 1024} KiB of payloads; \`nextCursor\` continues after its last item.`,
+        querystring: PageQuery,
+        response: { 200: ItemPage },
+      },
     },
     async (request) => {
       const { limit, cursor } = request.query
       const before = decodeCursor(cursor, TimeAndIdCursor)
-      const rows = await request.inTenant((tx) => tx.any(queries.listItems(before, limit)))
-      return toPage(rows, limit, queries.itemCursor, queries.toItem)
+      const page = queries.pageRows(await request.inTenant((tx) => tx.any(queries.listItems(before, limit))), limit)
+      return toPage(page.rows, page.limit, queries.itemCursor, queries.toItem)
     },
   )
 

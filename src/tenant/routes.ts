@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { insertBroadcast, toActivity } from '../activities/queries.ts'
 import { Activity } from '../activities/schemas.ts'
@@ -6,6 +6,12 @@ import { refusal } from '../db/refusal.ts'
 import { notFound } from '../problems.ts'
 import * as queries from './queries.ts'
 import { BroadcastBody, ChangePlanBody, Tenant, UpdateTenantBody } from './schemas.ts'
+
+const requestUsage = (request: FastifyRequest): queries.RequestUsage =>
+  request.tenantBudget && {
+    used: request.tenantBudget.limit - request.tenantBudget.remaining,
+    resetSeconds: request.tenantBudget.resetSeconds,
+  }
 
 export async function tenantRoutes(fastify: FastifyInstance) {
   const app = fastify.withTypeProvider<ZodTypeProvider>()
@@ -16,7 +22,7 @@ export async function tenantRoutes(fastify: FastifyInstance) {
       config: { access: 'viewer' },
       schema: {
         tags: ['tenant'],
-        summary: 'The current tenant with its plan limit and member count',
+        summary: 'The current tenant, with its usage against every limit of its plan',
         response: { 200: Tenant },
       },
     },
@@ -24,7 +30,7 @@ export async function tenantRoutes(fastify: FastifyInstance) {
       request.inTenant(async (tx) => {
         const row = await tx.maybeOne(queries.currentTenant())
         if (!row) throw notFound('tenant')
-        return queries.toTenant(row)
+        return queries.toTenant(row, requestUsage(request))
       }),
   )
 
@@ -38,7 +44,7 @@ export async function tenantRoutes(fastify: FastifyInstance) {
       request.inTenant(async (tx) => {
         const row = await tx.maybeOne(queries.renameTenant(request.body.name))
         if (!row) throw await refusal(tx, queries.tenantVisible(), 'tenant')
-        return queries.toTenant(row)
+        return queries.toTenant(row, requestUsage(request))
       }),
   )
 
@@ -58,7 +64,7 @@ export async function tenantRoutes(fastify: FastifyInstance) {
       request.inTenant(async (tx) => {
         const row = await tx.maybeOne(queries.changePlan(request.body.plan))
         if (!row) throw await refusal(tx, queries.tenantVisible(), 'tenant')
-        return queries.toTenant(row)
+        return queries.toTenant(row, requestUsage(request))
       }),
   )
 
