@@ -161,7 +161,7 @@ async function main(): Promise<number> {
       DATABASE_URL: urls.app,
     })
     const config = loadConfig(env)
-    const hashThreads = config.PASSWORD_HASH_THREADS ?? Math.max(1, availableParallelism() - 1)
+    const hashThreads = config.PASSWORD_HASH_THREADS ?? Math.max(2, availableParallelism() - 1)
 
     // The app itself signs the tokens: same secret, iss, aud and claims as a login would give.
     const signer = await buildApp({

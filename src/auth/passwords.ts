@@ -28,7 +28,8 @@ export async function createPasswordHasher(options: {
   threads?: number | undefined
   maxQueue?: number | undefined
 }): Promise<PasswordHasher> {
-  const threads = options.threads ?? Math.max(1, availableParallelism() - 1)
+  // At least two, so that one address (held to one thread fewer than all) never takes them all.
+  const threads = options.threads ?? Math.max(2, availableParallelism() - 1)
   const pool = new Piscina({
     filename: new URL('./password-worker.ts', import.meta.url).href,
     // All threads up front: a thread started on demand costs its first sign-in ~50 ms.

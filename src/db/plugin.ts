@@ -23,9 +23,9 @@ export const databasePlugin = fp(
     const pool = await createDatabasePool(options.url, { maxPoolSize: options.maxPoolSize })
     app.decorate('db', pool)
     const perTenant = Math.min(options.perTenant ?? Math.ceil(options.maxPoolSize / 2), options.maxPoolSize)
-    // Waiting is cheap (no connection held), but bounded: a queue longer than a few rounds of
-    // the tenant's share would only turn a burst into timeouts.
-    app.decorate('tenantSlots', new TenantSlots({ perTenant, maxWaiting: perTenant * 4, maxWaitMs: 2000 }))
+    // Waiting is cheap (no connection held): a burst of a tenant queues behind itself, bounded
+    // in length and in time, rather than being refused at once and retried in a storm.
+    app.decorate('tenantSlots', new TenantSlots({ perTenant, maxWaiting: options.maxPoolSize * 10, maxWaitMs: 2000 }))
     app.addHook('onClose', async () => {
       // A test may end the pool itself to show a route needs no connection.
       if (pool.state().state === 'ACTIVE') await pool.end()
