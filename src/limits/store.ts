@@ -24,7 +24,7 @@ const RedisStore = require('@fastify/rate-limit/store/RedisStore.js') as StoreCo
 >
 
 /** How long one Redis command may take before the request falls back to local counters. */
-export const REDIS_COMMAND_TIMEOUT_MS = 150
+export const REDIS_COMMAND_TIMEOUT_MS = 250
 /** After a Redis failure, how long every limiter counts locally before trying Redis again. */
 export const REDIS_RETRY_AFTER_MS = 2000
 
