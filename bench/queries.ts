@@ -39,7 +39,8 @@ const ownerText = listQuery.text.includes('app_public.current_tenant_id()')
   ? listQuery.text.replaceAll('app_public.current_tenant_id()', tenantParam)
   : /\swhere\s/i.test(listQuery.text)
     ? listQuery.text.replace(/\swhere\s/i, ` where tenant_id = ${tenantParam} and `)
-    : listQuery.text.replace(/\sorder by\s/i, ` where tenant_id = ${tenantParam} order by `)
+    : // The where clause goes before the first of window / order by.
+      listQuery.text.replace(/\s(window|order by)\s/i, (clause) => ` where tenant_id = ${tenantParam}${clause}`)
 if (ownerText === listQuery.text)
   throw new Error('bench/queries.ts: cannot derive the owner query from src/items/queries.ts')
 export const ownerListQuery = (tenantId: string) => ({

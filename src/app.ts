@@ -23,6 +23,7 @@ import { problemPageRoutes } from './http/problem-pages.ts'
 import { registerSecurityHeaders } from './http/security-headers.ts'
 import { invitationRoutes } from './invitations/routes.ts'
 import { itemRoutes } from './items/routes.ts'
+import { limitsPlugin } from './limits/plugin.ts'
 import { memberRoutes } from './members/routes.ts'
 import { ProblemSchema } from './problems.ts'
 import { realtimePlugin } from './realtime/plugin.ts'
@@ -85,6 +86,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       ],
     },
     bodyLimit: config.BODY_LIMIT,
+    // Off unless configured: only a trusted proxy's X-Forwarded-For may set request.ip.
+    trustProxy:
+      typeof config.TRUST_PROXY === 'number'
+        ? (_address: string, hop: number) => hop < (config.TRUST_PROXY as number)
+        : config.TRUST_PROXY,
     genReqId: (request) => {
       const given = request.headers['x-request-id']
       return typeof given === 'string' && /^[\w.-]{1,128}$/.test(given) ? given : randomUUID()
@@ -94,8 +100,16 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.decorate('config', config)
   const databaseUrl = options.databaseUrl ?? config.DATABASE_URL
   if (!databaseUrl) throw new Error('buildApp needs a database URL (config.DATABASE_URL)')
-  await app.register(databasePlugin, { url: databaseUrl, maxPoolSize: config.DATABASE_POOL_SIZE })
-  await app.register(passwordsPlugin, { cost: config.BCRYPT_COST, threads: config.PASSWORD_HASH_THREADS })
+  await app.register(databasePlugin, {
+    url: databaseUrl,
+    maxPoolSize: config.DATABASE_POOL_SIZE,
+    perTenant: config.DATABASE_POOL_PER_TENANT,
+  })
+  await app.register(passwordsPlugin, {
+    cost: config.BCRYPT_COST,
+    threads: config.PASSWORD_HASH_THREADS,
+    maxQueue: config.PASSWORD_HASH_QUEUE,
+  })
   app.setValidatorCompiler(validatorCompiler)
   app.setSerializerCompiler(serializerCompiler)
   registerJsonBodyParser(app)
@@ -179,6 +193,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   })
 
   await app.register(authPlugin, { config, enforceRoles: options.enforceRolesInApi ?? true })
+  // After auth: its onRequest hook verifies the token that decides how a request is counted.
+  await app.register(limitsPlugin)
   await app.register(problemPageRoutes)
   await app.register(realtimePlugin, { databaseUrl })
   await app.register(dashboardRoutes)

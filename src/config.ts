@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { isIP } from 'node:net'
 import { dirname, resolve } from 'node:path'
 import { z } from 'zod'
 
@@ -32,6 +33,38 @@ const origins = z
       )
         .filter((origin) => !isOrigin(origin))
         .join(', ')}`,
+  })
+
+const perMinute = z.coerce.number().int().min(1).max(10_000_000)
+
+/**
+ * Which proxies may tell us the client's address. Off by default: X-Forwarded-For is then
+ * ignored, so a client cannot choose the address it is rate-limited as. A hop count trusts that
+ * many proxies in front of us; a list trusts exactly those addresses or CIDRs. A bare `true`
+ * (trust every hop) is refused: anyone could then spoof their address.
+ */
+const TrustProxy = z
+  .string()
+  .trim()
+  .transform((value, ctx): number | string[] | false => {
+    if (value === '' || value === '0' || value === 'false') return false
+    if (/^\d+$/.test(value)) return Number(value)
+    const entries = value.split(',').map((entry) => entry.trim())
+    for (const entry of entries) {
+      const [address, bits, ...rest] = entry.split('/')
+      const family = isIP(address ?? '')
+      const prefix = bits === undefined ? null : Number(bits)
+      const validPrefix =
+        prefix === null || (Number.isInteger(prefix) && prefix >= 0 && prefix <= (family === 6 ? 128 : 32))
+      if (family === 0 || rest.length > 0 || !validPrefix || (bits !== undefined && !/^\d+$/.test(bits))) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `"${entry}" is neither a hop count nor a proxy address or CIDR (a bare true is not accepted)`,
+        })
+        return z.NEVER
+      }
+    }
+    return entries
   })
 
 const EnvSchema = z.object({
@@ -74,6 +107,25 @@ const EnvSchema = z.object({
   PASSWORD_HASH_THREADS: z.coerce.number().int().min(1).max(64).optional(),
   /** Origins whose pages may call the API from a browser (comma-separated); none by default. */
   CORS_ORIGINS: origins,
+  /** Sign-ins waiting for a hash thread; beyond it they are refused with 503 at once. */
+  PASSWORD_HASH_QUEUE: z.coerce.number().int().min(1).max(100_000).default(256),
+  /** Most connections of the pool one tenant's requests may hold at once (default: half the pool). */
+  DATABASE_POOL_PER_TENANT: z.coerce.number().int().min(1).max(500).optional(),
+  TRUST_PROXY: TrustProxy.default(false),
+  /** Requests per minute per client address, for every request without a valid access token. */
+  RATE_LIMIT_PER_IP: perMinute.default(300),
+  /** Login, register, refresh and invitation accept together, per client address per minute. */
+  RATE_LIMIT_AUTH_PER_IP: perMinute.default(10),
+  /** Sign-in attempts per account from addresses that have not signed in to it before. */
+  LOGIN_FAILURES_PER_ACCOUNT: perMinute.default(10),
+  LOGIN_FAILURE_WINDOW: seconds.default(15 * 60),
+  /** Rate-limit counters shared by every API instance; unset: in-process counters. */
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
+    .optional(),
+  /** Prefix of every rate-limit key in Redis (instances sharing a budget use the same one). */
+  REDIS_KEY_PREFIX: z.string().min(1).max(100).default('tenantry:rl:'),
   BODY_LIMIT: z.coerce
     .number()
     .int()

@@ -2,12 +2,14 @@ import { availableParallelism } from 'node:os'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { Piscina } from 'piscina'
+import { FairQueue, QueueFullError } from '../limits/fair-queue.ts'
 import { Problem } from '../problems.ts'
 
+/** `client` is who asked (the client address key): hashing takes turns between clients. */
 export type PasswordHasher = {
-  hash: (password: string) => Promise<string>
+  hash: (password: string, client?: string) => Promise<string>
   /** Compares against `hash`, or against a dummy hash of the same cost when there is no user. */
-  verify: (password: string, hash: string | null) => Promise<boolean>
+  verify: (password: string, hash: string | null, client?: string) => Promise<boolean>
   close: () => Promise<void>
 }
 
@@ -15,36 +17,44 @@ export type PasswordHasher = {
  * bcrypt in a small worker pool. Verifying an unknown email still spends one full bcrypt
  * comparison (against a dummy hash of the configured cost), so "no such user" and "wrong
  * password" take the same time and cannot be told apart.
+ *
+ * Tasks reach the threads through a FairQueue keyed by client address, never through piscina's
+ * own FIFO queue: a flood of sign-ins from one address then waits behind itself, and a sign-in
+ * from anyone else waits for at most the hashes already running. The queue is bounded; past it
+ * a sign-in is answered 503 at once rather than after minutes.
  */
 export async function createPasswordHasher(options: {
   cost: number
-  threads?: number
-  maxQueue?: number
+  threads?: number | undefined
+  maxQueue?: number | undefined
 }): Promise<PasswordHasher> {
-  const threads = options.threads ?? Math.max(1, availableParallelism() - 1)
+  // At least two, so that one address (held to one thread fewer than all) never takes them all.
+  const threads = options.threads ?? Math.max(2, availableParallelism() - 1)
   const pool = new Piscina({
     filename: new URL('./password-worker.ts', import.meta.url).href,
-    minThreads: 1,
+    // All threads up front: a thread started on demand costs its first sign-in ~50 ms.
+    minThreads: threads,
     maxThreads: threads,
     idleTimeout: 60_000,
-    // Bounded: past this many waiting hashes, answer 503 at once instead of queueing for minutes.
-    maxQueue: options.maxQueue ?? 256,
   })
-  const run = <T>(task: object, name: string): Promise<T> =>
-    pool.run(task, { name }).catch((error: unknown) => {
-      if ((error as Error).message === 'Task queue is at limit') {
-        throw new Problem('unavailable', 'too many sign-ins at once; retry shortly', {
-          headers: { 'retry-after': '1' },
-        })
-      }
-      throw error
-    }) as Promise<T>
-  const hash = (password: string) => run<string>({ password, cost: options.cost }, 'hash')
+  const queue = new FairQueue({ concurrency: threads, maxQueued: options.maxQueue ?? 256 })
+  const run = <T>(client: string, task: object, name: string): Promise<T> =>
+    queue
+      .run(client, () => pool.run(task, { name }) as Promise<T>)
+      .catch((error: unknown) => {
+        if (error instanceof QueueFullError) {
+          throw new Problem('unavailable', 'too many sign-ins at once; retry shortly', {
+            headers: { 'retry-after': '1' },
+          })
+        }
+        throw error
+      })
+  const hash = (password: string, client = 'internal') => run<string>(client, { password, cost: options.cost }, 'hash')
   const dummyHash = await hash('dummy password for timing equality')
   return {
     hash,
-    verify: async (password, knownHash) => {
-      const matches = await run<boolean>({ password, hash: knownHash ?? dummyHash }, 'verify')
+    verify: async (password, knownHash, client = 'internal') => {
+      const matches = await run<boolean>(client, { password, hash: knownHash ?? dummyHash }, 'verify')
       return knownHash !== null && matches
     },
     close: () => pool.close(),
@@ -53,7 +63,10 @@ export async function createPasswordHasher(options: {
 
 /** The hasher as `app.passwords`, its worker threads stopped when the app closes. */
 export const passwordsPlugin = fp(
-  async (app: FastifyInstance, options: { cost: number; threads?: number | undefined }) => {
+  async (
+    app: FastifyInstance,
+    options: { cost: number; threads?: number | undefined; maxQueue?: number | undefined },
+  ) => {
     const hasher = await createPasswordHasher(options)
     app.decorate('passwords', hasher)
     app.addHook('onClose', () => hasher.close())

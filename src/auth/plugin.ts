@@ -25,6 +25,8 @@ declare module 'fastify' {
   }
   interface FastifyRequest {
     identity: TokenIdentity | null
+    /** Why this request cannot have its route: answered in preParsing, after the rate limits ran. */
+    authRefusal: Problem | null
     /** Runs the handler's database work in this request's tenant context (one transaction). */
     inTenant<T>(handler: (tx: Tx, context: TenantContext) => Promise<T>): Promise<T>
     /** The same for routes that need a signed-in user but no tenant (app.user_id only). */
@@ -100,20 +102,33 @@ export const authPlugin = fp(
       }
       const access = this.routeOptions.config.access
       const minimumRole = options.enforceRoles && access && !NO_ROLE.has(access) ? (access as Role) : null
-      return withTenantContext(app.db, { ...this.identity, tenantId }, minimumRole, handler)
+      const identity = { ...this.identity, tenantId }
+      return app.tenantSlots.run(tenantId, () => withTenantContext(app.db, identity, minimumRole, handler))
     })
     app.decorateRequest('inUser', function inUser(handler) {
       if (!this.identity) throw new Problem('unauthorized', 'this route requires an access token')
       return withUserContext(app.db, this.identity, handler)
     })
 
+    // Verified in onRequest, refused in preParsing (still before the body is read): the rate
+    // limits' onRequest hook runs in between, so a request with a bad token is counted against
+    // its address, and one with a good token against its tenant.
+    app.decorateRequest('authRefusal', null)
     app.addHook('onRequest', async (request) => {
       const access = request.routeOptions.config.access
       if (access === undefined || access === 'public' || access === 'platform') return
       const bearer = /^Bearer +(\S+)$/i.exec(request.headers.authorization ?? '')
-      if (!bearer) throw new Problem('unauthorized', 'send an access token: Authorization: Bearer <token>')
-      const { expiresAt: _, ...identity } = await verifyAccessToken(app, bearer[1]!)
-      request.identity = identity
+      try {
+        if (!bearer) throw new Problem('unauthorized', 'send an access token: Authorization: Bearer <token>')
+        const { expiresAt: _, ...identity } = await verifyAccessToken(app, bearer[1]!)
+        request.identity = identity
+      } catch (error) {
+        if (!(error instanceof Problem)) throw error
+        request.authRefusal = error
+      }
+    })
+    app.addHook('preParsing', async (request) => {
+      if (request.authRefusal) throw request.authRefusal
     })
   },
   { name: 'auth' },

@@ -37,6 +37,7 @@ export async function authRoutes(fastify: FastifyInstance) {
     {
       config: {
         access: 'public',
+        throttle: 'auth',
         problems: ['conflict'],
         responses: { 201: 'Signed in as the owner of the new tenant; `Location` is your account (`/v1/me`)' },
       },
@@ -52,7 +53,7 @@ export async function authRoutes(fastify: FastifyInstance) {
     },
     async (request, reply) => {
       const { email, password, name, tenant } = request.body
-      const passwordHash = await app.passwords.hash(password)
+      const passwordHash = await app.passwords.hash(password, request.clientKey)
       const refresh = opaqueToken()
       const session = await app.db.transaction(async (tx) => {
         const created = await tx.one(
@@ -74,6 +75,7 @@ export async function authRoutes(fastify: FastifyInstance) {
     {
       config: {
         access: 'public',
+        throttle: 'login',
         problems: ['unauthorized', 'tenant-suspended'],
         responses: { 200: 'Signed in: a token pair for the tenant' },
       },
@@ -93,7 +95,7 @@ export async function authRoutes(fastify: FastifyInstance) {
       const { email, password, tenant } = request.body
       const candidate = await app.db.maybeOne(queries.loginCandidate(email))
       // Always one bcrypt comparison, against a dummy hash when the email is unknown.
-      const valid = await app.passwords.verify(password, candidate?.password_hash ?? null)
+      const valid = await app.passwords.verify(password, candidate?.password_hash ?? null, request.clientKey)
       if (!candidate || !valid) throw invalidCredentials()
       const refresh = opaqueToken()
       return app.db.transaction(async (tx) => {
@@ -112,6 +114,7 @@ export async function authRoutes(fastify: FastifyInstance) {
     {
       config: {
         access: 'public',
+        throttle: 'auth',
         problems: ['invalid-token', 'token-reused', 'tenant-suspended'],
         responses: { 200: 'A new token pair of the same session' },
       },

@@ -1,16 +1,31 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { createDatabasePool } from './pool.ts'
+import { TenantSlots } from './tenant-slots.ts'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Each tenant's share of the pool: request transactions run through it. */
+    tenantSlots: TenantSlots
+  }
+}
 
 /**
  * The API role's pool as `app.db`. It is created with the app and released when the app closes
  * (after every other plugin's onClose, since it is registered first), so server, tests and bench
  * share one lifecycle instead of each ending the pool themselves.
+ *
+ * One tenant may hold at most `perTenant` connections (default half the pool): beyond that its
+ * requests wait briefly, then get 429, while other tenants keep the rest of the pool.
  */
 export const databasePlugin = fp(
-  async (app: FastifyInstance, options: { url: string; maxPoolSize: number }) => {
+  async (app: FastifyInstance, options: { url: string; maxPoolSize: number; perTenant?: number | undefined }) => {
     const pool = await createDatabasePool(options.url, { maxPoolSize: options.maxPoolSize })
     app.decorate('db', pool)
+    const perTenant = Math.min(options.perTenant ?? Math.ceil(options.maxPoolSize / 2), options.maxPoolSize)
+    // Waiting is cheap (no connection held): a burst of a tenant queues behind itself, bounded
+    // in length and in time, rather than being refused at once and retried in a storm.
+    app.decorate('tenantSlots', new TenantSlots({ perTenant, maxWaiting: options.maxPoolSize * 10, maxWaitMs: 2000 }))
     app.addHook('onClose', async () => {
       // A test may end the pool itself to show a route needs no connection.
       if (pool.state().state === 'ACTIVE') await pool.end()

@@ -115,6 +115,7 @@ export async function invitationRoutes(fastify: FastifyInstance) {
     {
       config: {
         access: 'public',
+        throttle: 'auth',
         problems: ['unauthorized', 'not-found', 'plan-limit-exceeded', 'conflict'],
         responses: { 200: 'Signed in to the tenant of the invitation' },
       },
@@ -142,7 +143,7 @@ export async function invitationRoutes(fastify: FastifyInstance) {
       let existingUserId: string | null = null
       let newUserPasswordHash: string | null = null
       if (invitation.existing_user_id) {
-        if (!(await app.passwords.verify(password, invitation.existing_password_hash))) {
+        if (!(await app.passwords.verify(password, invitation.existing_password_hash, request.clientKey))) {
           throw new Problem('unauthorized', 'the password does not match the invited account')
         }
         existingUserId = invitation.existing_user_id
@@ -152,7 +153,7 @@ export async function invitationRoutes(fastify: FastifyInstance) {
             errors: [{ path: 'body.name', message: 'required' }],
           })
         }
-        newUserPasswordHash = await app.passwords.hash(password)
+        newUserPasswordHash = await app.passwords.hash(password, request.clientKey)
       }
       const refresh = opaqueToken()
       return app.db.transaction(async (tx) => {

@@ -25,7 +25,24 @@ export const toItem = (row: ItemRow) => ({
   updatedAt: row.updated_at,
   createdBy: row.created_by,
 })
-export const itemCursor = (row: ItemRow) => [row.sort_at, row.id] as const
+export const itemCursor = (row: Pick<ItemRow, 'sort_at' | 'id'>) => [row.sort_at, row.id] as const
+
+/** Payload bytes one page may carry: about 1 MiB, whatever the page size and the plan. */
+export const PAGE_PAYLOAD_BYTES = 1024 * 1024
+
+// A page row past the byte budget comes back without its payload: it only tells the route that
+// the page ends before it, and the database never ships more than about one budget of payloads.
+const PageRow = ItemRow.extend({ payload: ItemRow.shape.payload.nullable() })
+type PageRow = z.infer<typeof PageRow>
+
+/** The rows of one page: up to `limit`, stopping before the first one past the byte budget. */
+export const pageRows = (rows: readonly PageRow[], limit: number) => {
+  const cut = rows.findIndex((row) => row.payload === null)
+  // toPage serves the first `limit` rows and reads one more as "there is a next page": the
+  // first row past the budget (never served) plays that part. The first row always fits.
+  if (cut === -1) return { rows: rows as ItemRow[], limit }
+  return { rows: rows.slice(0, cut + 1) as ItemRow[], limit: Math.min(limit, cut) }
+}
 
 const columns = sql.fragment`id, name, payload, created_at, updated_at, created_by, created_at::text as sort_at`
 
@@ -40,15 +57,25 @@ const columns = sql.fragment`id, name, payload, created_at, updated_at, created_
 const pageSize = (limit: number) => sql.literalValue(String(Math.trunc(limit) + 1))
 
 /** Newest first; `before` is the cursor of the previous page's last row. */
+// The running sum stops payloads at PAGE_PAYLOAD_BYTES (the first row always fits).
+const pageColumns = sql.fragment`
+  id, name, created_at, updated_at, created_by, created_at::text as sort_at,
+  case when sum(octet_length(payload::text)) over newest_first - octet_length(payload::text)
+            < ${sql.literalValue(String(PAGE_PAYLOAD_BYTES))}
+       then payload end as payload`
+const newestFirst = sql.fragment`window newest_first as (order by created_at desc, id desc rows unbounded preceding)`
+
 export const listItems = (before: readonly [string, string] | null, limit: number) =>
   before
-    ? sql.prepared(`tenantry_items_next_page_${limit + 1}`, ItemRow)`
-        select ${columns} from app_public.items
+    ? sql.prepared(`tenantry_items_next_page_${limit + 1}`, PageRow)`
+        select ${pageColumns} from app_public.items
         where (created_at, id) < (${before[0]}::timestamptz, ${before[1]}::uuid)
+        ${newestFirst}
         order by created_at desc, id desc
         limit ${pageSize(limit)}`
-    : sql.prepared(`tenantry_items_first_page_${limit + 1}`, ItemRow)`
-        select ${columns} from app_public.items
+    : sql.prepared(`tenantry_items_first_page_${limit + 1}`, PageRow)`
+        select ${pageColumns} from app_public.items
+        ${newestFirst}
         order by created_at desc, id desc
         limit ${pageSize(limit)}`
 

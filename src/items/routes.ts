@@ -20,7 +20,7 @@ export async function itemRoutes(fastify: FastifyInstance) {
         operationId: 'listItems',
         tags: ['items'],
         summary: 'Items, newest first',
-        description: 'Cursor-paginated: `nextCursor` is null on the last page.',
+        description: `Cursor-paginated: \`nextCursor\` is null on the last page. A page holds up to \`limit\` items and about ${queries.PAGE_PAYLOAD_BYTES / 1024} KiB of payloads.`,
         querystring: PageQuery,
         response: { 200: ItemPage },
       },
@@ -28,15 +28,20 @@ export async function itemRoutes(fastify: FastifyInstance) {
     async (request) => {
       const { limit, cursor } = request.query
       const before = decodeCursor(cursor, TimeAndIdCursor)
-      const rows = await request.inTenant((tx) => tx.any(queries.listItems(before, limit)))
-      return toPage(rows, limit, queries.itemCursor, queries.toItem)
+      const page = queries.pageRows(await request.inTenant((tx) => tx.any(queries.listItems(before, limit))), limit)
+      return toPage(page.rows, page.limit, queries.itemCursor, queries.toItem)
     },
   )
 
   app.post(
     '/v1/items',
     {
-      config: { access: 'member', etag: true, responses: { 201: 'The new item, with its ETag' } },
+      config: {
+        access: 'member',
+        etag: true,
+        problems: ['plan-limit-exceeded'],
+        responses: { 201: 'The new item, with its ETag' },
+      },
       schema: {
         operationId: 'createItem',
         tags: ['items'],
@@ -89,7 +94,7 @@ export async function itemRoutes(fastify: FastifyInstance) {
       config: {
         access: 'member',
         etag: true,
-        problems: ['not-found', 'precondition-failed'],
+        problems: ['not-found', 'precondition-failed', 'plan-limit-exceeded'],
         responses: { 200: 'The item as changed, with its new ETag' },
       },
       schema: {

@@ -2,7 +2,11 @@ import { z } from 'zod'
 import { Id, page, Timestamp } from '../http/schemas.ts'
 
 const ItemName = z.string().trim().min(1).max(200)
-const StoredPayload = z.record(z.string(), z.unknown()).describe('Any JSON object, up to 64 KiB')
+const StoredPayload = z
+  .record(z.string(), z.unknown())
+  .describe(
+    'Any JSON object, as large as the plan allows (GET /v1/tenant: usage.itemPayloadBytes; 16 KiB on free and pro)',
+  )
 // Input only: PostgreSQL's jsonb cannot hold U+0000; refuse it here rather than fail in the driver.
 const Payload = StoredPayload.refine(
   (value) => !JSON.stringify(value).includes('\\u0000'),

@@ -10,12 +10,20 @@ const TenantRow = z.object({
   plan: Plan,
   member_limit: z.number().nullable(),
   member_count: z.number(),
+  pending_invitations: z.number(),
+  item_limit: z.number().nullable(),
+  item_count: z.number(),
+  item_payload_bytes: z.number(),
+  requests_per_minute: z.number(),
   created_at: z.string(),
 })
 
 const CreatedRow = z.object({ id: z.uuid() })
 
-export const toTenant = (row: z.infer<typeof TenantRow>) => ({
+/** Requests this tenant made in the current minute, as the rate limiter counted them. */
+export type RequestUsage = { used: number; resetSeconds: number } | null
+
+export const toTenant = (row: z.infer<typeof TenantRow>, requests: RequestUsage) => ({
   id: row.id,
   slug: row.slug,
   name: row.name,
@@ -23,12 +31,28 @@ export const toTenant = (row: z.infer<typeof TenantRow>) => ({
   memberLimit: row.member_limit,
   memberCount: row.member_count,
   createdAt: row.created_at,
+  usage: {
+    members: { used: row.member_count, pendingInvitations: row.pending_invitations, limit: row.member_limit },
+    items: { used: row.item_count, limit: row.item_limit },
+    itemPayloadBytes: { limit: row.item_payload_bytes },
+    requestsPerMinute: {
+      used: requests?.used ?? 0,
+      limit: row.requests_per_minute,
+      resetSeconds: requests?.resetSeconds ?? 0,
+    },
+  },
 })
 
 const withLimits = (tenants: FragmentSqlToken) => sql.type(TenantRow)`
   with t as (${tenants})
-  select t.id, t.slug, t.name, t.plan, p.member_limit, t.created_at,
-         (select count(*) from app_public.memberships m where m.tenant_id = t.id)::int as member_count
+  select t.id, t.slug, t.name, t.plan, t.created_at,
+         p.member_limit, p.item_limit, p.item_payload_bytes, p.requests_per_minute,
+         (select count(*) from app_public.memberships m where m.tenant_id = t.id)::int as member_count,
+         -- Admins only: invitations are invisible to other roles under RLS, so they see 0.
+         (select count(*) from app_public.invitations i
+          where i.tenant_id = t.id and i.accepted_at is null and i.revoked_at is null
+            and i.expires_at > now())::int as pending_invitations,
+         (select count(*) from app_public.items i where i.tenant_id = t.id)::int as item_count
   from t join app_public.plans p on p.id = t.plan`
 
 export const currentTenant = () =>

@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { insertBroadcast, toActivity } from '../activities/queries.ts'
@@ -9,6 +9,18 @@ import { ConditionalReadHeaders, ConditionalWriteHeaders, requireMatch, withEtag
 import { notFound } from '../problems.ts'
 import * as queries from './queries.ts'
 import { BroadcastBody, ChangePlanBody, CreateTenantBody, Tenant, UpdateTenantBody } from './schemas.ts'
+
+const requestUsage = (request: FastifyRequest): queries.RequestUsage =>
+  request.tenantBudget && {
+    used: request.tenantBudget.limit - request.tenantBudget.remaining,
+    resetSeconds: request.tenantBudget.resetSeconds,
+  }
+
+/**
+ * What the tenant's ETag is computed from: its representation without this minute's request
+ * count, which changes with every request (the ETag would then never match an If-Match).
+ */
+const versionOf = (row: Parameters<typeof queries.toTenant>[0]) => queries.toTenant(row, null)
 
 export async function tenantRoutes(fastify: FastifyInstance) {
   const app = fastify.withTypeProvider<ZodTypeProvider>()
@@ -24,21 +36,21 @@ export async function tenantRoutes(fastify: FastifyInstance) {
       schema: {
         operationId: 'getTenant',
         tags: ['tenant'],
-        summary: 'The current tenant with its plan limit and member count',
+        summary: 'The current tenant, with its usage against every limit of its plan',
         description:
-          'The tenant your access token is for. Its `ETag` changes with any field, the member count included.',
+          'The tenant your access token is for, with its usage against every limit of its plan. Its `ETag` changes with any field but the request count.',
         headers: ConditionalReadHeaders,
         response: { 200: Tenant, 304: z.null() },
       },
     },
     async (request, reply) => {
-      const tenant = await request.inTenant(async (tx) => {
+      const row = await request.inTenant(async (tx) => {
         const row = await tx.maybeOne(queries.currentTenant())
         if (!row) throw notFound('tenant')
-        return queries.toTenant(row)
+        return row
       })
-      if (withEtag(request, reply, tenant)) return reply.code(304).send(null)
-      return tenant
+      if (withEtag(request, reply, versionOf(row))) return reply.code(304).send(null)
+      return queries.toTenant(row, requestUsage(request))
     },
   )
 
@@ -47,7 +59,7 @@ export async function tenantRoutes(fastify: FastifyInstance) {
     if (ifMatch === undefined) return
     if (!(await tx.maybeOne(queries.lockTenant()))) throw notFound('tenant')
     const current = await tx.maybeOne(queries.currentTenant())
-    requireMatch(ifMatch, current && queries.toTenant(current), 'tenant')
+    requireMatch(ifMatch, current && versionOf(current), 'tenant')
   }
 
   app.patch(
@@ -71,14 +83,14 @@ export async function tenantRoutes(fastify: FastifyInstance) {
       },
     },
     async (request, reply) => {
-      const tenant = await request.inTenant(async (tx) => {
+      const row = await request.inTenant(async (tx) => {
         await whenUnchanged(tx, request.headers['if-match'])
         const row = await tx.maybeOne(queries.renameTenant(request.body.name))
         if (!row) throw await refusal(tx, queries.tenantVisible(), 'tenant')
-        return queries.toTenant(row)
+        return row
       })
-      withEtag(request, reply, tenant)
-      return tenant
+      withEtag(request, reply, versionOf(row))
+      return queries.toTenant(row, requestUsage(request))
     },
   )
 
@@ -104,14 +116,14 @@ export async function tenantRoutes(fastify: FastifyInstance) {
       },
     },
     async (request, reply) => {
-      const tenant = await request.inTenant(async (tx) => {
+      const row = await request.inTenant(async (tx) => {
         await whenUnchanged(tx, request.headers['if-match'])
         const row = await tx.maybeOne(queries.changePlan(request.body.plan))
         if (!row) throw await refusal(tx, queries.tenantVisible(), 'tenant')
-        return queries.toTenant(row)
+        return row
       })
-      withEtag(request, reply, tenant)
-      return tenant
+      withEtag(request, reply, versionOf(row))
+      return queries.toTenant(row, requestUsage(request))
     },
   )
 
@@ -160,7 +172,7 @@ export async function tenantRoutes(fastify: FastifyInstance) {
         return tx.one(queries.tenantById(created.id))
       })
       // Readable once you switch to it: GET /v1/tenant is always the tenant of your token.
-      return reply.code(201).header('location', '/v1/tenant').send(queries.toTenant(row))
+      return reply.code(201).header('location', '/v1/tenant').send(queries.toTenant(row, null))
     },
   )
 }

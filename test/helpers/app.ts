@@ -29,6 +29,11 @@ export async function buildTestApp(
     DATABASE_URL: db.appUrl,
     DATABASE_POOL_SIZE: '10',
     PASSWORD_HASH_THREADS: '1',
+    // The suite signs in and calls far more often than any client would; the limit tests set
+    // their own values.
+    RATE_LIMIT_PER_IP: '1000000',
+    RATE_LIMIT_AUTH_PER_IP: '1000000',
+    LOGIN_FAILURES_PER_ACCOUNT: '1000000',
     ...options.env,
   })
   const app = await buildApp({
