@@ -9,7 +9,9 @@ const url = z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// conne
 
 const EnvSchema = z.object({
   NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
-  HOST: z.string().min(1).default('0.0.0.0'),
+  // Loopback unless told otherwise: a development server is not exposed to the network by
+  // accident. Containers and deployments set HOST=0.0.0.0 (docker-compose.yml does).
+  HOST: z.string().min(1).default('127.0.0.1'),
   PORT: port.default(3000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** The API role's connection (tenantry_app). Unset: an embedded PostgreSQL under DATA_DIR. */
@@ -57,14 +59,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 
 /**
  * HS256 needs at least 256 bits of key. Production must bring its own; development keeps a
- * generated one under DATA_DIR so tokens survive restarts.
+ * generated one under DATA_DIR so tokens survive restarts. A short secret that someone set on
+ * purpose is refused in every mode: a weak key in a "development" deployment forges tokens
+ * just as well, and NODE_ENV defaults to development.
  */
 function jwtSecret(config: Env): string {
   if (config.JWT_SECRET !== undefined) {
     if (Buffer.byteLength(config.JWT_SECRET) < 32) {
-      if (config.NODE_ENV === 'production') {
-        throw new ConfigError('Invalid configuration:\n  JWT_SECRET: must be at least 32 bytes in production')
-      }
+      throw new ConfigError('Invalid configuration:\n  JWT_SECRET: must be at least 32 bytes')
     }
     return config.JWT_SECRET
   }
