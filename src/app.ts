@@ -17,6 +17,7 @@ import type { Config } from './config.ts'
 import { databasePlugin } from './db/plugin.ts'
 import { healthRoutes, type ReadinessCheck } from './health/routes.ts'
 import { registerErrorHandling } from './http/error-handler.ts'
+import { jsonBodyParser } from './http/json.ts'
 import { invitationRoutes } from './invitations/routes.ts'
 import { itemRoutes } from './items/routes.ts'
 import { memberRoutes } from './members/routes.ts'
@@ -71,6 +72,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   if (!databaseUrl) throw new Error('buildApp needs a database URL (config.DATABASE_URL)')
   await app.register(databasePlugin, { url: databaseUrl, maxPoolSize: config.DATABASE_POOL_SIZE })
   await app.register(passwordsPlugin, { cost: config.BCRYPT_COST, threads: config.PASSWORD_HASH_THREADS })
+  app.removeContentTypeParser('application/json')
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, jsonBodyParser)
   app.setValidatorCompiler(validatorCompiler)
   app.setSerializerCompiler(serializerCompiler)
   app.addHook('onSend', async (request, reply) => {
