@@ -16,7 +16,7 @@ import { authRoutes } from './auth/routes.ts'
 import type { Config } from './config.ts'
 import { databasePlugin } from './db/plugin.ts'
 import { healthRoutes, type ReadinessCheck } from './health/routes.ts'
-import { registerErrorHandling } from './http/error-handler.ts'
+import { frameworkError, registerErrorHandling } from './http/error-handler.ts'
 import { jsonBodyParser } from './http/json.ts'
 import { invitationRoutes } from './invitations/routes.ts'
 import { itemRoutes } from './items/routes.ts'
@@ -66,6 +66,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       return typeof given === 'string' && /^[\w.-]{1,128}$/.test(given) ? given : randomUUID()
     },
     routerOptions: { ignoreTrailingSlash: true },
+    frameworkErrors: frameworkError,
   })
   app.decorate('config', config)
   const databaseUrl = options.databaseUrl ?? config.DATABASE_URL
