@@ -16,6 +16,7 @@ import { authRoutes } from './auth/routes.ts'
 import type { Config } from './config.ts'
 import { databasePlugin } from './db/plugin.ts'
 import { healthRoutes, type ReadinessCheck } from './health/routes.ts'
+import { refuseWhileClosing } from './http/closing.ts'
 import { frameworkError, registerErrorHandling } from './http/error-handler.ts'
 import { jsonBodyParser } from './http/json.ts'
 import { invitationRoutes } from './invitations/routes.ts'
@@ -67,11 +68,17 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     },
     routerOptions: { ignoreTrailingSlash: true },
     frameworkErrors: frameworkError,
+    return503OnClosing: false, // refuseWhileClosing answers with a problem instead
   })
   app.decorate('config', config)
   const databaseUrl = options.databaseUrl ?? config.DATABASE_URL
   if (!databaseUrl) throw new Error('buildApp needs a database URL (config.DATABASE_URL)')
-  await app.register(databasePlugin, { url: databaseUrl, maxPoolSize: config.DATABASE_POOL_SIZE })
+  await app.register(databasePlugin, {
+    url: databaseUrl,
+    maxPoolSize: config.DATABASE_POOL_SIZE,
+    statementTimeout: config.DATABASE_STATEMENT_TIMEOUT,
+    connectionTimeout: config.DATABASE_CONNECTION_TIMEOUT,
+  })
   await app.register(passwordsPlugin, { cost: config.BCRYPT_COST, threads: config.PASSWORD_HASH_THREADS })
   app.removeContentTypeParser('application/json')
   app.addContentTypeParser('application/json', { parseAs: 'string' }, jsonBodyParser)
@@ -82,6 +89,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   })
 
   registerErrorHandling(app)
+  refuseWhileClosing(app)
   app.decorate('routeCatalog', [])
   app.addHook('onRoute', (route) => {
     const access = route.config?.access

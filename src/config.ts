@@ -21,6 +21,10 @@ const EnvSchema = z.object({
   /** A superuser, used only to create the roles and the database when they do not exist. */
   ROOT_DATABASE_URL: url.optional(),
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(500).default(20),
+  /** Milliseconds one statement may run (lock waits included) before the request gets a 503. */
+  DATABASE_STATEMENT_TIMEOUT: z.coerce.number().int().min(100).max(600_000).default(15_000),
+  /** Milliseconds a request waits for a pooled connection before a 503. */
+  DATABASE_CONNECTION_TIMEOUT: z.coerce.number().int().min(100).max(60_000).default(5_000),
   DATA_DIR: z.string().min(1).default('.data'),
   EMBEDDED_PG_PORT: port.default(54329),
   JWT_SECRET: z.string().optional(),

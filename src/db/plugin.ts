@@ -8,8 +8,12 @@ import { createDatabasePool } from './pool.ts'
  * share one lifecycle instead of each ending the pool themselves.
  */
 export const databasePlugin = fp(
-  async (app: FastifyInstance, options: { url: string; maxPoolSize: number }) => {
-    const pool = await createDatabasePool(options.url, { maxPoolSize: options.maxPoolSize })
+  async (
+    app: FastifyInstance,
+    options: { url: string; maxPoolSize: number; statementTimeout: number; connectionTimeout: number },
+  ) => {
+    const { url, ...poolOptions } = options
+    const pool = await createDatabasePool(url, poolOptions)
     app.decorate('db', pool)
     app.addHook('onClose', async () => {
       // A test may end the pool itself to show a route needs no connection.
