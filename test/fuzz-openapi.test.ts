@@ -144,8 +144,10 @@ t.test('fuzzing every operation from /docs/json never yields a 5xx, a malformed 
       perOperation.get(key)!.add(res.statusCode)
       const where = `${op.method} ${path}${query.slice(0, 200)} as ${caller} with ${body?.slice(0, 200)} → ${res.statusCode} ${res.body.slice(0, 300)}`
       if (res.statusCode >= 500) throw new Error(`a 5xx: ${where}`)
+      // A problem's `instance` echoes the request's own path, which may hold anything we sent.
+      const shown = res.body.replace(/"instance":"(?:[^"\\]|\\.)*"/, '"instance":""')
       for (const [what, pattern] of LEAKS) {
-        if (pattern.test(res.body)) throw new Error(`${what} in the response: ${where}`)
+        if (pattern.test(shown)) throw new Error(`${what} in the response: ${where}`)
       }
       if (res.statusCode >= 400) {
         if (!/^application\/problem\+json/.test(String(res.headers['content-type']))) {
