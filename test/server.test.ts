@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs'
+import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
@@ -33,6 +34,32 @@ const stop = (child: ChildProcess) =>
     child.on('exit', (code) => resolve(code))
     child.kill('SIGTERM')
   })
+
+/**
+ * A raw keep-alive connection: requests written on it after SIGTERM arrive on a connection the
+ * server still holds open (fetch would open a new one, which the closed listener refuses).
+ */
+function rawConnection(port: string) {
+  const socket = connect(Number(port), '127.0.0.1')
+  let received = ''
+  socket.on('data', (chunk) => (received += chunk))
+  socket.on('error', () => {})
+  const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()))
+  return {
+    send(method: string, path: string, body = '', token = '') {
+      socket.write(
+        `${method} ${path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n` +
+          (token ? `authorization: Bearer ${token}\r\n` : '') +
+          `content-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+      )
+    },
+    /** Status and content type of each response, once the server has closed the connection. */
+    async responses() {
+      await closed
+      return [...received.matchAll(/HTTP\/1\.1 (\d{3})[\s\S]*?content-type: ([^\r;]+)/gi)].map((m) => `${m[1]} ${m[2]}`)
+    },
+  }
+}
 
 const post = (url: string, body: unknown, token?: string) =>
   fetch(url, {
@@ -95,10 +122,17 @@ t.test(
         (error: { cause?: { code?: string } }) => error.cause?.code ?? 'error',
       ),
     )
-    await new Promise((resolve) => setTimeout(resolve, 150))
+    const loginBody = JSON.stringify({ email: 'ann@example.com', password: 'correct horse' })
+    const held = Array.from({ length: 2 }, () => rawConnection(env.PORT))
+    for (const connection of held) connection.send('POST', '/v1/auth/login', loginBody)
+    // "In flight" means the server has them: wait until it logged all ten logins as received.
+    const received = () => second.output().split('"url":"/v1/auth/login"').length - 1
+    for (let i = 0; i < 200 && received() < 10; i++) await new Promise((resolve) => setTimeout(resolve, 25))
+    t.equal(received(), 10, 'the server received all ten logins before the signal')
     const signalledAt = Date.now()
     const exit = stop(second.child).then((code) => ({ code, ms: Date.now() - signalledAt }))
     await new Promise((resolve) => setTimeout(resolve, 50))
+    for (const connection of held) connection.send('GET', '/v1/me', '', accessToken)
     const late = await Promise.all(
       Array.from({ length: 8 }, () =>
         fetch(`${second.base}/v1/me`, { headers: { authorization: `Bearer ${accessToken}` } }).then(
@@ -111,7 +145,13 @@ t.test(
       ),
     )
     const outcomes = await Promise.all(inFlight)
-    t.same(outcomes, Array(8).fill('200'), 'every request in flight was answered 200')
+    const onHeld = await Promise.all(held.map((connection) => connection.responses()))
+    t.same(
+      onHeld,
+      held.map(() => ['200 application/json', '503 application/problem+json']),
+      'on a held connection: the login in flight answers 200, the request sent after SIGTERM a 503 problem',
+    )
+    t.same(outcomes, Array(8).fill('200'), `every request in flight was answered 200 (${outcomes.join(', ')})`)
     t.ok(
       late.every((outcome) => outcome === '503 problem' || outcome === 'refused'),
       `requests after SIGTERM: ${late.join(', ')}`,
@@ -122,7 +162,7 @@ t.test(
     const counts: Record<string, number> = {}
     for (const outcome of late) counts[outcome] = (counts[outcome] ?? 0) + 1
     t.comment(
-      `SIGTERM under load: 8 in flight → 8 × 200; 8 sent after → ${JSON.stringify(counts)}; exit 0 after ${ms} ms`,
+      `SIGTERM under load: 10 in flight → 10 × 200; 2 sent after on held connections → 2 × 503 problem; 8 sent after on new connections → ${JSON.stringify(counts)}; exit 0 after ${ms} ms`,
     )
   },
 )
