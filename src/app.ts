@@ -14,10 +14,11 @@ import type { Config } from './config.ts'
 import { dashboardRoutes } from './dashboard/routes.ts'
 import { databasePlugin } from './db/plugin.ts'
 import { healthRoutes, type ReadinessCheck } from './health/routes.ts'
+import { refuseWhileClosing } from './http/closing.ts'
 import { registerCompression } from './http/compression.ts'
 import { registerCors } from './http/cors.ts'
-import { registerErrorHandling } from './http/error-handler.ts'
-import { registerJsonBodyParser } from './http/json-body.ts'
+import { frameworkError, registerErrorHandling } from './http/error-handler.ts'
+import { jsonBodyParser } from './http/json.ts'
 import { transformDocument, transformRoute } from './http/openapi.ts'
 import { problemPageRoutes } from './http/problem-pages.ts'
 import { registerSecurityHeaders } from './http/security-headers.ts'
@@ -96,6 +97,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       return typeof given === 'string' && /^[\w.-]{1,128}$/.test(given) ? given : randomUUID()
     },
     routerOptions: { ignoreTrailingSlash: true },
+    frameworkErrors: frameworkError,
+    return503OnClosing: false, // refuseWhileClosing answers with a problem instead
   })
   app.decorate('config', config)
   const databaseUrl = options.databaseUrl ?? config.DATABASE_URL
@@ -104,15 +107,18 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     url: databaseUrl,
     maxPoolSize: config.DATABASE_POOL_SIZE,
     perTenant: config.DATABASE_POOL_PER_TENANT,
+    statementTimeout: config.DATABASE_STATEMENT_TIMEOUT,
+    connectionTimeout: config.DATABASE_CONNECTION_TIMEOUT,
   })
   await app.register(passwordsPlugin, {
     cost: config.BCRYPT_COST,
     threads: config.PASSWORD_HASH_THREADS,
     maxQueue: config.PASSWORD_HASH_QUEUE,
   })
+  app.removeContentTypeParser('application/json')
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, jsonBodyParser)
   app.setValidatorCompiler(validatorCompiler)
   app.setSerializerCompiler(serializerCompiler)
-  registerJsonBodyParser(app)
   await registerCors(app, config.CORS_ORIGINS)
   await registerSecurityHeaders(app)
   await registerCompression(app)
@@ -121,6 +127,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   })
 
   registerErrorHandling(app)
+  refuseWhileClosing(app)
   app.decorate('routeCatalog', [])
   app.addHook('onRoute', (route) => {
     const access = route.config?.access

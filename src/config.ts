@@ -69,7 +69,9 @@ const TrustProxy = z
 
 const EnvSchema = z.object({
   NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
-  HOST: z.string().min(1).default('0.0.0.0'),
+  // Loopback unless told otherwise: a development server is not exposed to the network by
+  // accident. Containers and deployments set HOST=0.0.0.0 (docker-compose.yml does).
+  HOST: z.string().min(1).default('127.0.0.1'),
   PORT: port.default(3000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** The API role's connection (tenantry_app). Unset: an embedded PostgreSQL under DATA_DIR. */
@@ -79,6 +81,10 @@ const EnvSchema = z.object({
   /** A superuser, used only to create the roles and the database when they do not exist. */
   ROOT_DATABASE_URL: url.optional(),
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(500).default(20),
+  /** Milliseconds one statement may run (lock waits included) before the request gets a 503. */
+  DATABASE_STATEMENT_TIMEOUT: z.coerce.number().int().min(100).max(600_000).default(15_000),
+  /** Milliseconds a request waits for a pooled connection before a 503. */
+  DATABASE_CONNECTION_TIMEOUT: z.coerce.number().int().min(100).max(60_000).default(5_000),
   DATA_DIR: z.string().min(1).default('.data'),
   EMBEDDED_PG_PORT: port.default(54329),
   JWT_SECRET: z.string().optional(),
@@ -162,14 +168,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 
 /**
  * HS256 needs at least 256 bits of key. Production must bring its own; development keeps a
- * generated one under DATA_DIR so tokens survive restarts.
+ * generated one under DATA_DIR so tokens survive restarts. A short secret that someone set on
+ * purpose is refused in every mode: a weak key in a "development" deployment forges tokens
+ * just as well, and NODE_ENV defaults to development.
  */
 function jwtSecret(config: Env): string {
   if (config.JWT_SECRET !== undefined) {
     if (Buffer.byteLength(config.JWT_SECRET) < 32) {
-      if (config.NODE_ENV === 'production') {
-        throw new ConfigError('Invalid configuration:\n  JWT_SECRET: must be at least 32 bytes in production')
-      }
+      throw new ConfigError('Invalid configuration:\n  JWT_SECRET: must be at least 32 bytes')
     }
     return config.JWT_SECRET
   }

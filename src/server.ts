@@ -2,7 +2,7 @@ import { join } from 'node:path'
 import { buildApp } from './app.ts'
 import { ConfigError, loadConfig } from './config.ts'
 import { ensureRolesAndDatabase, migrate } from './db/bootstrap.ts'
-import { type EmbeddedCluster, startEmbeddedPostgres } from './db/embedded.ts'
+import { type EmbeddedCluster, EmbeddedPostgresError, startEmbeddedPostgres } from './db/embedded.ts'
 
 /**
  * `npm start`. Without DATABASE_URL: an embedded PostgreSQL under DATA_DIR, roles, database and
@@ -59,7 +59,7 @@ async function main() {
 }
 
 main().catch((error: unknown) => {
-  if (error instanceof ConfigError) console.error(error.message)
+  if (error instanceof ConfigError || error instanceof EmbeddedPostgresError) console.error(error.message)
   else console.error(error)
   process.exit(1)
 })

@@ -18,10 +18,23 @@ t.test('configuration is validated at boot, naming every bad value', async (t) =
     () => loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'too short' }),
     /JWT_SECRET: must be at least 32 bytes/,
   )
+  for (const NODE_ENV of ['development', 'test', 'production']) {
+    t.throws(
+      () => loadConfig({ NODE_ENV, JWT_SECRET: 's'.repeat(31) }),
+      /JWT_SECRET: must be at least 32 bytes/,
+      `a 31-byte JWT_SECRET is refused in ${NODE_ENV}`,
+    )
+  }
+  t.throws(() => loadConfig({ JWT_SECRET: 'x' }), /JWT_SECRET/, 'a 1-byte secret is refused with NODE_ENV unset')
   const ok = loadConfig({ NODE_ENV: 'production', JWT_SECRET: 's'.repeat(32), PORT: '8080' })
   t.match(ok, { PORT: 8080, BCRYPT_COST: 12, ACCESS_TOKEN_TTL: 900, JWT_SECRET: 's'.repeat(32) })
   const test = loadConfig({ NODE_ENV: 'test' })
   t.ok(Buffer.byteLength(test.JWT_SECRET) >= 32, 'tests get a random secret')
+})
+
+t.test('the server listens on loopback unless HOST says otherwise', async (t) => {
+  t.equal(loadConfig({ NODE_ENV: 'test' }).HOST, '127.0.0.1')
+  t.equal(loadConfig({ NODE_ENV: 'test', HOST: '0.0.0.0' }).HOST, '0.0.0.0')
 })
 
 t.test('session and platform admin settings: defaults, and bad values named', async (t) => {

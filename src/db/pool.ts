@@ -1,7 +1,9 @@
 import {
+  ConnectionError,
   createPool,
   createTimestampWithTimeZoneTypeParser,
   type DatabasePool,
+  type DatabasePoolConnection,
   type Interceptor,
   SchemaValidationError,
 } from 'slonik'
@@ -21,9 +23,10 @@ const timestamptz = createTimestampWithTimeZoneTypeParser()
  */
 export async function createDatabasePool(
   connectionUri: string,
-  options: { maxPoolSize: number },
+  options: { maxPoolSize: number; statementTimeout?: number; connectionTimeout?: number },
 ): Promise<DatabasePool> {
-  return createPool(connectionUri, {
+  const connectionTimeout = options.connectionTimeout ?? 5_000
+  const pool = await createPool(connectionUri, {
     maxPoolSize: options.maxPoolSize,
     interceptors: [validateRows],
     typeParsers: [
@@ -34,9 +37,68 @@ export async function createDatabasePool(
     captureStackTrace: false,
     // Keep idle connections for a minute: bursts otherwise pay for new connections and SCRAM.
     idleTimeout: 60_000,
-    statementTimeout: 15_000,
+    // Bounds every statement's time in the database, lock waits included (a 503 past it).
+    statementTimeout: options.statementTimeout ?? 15_000,
     idleInTransactionSessionTimeout: 30_000,
-    connectionTimeout: 5_000,
+    // How long a request waits for a pooled connection before a 503: never an unbounded queue.
+    connectionTimeout,
+  })
+  return withAcquireTimeout(pool, connectionTimeout)
+}
+
+const QUERY_METHODS = new Set([
+  'any',
+  'anyFirst',
+  'exists',
+  'many',
+  'manyFirst',
+  'maybeOne',
+  'maybeOneFirst',
+  'one',
+  'oneFirst',
+  'query',
+  'record',
+  'transaction',
+])
+
+/**
+ * slonik queues a request for a connection without limit when the pool is full, so a few slow
+ * requests made every other one hang for as long as they did. Through this wrapper every use of
+ * the pool waits at most `ms` for a connection, then fails with a ConnectionError (a 503
+ * problem). A waiter that gave up gets its connection later and hands it straight back.
+ */
+function withAcquireTimeout(pool: DatabasePool, ms: number): DatabasePool {
+  const acquire = <T>(use: (connection: DatabasePoolConnection) => Promise<T>): Promise<T> =>
+    new Promise<T>((resolve, reject) => {
+      let gaveUp = false
+      const timer = setTimeout(() => {
+        gaveUp = true
+        reject(new ConnectionError(`no database connection became free within ${ms} ms`))
+      }, ms)
+      pool
+        .connect(async (connection) => {
+          if (gaveUp) return undefined as T
+          clearTimeout(timer)
+          return use(connection)
+        })
+        .then(resolve, (error: unknown) => {
+          clearTimeout(timer)
+          reject(error)
+        })
+    })
+  return new Proxy(pool, {
+    get(target, property, receiver) {
+      if (property === 'connect') {
+        return <T>(handler: (connection: DatabasePoolConnection) => Promise<T>) => acquire(handler)
+      }
+      if (typeof property === 'string' && QUERY_METHODS.has(property)) {
+        return (...args: unknown[]) =>
+          acquire(
+            (connection) => Reflect.apply(Reflect.get(connection, property), connection, args) as Promise<unknown>,
+          )
+      }
+      return Reflect.get(target, property, receiver)
+    },
   })
 }
 

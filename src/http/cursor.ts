@@ -10,7 +10,36 @@ export function encodeCursor(key: readonly (string | number)[]): string {
 }
 
 /** Cursor shapes, built once: zod compiles a schema on its first parse. */
-export const TimeAndIdCursor = z.tuple([z.string().max(64), z.uuid()])
+// A timestamptz as PostgreSQL prints it (`created_at::text`, ISO DateStyle): a numeric offset
+// within PostgreSQL's ±15:59:59, never a zone name. A forged `Mars/Olympus` or `+16:00`
+// would otherwise reach the server and fail there.
+const PgTimestamp = z
+  .string()
+  .max(64)
+  .regex(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})?[+-](0\d|1[0-5])(:[0-5]\d){0,2}$/)
+  .refine(isCalendarTime, 'not a real date and time')
+
+/** 2026-02-30 or 24:00:01 match the pattern; PostgreSQL would refuse them. */
+function isCalendarTime(text: string): boolean {
+  const [y, mo, d, h, mi, s] = text.slice(0, 19).split(/[- :]/).map(Number) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ]
+  const date = new Date(Date.UTC(y, mo - 1, d, h, mi, s))
+  return (
+    date.getUTCFullYear() === y &&
+    date.getUTCMonth() === mo - 1 &&
+    date.getUTCDate() === d &&
+    date.getUTCHours() === h &&
+    date.getUTCMinutes() === mi &&
+    date.getUTCSeconds() === s
+  )
+}
+export const TimeAndIdCursor = z.tuple([PgTimestamp, z.uuid()])
 export const IdCursor = z.tuple([z.number().int()])
 /** A commit-order position: the xid8 (as decimal text) and the id. */
 export const PositionCursor = z.tuple([z.string().regex(/^\d{1,20}$/), z.number().int().min(0)])

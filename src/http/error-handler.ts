@@ -59,6 +59,21 @@ function wwwAuthenticate(request: FastifyRequest, problem: Problem): string {
   return `Bearer realm="tenantry", error="invalid_token", error_description="${description}"`
 }
 
+/**
+ * Errors Fastify raises before routing (a URL that does not decode, FST_ERR_BAD_URL) skip the
+ * error handler and would answer with Fastify's own JSON: give them the same problem shape.
+ */
+export function frameworkError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const problem =
+    error.code === 'FST_ERR_BAD_URL'
+      ? new Problem('validation-failed', 'the URL is not valid (it does not decode as UTF-8)', {
+          errors: [{ path: 'url', message: 'invalid percent-encoding' }],
+        })
+      : toProblem(error)
+  if (problem.status >= 500) request.log.error({ err: error }, 'request failed')
+  void sendProblem(request, reply, problem)
+}
+
 export function sendProblem(request: FastifyRequest, reply: FastifyReply, problem: Problem): FastifyReply {
   if (problem.headers) reply.headers(problem.headers)
   if (problem.status === 401) reply.header('www-authenticate', wwwAuthenticate(request, problem))
@@ -89,6 +104,10 @@ function toProblem(error: FastifyError): Problem {
       return new Problem('unsupported-media-type', 'send the body as application/json')
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return new Problem('validation-failed', 'the Content-Length header does not match the body')
+    case 'FST_ERR_MAX_PARAM_LENGTH': // Fastify's own 414, before validation could say which
+      return new Problem('validation-failed', 'a path parameter is too long', {
+        errors: [{ path: 'params', message: 'at most 100 characters' }],
+      })
   }
   // secure-json-parse and other client errors carry a 4xx statusCode.
   if (error instanceof SyntaxError || error.statusCode === 400) {
@@ -96,6 +115,15 @@ function toProblem(error: FastifyError): Problem {
   }
   if (typeof error.statusCode === 'number' && error.statusCode === 413) {
     return new Problem('payload-too-large', 'the request body is too large')
+  }
+  // Any other client error Fastify raises is the request's fault, never a 500 (found by fuzzing).
+  if (
+    typeof error.statusCode === 'number' &&
+    error.statusCode >= 400 &&
+    error.statusCode < 500 &&
+    error.code?.startsWith('FST_')
+  ) {
+    return new Problem('validation-failed', 'the request is invalid')
   }
   return new Problem('internal', 'an unexpected error occurred')
 }
