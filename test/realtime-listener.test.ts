@@ -8,7 +8,7 @@ import { loadConfig } from '../src/config.ts'
 import { ensureRolesAndDatabase, migrate, withClient } from '../src/db/bootstrap.ts'
 import { type EmbeddedCluster, startEmbeddedPostgres } from '../src/db/embedded.ts'
 import { freePort } from '../src/net.ts'
-import { addMember, call, registerTenant, type Session } from './helpers/app.ts'
+import { addMember, attachFactories, call, registerTenant, type Session } from './helpers/app.ts'
 import { type Activity, connectSocket, type LiveSocket, listen, sleep, tally, untilLive } from './helpers/realtime.ts'
 
 /*
@@ -46,6 +46,7 @@ t.test('killed LISTEN backends and a PostgreSQL restart lose no event and duplic
     await a.close()
     await b.close()
   })
+  await attachFactories(t, a, rootDb)
   const bases = [await listen(a), await listen(b)]
 
   const tenants: { owner: Session; viewer: Session }[] = []

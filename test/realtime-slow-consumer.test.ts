@@ -25,7 +25,7 @@ t.test('a paused client is cut past its buffer, delays nobody, and resumes with 
   await Promise.all([untilLive(fast), untilLive(slow)])
 
   // Bursts written straight in SQL, as the API role in the owner's context: 100 large
-  // activities per transaction (each ~3.5 kB), so a stalled reader overflows every buffer.
+  // activities per transaction (each ~3 kB: 1,000 three-byte characters, the longest broadcast), so a stalled reader overflows every buffer.
   const api = await connect(t, db.appUrl)
   const sid = decodeJwt(owner.accessToken).sid
   const burst = async (label: string, transactions: number) => {
@@ -35,7 +35,7 @@ t.test('a paused client is cut past its buffer, delays nobody, and resumes with 
       await api.query('select app_private.begin_request($1, $2, $3)', [owner.tenant.id, owner.user.id, sid])
       const rows = await api.query(
         `insert into app_public.activities (type, payload)
-         select 'BROADCAST_MESSAGE', jsonb_build_object('message', $1 || n || repeat('x', 3500))
+         select 'BROADCAST_MESSAGE', jsonb_build_object('message', left($1 || n || repeat('€', 1000), 1000))
          from generate_series(1, 100) n returning id`,
         [`${label}-${i}-`],
       )

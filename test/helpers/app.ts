@@ -56,6 +56,16 @@ export function factoriesOf(app: FastifyInstance): Factories {
   return factories
 }
 
+/**
+ * Factories for an app a test built itself (e.g. over a cluster of its own), so registerTenant
+ * and addMember work on it too. `rootUrl`: a superuser connection to that app's database.
+ */
+export async function attachFactories(t: Test, app: FastifyInstance, rootUrl: string): Promise<Factories> {
+  const factories = await createFactories(t, app, { rootUrl } as TestDatabase)
+  factoriesByApp.set(app, factories)
+  return factories
+}
+
 /** A new tenant (free plan, slug `name`) with its owner, signed in. Shorthand for factories. */
 export const registerTenant = (app: FastifyInstance, name?: string): Promise<Session> =>
   factoriesOf(app).tenant(name === undefined ? {} : { slug: name })
