@@ -577,6 +577,9 @@ async function main(): Promise<number> {
     details.realtime = realtime
 
     // ---- 6. noisy neighbour ------------------------------------------------------------
+    // The realtime scenario stopped the read-path API (it runs two instances of its own).
+    const neighbourApi = await startServer(apiScript, env)
+    cleanups.push(() => neighbourApi.stop())
     // Tenant B reads at a fixed rate while tenant A keeps 100 list calls in flight: A's share of
     // the pool (DATABASE_POOL_PER_TENANT, default half) must leave B's latency as it was.
     const bToken = tokens[1]!
@@ -588,7 +591,7 @@ async function main(): Promise<number> {
     const readB = (seconds: number) =>
       withCpu(api.pid, () =>
         openLoop({
-          url: `${api.url}/v1/items?limit=${LIMIT}`,
+          url: `${neighbourApi.url}/v1/items?limit=${LIMIT}`,
           rate: bRate,
           seconds,
           maxSockets: settings.connections,
@@ -597,7 +600,7 @@ async function main(): Promise<number> {
       )
     const bAlone = [await readB(half)]
     const noisy = background({
-      url: api.url,
+      url: neighbourApi.url,
       connections: noisyConnections,
       requests: [
         {
