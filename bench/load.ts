@@ -1,3 +1,4 @@
+import { fork } from 'node:child_process'
 import http from 'node:http'
 import { performance } from 'node:perf_hooks'
 import autocannon, { type Request } from 'autocannon'
@@ -135,6 +136,52 @@ export function background(options: { url: string; connections: number; requests
       instance.stop()
       const result = await instance
       return { ...slice, failed: slice.failed + result.errors, seconds: (performance.now() - started) / 1000 }
+    },
+  }
+}
+
+/**
+ * A closed-loop GET load from a child process (bench/noisy-client.ts): another client, whose
+ * responses are parsed on its own event loop, not on the one that times the measured client.
+ * `start()` begins a run, `stop()` ends it with its status counts; `close()` ends the process.
+ */
+export async function noisyClient(options: {
+  url: string
+  connections: number
+  path: string
+  headers: Record<string, string>
+}) {
+  const child = fork(new URL('./noisy-client.ts', import.meta.url), { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  const reply = <T>() =>
+    new Promise<T>((resolve, reject) => {
+      const onExit = () => reject(new Error('the noisy client exited'))
+      child.once('exit', onExit)
+      child.once('message', (message) => {
+        child.off('exit', onExit)
+        resolve(message as T)
+      })
+    })
+  let startedAt = 0
+  return {
+    pid: child.pid ?? null,
+    start: async () => {
+      const started = reply<{ started: true }>()
+      child.send({ start: options })
+      await started
+      startedAt = performance.now()
+    },
+    stop: async (): Promise<{ statusCodes: Record<string, number>; errors: number; seconds: number }> => {
+      const stopped = reply<{ statusCodes: Record<string, number>; errors: number }>()
+      child.send({ stop: true })
+      return { ...(await stopped), seconds: (performance.now() - startedAt) / 1000 }
+    },
+    close: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return
+      child.send({ exit: true })
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000)
+      await exited
+      clearTimeout(timer)
     },
   }
 }
