@@ -107,6 +107,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     url: databaseUrl,
     maxPoolSize: config.DATABASE_POOL_SIZE,
     perTenant: config.DATABASE_POOL_PER_TENANT,
+    perTenantBusy: config.DATABASE_POOL_PER_TENANT_BUSY,
     statementTimeout: config.DATABASE_STATEMENT_TIMEOUT,
     connectionTimeout: config.DATABASE_CONNECTION_TIMEOUT,
   })

@@ -117,6 +117,12 @@ const EnvSchema = z.object({
   PASSWORD_HASH_QUEUE: z.coerce.number().int().min(1).max(100_000).default(256),
   /** Most connections of the pool one tenant's requests may hold at once (default: half the pool). */
   DATABASE_POOL_PER_TENANT: z.coerce.number().int().min(1).max(500).optional(),
+  /**
+   * The same while this process's event loop is saturated and another tenant is active: the
+   * busy tenant's work then stops piling up ahead of everyone else's. Equal to
+   * DATABASE_POOL_PER_TENANT, it turns that off.
+   */
+  DATABASE_POOL_PER_TENANT_BUSY: z.coerce.number().int().min(1).max(500).default(1),
   TRUST_PROXY: TrustProxy.default(false),
   /** Requests per minute per client address, for every request without a valid access token. */
   RATE_LIMIT_PER_IP: perMinute.default(300),

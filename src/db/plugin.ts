@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
+import { LoopPressure } from './loop-pressure.ts'
 import { createDatabasePool } from './pool.ts'
 import { TenantSlots } from './tenant-slots.ts'
 
@@ -16,7 +17,9 @@ declare module 'fastify' {
  * share one lifecycle instead of each ending the pool themselves.
  *
  * One tenant may hold at most `perTenant` connections (default half the pool): beyond that its
- * requests wait briefly, then get 429, while other tenants keep the rest of the pool.
+ * requests wait briefly, then get 429, while other tenants keep the rest of the pool. While the
+ * event loop is saturated and another tenant is active, each tenant holds at most
+ * `perTenantBusy` (see tenant-slots.ts).
  */
 export const databasePlugin = fp(
   async (
@@ -27,15 +30,22 @@ export const databasePlugin = fp(
       statementTimeout: number
       connectionTimeout: number
       perTenant?: number | undefined
+      perTenantBusy?: number | undefined
     },
   ) => {
-    const { url, perTenant: _, ...poolOptions } = options
+    const { url, perTenant: _, perTenantBusy: __, ...poolOptions } = options
     const pool = await createDatabasePool(url, poolOptions)
     app.decorate('db', pool)
     const perTenant = Math.min(options.perTenant ?? Math.ceil(options.maxPoolSize / 2), options.maxPoolSize)
     // Waiting is cheap (no connection held): a burst of a tenant queues behind itself, bounded
     // in length and in time, rather than being refused at once and retried in a storm.
-    app.decorate('tenantSlots', new TenantSlots({ perTenant, maxWaiting: options.maxPoolSize * 10, maxWaitMs: 2000 }))
+    const perTenantBusy = Math.min(options.perTenantBusy ?? 1, perTenant)
+    const pressure = perTenantBusy < perTenant ? new LoopPressure() : undefined
+    if (pressure) app.addHook('onClose', async () => pressure.close())
+    app.decorate(
+      'tenantSlots',
+      new TenantSlots({ perTenant, perTenantBusy, maxWaiting: options.maxPoolSize * 10, maxWaitMs: 2000, pressure }),
+    )
     app.addHook('onClose', async () => {
       // A test may end the pool itself to show a route needs no connection.
       if (pool.state().state !== 'ACTIVE') return
