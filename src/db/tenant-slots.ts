@@ -134,7 +134,9 @@ export class TenantSlots {
       const next = waiters.shift()!
       clearTimeout(next.timer)
       this.#take(tenantId)
-      next.resolve()
+      // Throttled: start it after the I/O already waiting (other tenants' replies), not before.
+      if (this.#cap < this.perTenant) setImmediate(next.resolve)
+      else next.resolve()
     }
     if (waiters?.length === 0) this.#waiting.delete(tenantId)
     else if (waiters && this.inFlight(tenantId) < this.perTenant) this.throttled++
