@@ -151,7 +151,11 @@ export async function noisyClient(options: {
   path: string
   headers: Record<string, string>
 }) {
-  const child = fork(new URL('./noisy-client.ts', import.meta.url), { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  // No inherited execArgv: under a test runner that would load its hooks into the client too.
+  const child = fork(new URL('./noisy-client.ts', import.meta.url), {
+    execArgv: [],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  })
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
   const reply = <T>() =>
     new Promise<T>((resolve, reject) => {
