@@ -1,6 +1,4 @@
-import { request } from 'node:http'
-import { performance } from 'node:perf_hooks'
-import { Latencies } from './load.ts'
+import { Latencies, postFrom } from './load.ts'
 
 /**
  * Scenario 7, fair hashing: one address keeps `flood` logins in flight (unknown emails, so each
@@ -19,33 +17,6 @@ export type FairHashingResult = {
   ratio: number
 }
 
-type Answer = { status: number; ms: number }
-
-function post(url: string, localAddress: string, path: string, body: unknown): Promise<Answer> {
-  const started = performance.now()
-  const payload = JSON.stringify(body)
-  const { hostname, port } = new URL(url)
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: hostname,
-        port,
-        path,
-        method: 'POST',
-        localAddress,
-        agent: false,
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
-      },
-      (res) => {
-        res.resume()
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, ms: performance.now() - started }))
-      },
-    )
-    req.on('error', reject)
-    req.end(payload)
-  })
-}
-
 export async function fairHashingScenario(options: {
   url: string
   email: string
@@ -57,7 +28,7 @@ export async function fairHashingScenario(options: {
   const victim = '127.0.0.2'
   const attacker = '127.0.0.3'
   const signIn = async () => {
-    const answer = await post(options.url, victim, '/v1/auth/login', {
+    const answer = await postFrom(options.url, victim, '/v1/auth/login', {
       email: options.email,
       password: options.password,
     })
@@ -75,7 +46,7 @@ export async function fairHashingScenario(options: {
   const floodStatuses: Record<string, number> = {}
   const worker = async (lane: number) => {
     for (let n = 0; running; n++) {
-      const answer = await post(options.url, attacker, '/v1/auth/login', {
+      const answer = await postFrom(options.url, attacker, '/v1/auth/login', {
         email: `nobody-${lane}-${n}@flood.example`,
         password: 'wrong password',
       }).catch(() => ({ status: 0, ms: 0 }))

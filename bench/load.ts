@@ -190,6 +190,45 @@ export async function noisyClient(options: {
   }
 }
 
+/** A response as `postFrom` saw it. */
+export type Answer = { status: number; headers: http.IncomingHttpHeaders; body: string; ms: number }
+
+/**
+ * A real HTTP POST of JSON from `localAddress`: Linux routes all of 127.0.0.0/8 to loopback, so
+ * the server sees a distinct client for every 127.x.y.z the socket binds to. No agent: each
+ * request is a fresh connection from that address.
+ */
+export function postFrom(url: string, localAddress: string, path: string, body: unknown): Promise<Answer> {
+  const started = performance.now()
+  const payload = JSON.stringify(body)
+  const { hostname, port } = new URL(url)
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      {
+        host: hostname,
+        port,
+        path,
+        method: 'POST',
+        localAddress,
+        agent: false,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+      },
+      (res) => {
+        let text = ''
+        res.setEncoding('utf8')
+        res.on('data', (chunk) => {
+          text += chunk
+        })
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text, ms: performance.now() - started }),
+        )
+      },
+    )
+    req.on('error', reject)
+    req.end(payload)
+  })
+}
+
 /**
  * Open-loop GET load at a fixed rate: request i is due at start + i/rate whatever happened to
  * the previous ones, and its latency is measured from that due time, so a stalled server shows

@@ -1,43 +1,11 @@
-import { request } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
+import { postFrom } from '../bench/load.ts'
 import { buildTestApp, factoriesOf, PASSWORD } from './helpers/app.ts'
 
-type Answer = { status: number; headers: Record<string, string | string[] | undefined>; body: string; ms: number }
-
-/**
- * A real HTTP request from `localAddress`: Linux routes all of 127.0.0.0/8 to loopback, so the
- * server sees a distinct client for every 127.x.y.z the socket binds to.
- */
-function post(port: number, localAddress: string, path: string, body: unknown): Promise<Answer> {
-  const started = performance.now()
-  const payload = JSON.stringify(body)
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: '127.0.0.1',
-        port,
-        path,
-        method: 'POST',
-        localAddress,
-        agent: false,
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
-      },
-      (res) => {
-        let text = ''
-        res.setEncoding('utf8')
-        res.on('data', (chunk) => {
-          text += chunk
-        })
-        res.on('end', () =>
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text, ms: performance.now() - started }),
-        )
-      },
-    )
-    req.on('error', reject)
-    req.end(payload)
-  })
-}
+/** A real request from `localAddress` (see postFrom): one distinct client per 127.x.y.z. */
+const post = (port: number, localAddress: string, path: string, body: unknown) =>
+  postFrom(`http://127.0.0.1:${port}`, localAddress, path, body)
 
 const tally = (values: number[]) =>
   values.reduce<Record<string, number>>((acc, v) => {
