@@ -28,6 +28,8 @@ export class TenantSlots {
   readonly #lastSeen = new Map<string, number>()
   /** The share while other tenants are active: perTenant, or less while the loop is saturated. */
   #cap: number
+  /** Only a pressure can lower the cap, and only then does who was active matter. */
+  readonly #tracksActivity: boolean
   /** The most requests of one tenant ever in flight at once (tests read it). */
   peak = 0
   /** Releases whose slot was kept from a waiting request because of the pressure (tests read it). */
@@ -45,6 +47,7 @@ export class TenantSlots {
     this.#maxWaiting = options.maxWaiting
     this.#maxWaitMs = options.maxWaitMs
     this.#cap = this.perTenant
+    this.#tracksActivity = options.pressure !== undefined && this.perTenantBusy < this.perTenant
     // Down at once when the loop saturates; back up one slot per calm window, so a throttled
     // tenant creeps back towards its share instead of flooding the loop again in one step.
     options.pressure?.onWindow((load) => {
@@ -59,6 +62,18 @@ export class TenantSlots {
   /** How many requests of this tenant may hold a connection right now. */
   limit(tenantId: string): number {
     return this.#cap < this.perTenant && this.#othersActive(tenantId) ? this.#cap : this.perTenant
+  }
+
+  /**
+   * Re-inserted, so the map stays in order of last request: the scan in #othersActive meets the
+   * stale entries first, and dropping the oldest stale one here keeps the map to the active tenants.
+   */
+  #seen(tenantId: string): void {
+    const now = Date.now()
+    this.#lastSeen.delete(tenantId)
+    this.#lastSeen.set(tenantId, now)
+    const [oldest, at] = this.#lastSeen.entries().next().value ?? []
+    if (oldest !== undefined && at !== undefined && at < now - ACTIVE_MS) this.#lastSeen.delete(oldest)
   }
 
   #othersActive(tenantId: string): boolean {
@@ -84,13 +99,7 @@ export class TenantSlots {
   }
 
   #acquire(tenantId: string): Promise<void> {
-    // Re-inserted, so the map stays in order of last request: the scan above meets the stale
-    // entries first, and dropping the oldest stale one here keeps the map to the active tenants.
-    const now = Date.now()
-    this.#lastSeen.delete(tenantId)
-    this.#lastSeen.set(tenantId, now)
-    const [oldest, at] = this.#lastSeen.entries().next().value ?? []
-    if (oldest !== undefined && at !== undefined && at < now - ACTIVE_MS) this.#lastSeen.delete(oldest)
+    if (this.#tracksActivity) this.#seen(tenantId)
     const running = this.inFlight(tenantId)
     if (running < this.limit(tenantId) && !this.#waiting.has(tenantId)) {
       this.#take(tenantId)
