@@ -107,6 +107,13 @@ const EnvSchema = z.object({
       .refine((value) => Buffer.byteLength(value) >= 32, 'must be at least 32 bytes')
       .optional(),
   ),
+  /**
+   * Who raises a tenant's plan: `open`, its own admins; `platform`, only /v1/admin (or a billing
+   * integration calling it), tenant admins may still downgrade. Default: platform in production.
+   */
+  PLAN_UPGRADES: z.enum(['open', 'platform']).optional(),
+  /** Tenants one user may have created (register included) that still exist; checked in the database. */
+  TENANTS_PER_USER: z.coerce.number().int().min(1).max(1_000_000).default(5),
   /** Requests per minute per client address to /v1/admin, failures included. */
   PLATFORM_ADMIN_RATE_LIMIT: z.coerce.number().int().min(1).default(60),
   BCRYPT_COST: z.coerce.number().int().min(10, 'must be at least 10').max(15).default(12),
@@ -154,7 +161,10 @@ const EnvSchema = z.object({
 })
 
 export type Env = z.infer<typeof EnvSchema>
-export type Config = Omit<Env, 'JWT_SECRET'> & { JWT_SECRET: string }
+export type Config = Omit<Env, 'JWT_SECRET' | 'PLAN_UPGRADES'> & {
+  JWT_SECRET: string
+  PLAN_UPGRADES: 'open' | 'platform'
+}
 
 export class ConfigError extends Error {}
 
@@ -169,7 +179,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`)
   }
   const config = parsed.data
-  return { ...config, JWT_SECRET: jwtSecret(config) }
+  const planUpgrades = config.PLAN_UPGRADES ?? (config.NODE_ENV === 'production' ? 'platform' : 'open')
+  return { ...config, JWT_SECRET: jwtSecret(config), PLAN_UPGRADES: planUpgrades }
 }
 
 /**

@@ -15,7 +15,7 @@ import {
   SwitchBody,
 } from './schemas.ts'
 import { startSessionResponse } from './sessions.ts'
-import { hashToken, opaqueToken } from './tokens.ts'
+import { hashToken, opaqueToken, refreshSuccessors } from './tokens.ts'
 
 const invalidCredentials = () => new Problem('unauthorized', 'invalid email or password')
 
@@ -28,6 +28,8 @@ export async function authRoutes(fastify: FastifyInstance) {
     reuseInterval: config.REFRESH_REUSE_INTERVAL,
     sessionMaxAge: config.SESSION_MAX_AGE,
   }
+
+  const successorOf = refreshSuccessors(config.JWT_SECRET)
 
   const sessionResponse = (tx: Tx, identity: TokenIdentity, refreshToken: string) =>
     startSessionResponse(app, tx, identity, refreshToken)
@@ -124,14 +126,15 @@ export async function authRoutes(fastify: FastifyInstance) {
         summary: 'Exchange a refresh token for a new pair (rotation)',
         description:
           'Each refresh token is exchanged once. Within REFRESH_REUSE_INTERVAL seconds of that exchange (default 10), ' +
-          'the same token may be presented again (a second tab, a lost response) and yields another pair of the same session; ' +
+          'the same token may be presented again (a second tab, a lost response) and yields the same new refresh token ' +
+          '(with a fresh access token), so a session is always one chain; ' +
           'any other replay revokes the whole session (/token-reused). A session ends SESSION_MAX_AGE after its sign-in.',
         body: RefreshBody,
         response: { 200: SessionResponse },
       },
     },
     async (request) => {
-      const next = opaqueToken()
+      const next = successorOf(request.body.refreshToken)
       const result = await app.db.transaction(async (tx) => {
         const rotation = await tx.one(
           queries.rotateRefreshToken(hashToken(request.body.refreshToken), next.hash, lifetimes),

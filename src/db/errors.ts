@@ -41,6 +41,8 @@ export function problemFromDatabaseError(error: unknown): Problem | undefined {
   switch (pgError.code) {
     case 'TN401':
       return new Problem('unauthorized', own)
+    case 'TN403':
+      return new Problem('forbidden', own)
     case 'TNSUS':
       return new Problem('tenant-suspended', own)
     case 'TN404':

@@ -66,13 +66,17 @@ export const renameTenant = (name: string) =>
   withLimits(sql.fragment`
     update app_public.tenants set name = ${name} where id = app_public.current_tenant_id() returning *`)
 
-export const changePlan = (plan: string) =>
-  withLimits(sql.fragment`
-    update app_public.tenants set plan = ${plan} where id = app_public.current_tenant_id() returning *`)
+/**
+ * The current tenant's plan change. The database decides whether it is an upgrade and refuses
+ * one unless `upgradesOpen` (PLAN_UPGRADES=open); the API passes only that setting.
+ */
+export const changePlan = (plan: string, upgradesOpen: boolean) =>
+  sql.type(NoColumns)`select from app_private.change_plan(${plan}::text, ${upgradesOpen}::boolean)`
 
-/** A new tenant owned by the current user (app.user_id); returns its id. */
-export const createTenant = (name: string, slug: string) =>
-  sql.type(CreatedRow)`select app_private.create_tenant(${name}::text, ${slug}::text) as id`
+/** A new tenant owned by the current user (app.user_id), at most `maxTenants` of theirs; returns its id. */
+export const createTenant = (name: string, slug: string, maxTenants: number) =>
+  sql.type(CreatedRow)`
+    select app_private.create_tenant(${name}::text, ${slug}::text, ${maxTenants}::integer) as id`
 
 /** A tenant of the current user by id, as its member sees it. */
 export const tenantById = (id: string) =>

@@ -100,7 +100,7 @@ export async function tenantRoutes(fastify: FastifyInstance) {
       config: {
         access: 'admin',
         etag: true,
-        problems: ['plan-limit-exceeded', 'precondition-failed'],
+        problems: ['forbidden', 'plan-limit-exceeded', 'precondition-failed'],
         responses: { 200: 'The tenant on its new plan, with its new ETag' },
       },
       schema: {
@@ -109,6 +109,8 @@ export async function tenantRoutes(fastify: FastifyInstance) {
         summary: 'Change plan',
         description:
           'A plan whose member limit is below the current member count is refused (`/problems/plan-limit-exceeded`). ' +
+          'With PLAN_UPGRADES=platform (the production default) only the platform operator raises a plan: an upgrade ' +
+          'is refused with `/problems/forbidden`, a downgrade works. ' +
           'Records PLAN_UPGRADED or PLAN_DOWNGRADED. Honours `If-Match` like PATCH.',
         headers: ConditionalWriteHeaders,
         body: ChangePlanBody,
@@ -118,8 +120,9 @@ export async function tenantRoutes(fastify: FastifyInstance) {
     async (request, reply) => {
       const row = await request.inTenant(async (tx) => {
         await whenUnchanged(tx, request.headers['if-match'])
-        const row = await tx.maybeOne(queries.changePlan(request.body.plan))
-        if (!row) throw await refusal(tx, queries.tenantVisible(), 'tenant')
+        await tx.query(queries.changePlan(request.body.plan, app.config.PLAN_UPGRADES === 'open'))
+        const row = await tx.maybeOne(queries.currentTenant())
+        if (!row) throw notFound('tenant')
         return row
       })
       withEtag(request, reply, versionOf(row))
@@ -152,7 +155,7 @@ export async function tenantRoutes(fastify: FastifyInstance) {
     {
       config: {
         access: 'user',
-        problems: ['conflict'],
+        problems: ['forbidden', 'conflict'],
         responses: { 201: 'The new tenant; switch to it for a token pair' },
       },
       schema: {
@@ -161,14 +164,17 @@ export async function tenantRoutes(fastify: FastifyInstance) {
         summary: 'Create another tenant, with you as its owner',
         description:
           'Any signed-in user, tenantless ones included. The new tenant is on the free plan; ' +
-          'switch to it with POST /v1/auth/switch.',
+          'switch to it with POST /v1/auth/switch. A user who already created TENANTS_PER_USER tenants (default 5, ' +
+          'registration included) is refused with `/problems/forbidden`.',
         body: CreateTenantBody,
         response: { 201: Tenant },
       },
     },
     async (request, reply) => {
       const row = await request.inUser(async (tx) => {
-        const created = await tx.one(queries.createTenant(request.body.name, request.body.slug))
+        const created = await tx.one(
+          queries.createTenant(request.body.name, request.body.slug, app.config.TENANTS_PER_USER),
+        )
         return tx.one(queries.tenantById(created.id))
       })
       // Readable once you switch to it: GET /v1/tenant is always the tenant of your token.
