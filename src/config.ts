@@ -114,6 +114,8 @@ const EnvSchema = z.object({
   PLAN_UPGRADES: z.enum(['open', 'platform']).optional(),
   /** Tenants one user may have created (register included) that still exist; checked in the database. */
   TENANTS_PER_USER: z.coerce.number().int().min(1).max(1_000_000).default(5),
+  /** Tenants created per client address per day (register and POST /v1/tenants together). */
+  TENANTS_PER_IP_PER_DAY: z.coerce.number().int().min(1).max(10_000_000).default(20),
   /** Requests per minute per client address to /v1/admin, failures included. */
   PLATFORM_ADMIN_RATE_LIMIT: z.coerce.number().int().min(1).default(60),
   BCRYPT_COST: z.coerce.number().int().min(10, 'must be at least 10').max(15).default(12),

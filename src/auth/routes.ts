@@ -40,6 +40,7 @@ export async function authRoutes(fastify: FastifyInstance) {
       config: {
         access: 'public',
         throttle: 'auth',
+        createsTenant: true,
         problems: ['conflict'],
         responses: { 201: 'Signed in as the owner of the new tenant; `Location` is your account (`/v1/me`)' },
       },

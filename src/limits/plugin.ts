@@ -20,6 +20,8 @@ export type RequestBudget = { limit: number; remaining: number; resetSeconds: nu
 declare module 'fastify' {
   interface FastifyContextConfig {
     throttle?: Throttle
+    /** The route creates a tenant: TENANTS_PER_IP_PER_DAY per address (register, POST /v1/tenants). */
+    createsTenant?: boolean
   }
   interface FastifyRequest {
     /** The client address as limits see it: IPv4, or the IPv6 /64 (after TRUST_PROXY). */
@@ -32,6 +34,7 @@ declare module 'fastify' {
 /** A plan change reaches the limiter within this long. */
 export const PLAN_RATE_TTL_MS = 5000
 const MINUTE_MS = 60_000
+const DAY_MS = 24 * 60 * 60 * 1000
 // A successful sign-in makes its address "known" to that account for this long.
 const KNOWN_ADDRESS_MS = 30 * 24 * 60 * 60 * 1000
 
@@ -52,7 +55,9 @@ const accountOf = (email: string) => createHash('sha256').update(email.toLowerCa
  *   checked in onRequest, before the body is read, any bcrypt work or database call;
  * - login: LOGIN_FAILURES_PER_ACCOUNT attempts per account per LOGIN_FAILURE_WINDOW from
  *   addresses that have never signed in to it; an address that has signed in successfully is
- *   exempt (see the README: the cap must not become a way to lock owners out).
+ *   exempt (see the README: the cap must not become a way to lock owners out);
+ * - routes that create a tenant (register, POST /v1/tenants): TENANTS_PER_IP_PER_DAY per
+ *   address, counted after validation.
  *
  * Every response carries ratelimit-limit / -remaining / -reset of the tightest limit that
  * applied; a refusal is a 429 /rate-limited problem with retry-after.
@@ -103,6 +108,11 @@ export const limitsPlugin = fp(
       timeWindow: config.LOGIN_FAILURE_WINDOW * 1000,
       keyGenerator: (request) => `account:${loginEmail(request)}`,
     })
+    const tenantsPerAddress = app.createRateLimit({
+      max: config.TENANTS_PER_IP_PER_DAY,
+      timeWindow: DAY_MS,
+      keyGenerator: (request) => `tenants:${request.clientKey}`,
+    })
     const knownAddress = app.createRateLimit({
       max: Number.MAX_SAFE_INTEGER,
       timeWindow: KNOWN_ADDRESS_MS,
@@ -123,6 +133,9 @@ export const limitsPlugin = fp(
     })
 
     app.addHook('preHandler', async (request, reply) => {
+      // After validation, so a malformed request does not spend the day's budget.
+      if (request.routeOptions.config.createsTenant)
+        enforce(reply, [await count('tenants', tenantsPerAddress, request)])
       if (request.routeOptions.config.throttle !== 'login') return
       const known = await knownAddress(request, { increment: false })
       if (!known.isAllowed && known.remaining < known.max) return
@@ -160,6 +173,7 @@ const REFUSALS: Record<string, string> = {
   auth: 'too many sign-in requests from your address',
   tenant: "this tenant has used its plan's requests for this minute",
   account: 'too many sign-in attempts for this account',
+  tenants: 'too many tenants created from your address today',
 }
 
 /** Reports the tightest limit in the headers; refuses with 429 when any limit is exceeded. */

@@ -155,6 +155,7 @@ export async function tenantRoutes(fastify: FastifyInstance) {
     {
       config: {
         access: 'user',
+        createsTenant: true,
         problems: ['forbidden', 'conflict'],
         responses: { 201: 'The new tenant; switch to it for a token pair' },
       },
@@ -165,7 +166,8 @@ export async function tenantRoutes(fastify: FastifyInstance) {
         description:
           'Any signed-in user, tenantless ones included. The new tenant is on the free plan; ' +
           'switch to it with POST /v1/auth/switch. A user who already created TENANTS_PER_USER tenants (default 5, ' +
-          'registration included) is refused with `/problems/forbidden`.',
+          'registration included) is refused with `/problems/forbidden`; an address gets TENANTS_PER_IP_PER_DAY ' +
+          'creations a day (default 20, registrations included), then `/problems/rate-limited`.',
         body: CreateTenantBody,
         response: { 201: Tenant },
       },

@@ -34,6 +34,7 @@ export async function buildTestApp(
     RATE_LIMIT_PER_IP: '1000000',
     RATE_LIMIT_AUTH_PER_IP: '1000000',
     LOGIN_FAILURES_PER_ACCOUNT: '1000000',
+    TENANTS_PER_IP_PER_DAY: '1000000',
     ...options.env,
   })
   const app = await buildApp({
