@@ -37,8 +37,10 @@ export const PROBLEM_TYPES = {
     status: 403,
     title: 'Forbidden',
     means:
-      'You are signed in, but your role in this tenant does not allow the operation, or the tenant is not one of yours.',
-    fix: 'Ask an admin or owner of the tenant to do it, or to give you a role that may.',
+      'You are signed in, but your role in this tenant does not allow the operation, or the tenant is not one of yours, ' +
+      'or the operator keeps it for themselves: raising a plan (`PLAN_UPGRADES=platform`), or creating more tenants ' +
+      'than `TENANTS_PER_USER`.',
+    fix: 'Ask an admin or owner of the tenant to do it, or to give you a role that may; for a plan upgrade or more tenants, ask the operator.',
   },
   'plan-limit-exceeded': {
     status: 403,
