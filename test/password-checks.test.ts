@@ -124,7 +124,11 @@ t.test('DELETE /v1/me with its own device token cannot fill the hash queue (seen
         method: 'DELETE',
         url: '/v1/me',
         payload: { password: 'wrong password' },
-        headers: { authorization: `Bearer ${signedIn.body.accessToken}`, 'x-device-token': signedIn.body.deviceToken },
+        headers: {
+          authorization: `Bearer ${signedIn.body.accessToken}`,
+          // Absent on code without device tokens (the red run against main).
+          ...(signedIn.body.deviceToken ? { 'x-device-token': signedIn.body.deviceToken } : {}),
+        },
       }),
     ),
   )
