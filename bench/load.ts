@@ -196,9 +196,15 @@ export type Answer = { status: number; headers: http.IncomingHttpHeaders; body: 
 /**
  * A real HTTP POST of JSON from `localAddress`: Linux routes all of 127.0.0.0/8 to loopback, so
  * the server sees a distinct client for every 127.x.y.z the socket binds to. No agent: each
- * request is a fresh connection from that address.
+ * request is a fresh connection from that address. `headers` are sent too (e.g. x-device-token).
  */
-export function postFrom(url: string, localAddress: string, path: string, body: unknown): Promise<Answer> {
+export function postFrom(
+  url: string,
+  localAddress: string,
+  path: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<Answer> {
   const started = performance.now()
   const payload = JSON.stringify(body)
   const { hostname, port } = new URL(url)
@@ -211,7 +217,7 @@ export function postFrom(url: string, localAddress: string, path: string, body: 
         method: 'POST',
         localAddress,
         agent: false,
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+        headers: { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
       },
       (res) => {
         let text = ''

@@ -697,6 +697,30 @@ async function main(): Promise<number> {
     })
     details.fairHashing = fair
 
+    // 7b: the same flood, one account guessed from a different address per lane (issue 17, seen 3).
+    const perAccount = await fairHashingScenario({
+      url: neighbourApi.url,
+      email: identities[2]!.email,
+      password: PASSWORD,
+      flood: floodSize,
+      floodFrom: 'one-account',
+      samples: 15,
+      log,
+    })
+    rows.push({
+      scenario: '7b. fair hashing: one account guessed from many addresses',
+      inputs: `${perAccount.underFlood.samples} logins each side; flood: ${floodSize} in flight, one per address, all against one account (${perAccount.floodLogins} answered ${JSON.stringify(perAccount.floodStatuses)})`,
+      result: null,
+      ratio: `median ${perAccount.underFlood.p50.toFixed(0)} ms vs ${perAccount.idle.p50.toFixed(0)} ms alone = ${perAccount.ratio.toFixed(2)}× (max ${perAccount.underFlood.max.toFixed(0)} vs ${perAccount.idle.max.toFixed(0)} ms)`,
+    })
+    checks.push({
+      name: 'fair hashing: login during a 30-address flood against one account / alone (median)',
+      measured: perAccount.ratio,
+      target: '≤ 2.00',
+      pass: perAccount.ratio <= 2,
+    })
+    details.fairHashingPerAccount = perAccount
+
     // ---- report -------------------------------------------------------------------------
     const runtimeSeconds = (performance.now() - started) / 1000
     const report: Report = {

@@ -137,9 +137,11 @@ const EnvSchema = z.object({
   RATE_LIMIT_PER_IP: perMinute.default(300),
   /** Login, register, refresh and invitation accept together, per client address per minute. */
   RATE_LIMIT_AUTH_PER_IP: perMinute.default(10),
-  /** Sign-in attempts per account from addresses that have not signed in to it before. */
+  /** Password checks per account (per LOGIN_FAILURE_WINDOW) from clients without its device token. */
   LOGIN_FAILURES_PER_ACCOUNT: perMinute.default(10),
   LOGIN_FAILURE_WINDOW: seconds.default(15 * 60),
+  /** How long a device token unused since its last authentication stays recognised. */
+  DEVICE_TOKEN_TTL: seconds.default(180 * 24 * 60 * 60),
   /** Rate-limit counters shared by every API instance; unset: in-process counters. */
   REDIS_URL: z
     .string()

@@ -4,8 +4,8 @@ import { postFrom } from '../bench/load.ts'
 import { buildTestApp, factoriesOf, PASSWORD } from './helpers/app.ts'
 
 /** A real request from `localAddress` (see postFrom): one distinct client per 127.x.y.z. */
-const post = (port: number, localAddress: string, path: string, body: unknown) =>
-  postFrom(`http://127.0.0.1:${port}`, localAddress, path, body)
+const post = (port: number, localAddress: string, path: string, body: unknown, deviceToken?: string) =>
+  postFrom(`http://127.0.0.1:${port}`, localAddress, path, body, deviceToken ? { 'x-device-token': deviceToken } : {})
 
 const tally = (values: number[]) =>
   values.reduce<Record<string, number>>((acc, v) => {
@@ -28,23 +28,25 @@ t.test('failed sign-ins per account: capped whatever the address, and no weapon'
     PASSWORD_HASH_THREADS: '2',
   })
   const fixtures = factoriesOf(app)
-  const login = (address: string, email: string, password: string) =>
-    post(port, address, '/v1/auth/login', { email, password })
+  const login = (address: string, email: string, password: string, deviceToken?: string) =>
+    post(port, address, '/v1/auth/login', { email, password }, deviceToken)
 
   for (const round of [0, 1]) {
     t.test(`round ${round}: 200 addresses guessing one account get exactly the 10 attempts it allows`, async (t) => {
       const victim = (await fixtures.tenant()).user
-      // The owner signed in from their usual address before the attack.
+      // The owner signed in from their usual device before the attack, and kept its device token.
       const home = `127.0.${10 + round}.1`
-      t.equal((await login(home, victim.email, PASSWORD)).status, 200)
+      const first = await login(home, victim.email, PASSWORD)
+      t.equal(first.status, 200)
+      const { deviceToken } = JSON.parse(first.body)
 
       const guesses = await Promise.all(
         Array.from({ length: 200 }, (_, i) =>
           login(`127.${1 + round}.${Math.floor(i / 250)}.${(i % 250) + 2}`, victim.email, `wrong guess ${i}`),
         ),
       )
-      // Attempts from addresses new to the account count: the owner's first sign-in from home
-      // was one of the 10, so 9 guesses reach bcrypt and the other 191 are refused unhashed.
+      // Attempts without the account's device token count: the owner's first sign-in (no token
+      // yet) was one of the 10, so 9 guesses reach bcrypt and the other 191 are refused unhashed.
       t.same(tally(guesses.map((g) => g.status)), { 401: 9, 429: 191 })
       for (const refused of guesses.filter((g) => g.status === 429)) {
         const retryAfter = Number(refused.headers['retry-after'])
@@ -57,9 +59,13 @@ t.test('failed sign-ins per account: capped whatever the address, and no weapon'
       const lucky = await login(`127.${1 + round}.9.9`, victim.email, PASSWORD)
       t.equal(lucky.status, 429, 'even the right password from a new address waits out the cap')
 
-      const owner = await login(home, victim.email, PASSWORD)
-      t.equal(owner.status, 200, 'the owner still signs in from an address they used before')
-      t.equal((await login(home, victim.email, 'typo in it')).status, 401, 'and gets a plain 401 for a typo')
+      const owner = await login(home, victim.email, PASSWORD, deviceToken)
+      t.equal(owner.status, 200, 'the owner still signs in from the device they used before')
+      t.equal(
+        (await login(home, victim.email, 'typo in it', deviceToken)).status,
+        401,
+        'and gets a plain 401 for a typo',
+      )
       t.comment(
         `round ${round}: 200 addresses × 1 guess → ${JSON.stringify(tally(guesses.map((g) => g.status)))}; owner from home: ${owner.status}`,
       )
@@ -89,7 +95,7 @@ t.test('fair hashing: a login flood from one address does not make another addre
   const sample = async () => (await login(victim, user.email, PASSWORD)).ms
   const login = (address: string, email: string, password: string) =>
     post(port, address, '/v1/auth/login', { email, password })
-  await sample() // warm-up: connections, prepared statements, the address becomes known
+  await sample() // warm-up: connections, prepared statements
 
   const idle: number[] = []
   for (let i = 0; i < 7; i++) idle.push(await sample())

@@ -5,11 +5,16 @@ import { Piscina } from 'piscina'
 import { FairQueue, QueueFullError } from '../limits/fair-queue.ts'
 import { Problem } from '../problems.ts'
 
-/** `client` is who asked (the client address key): hashing takes turns between clients. */
+/**
+ * Who asked: the client address key, then the account key (see src/limits/client.ts). Hashing
+ * takes turns between addresses, and each address and each account is held to its share.
+ */
+export type HashClient = readonly [address: string, account: string]
+
 export type PasswordHasher = {
-  hash: (password: string, client?: string) => Promise<string>
+  hash: (password: string, client?: HashClient) => Promise<string>
   /** Compares against `hash`, or against a dummy hash of the same cost when there is no user. */
-  verify: (password: string, hash: string | null, client?: string) => Promise<boolean>
+  verify: (password: string, hash: string | null, client?: HashClient) => Promise<boolean>
   close: () => Promise<void>
 }
 
@@ -18,10 +23,11 @@ export type PasswordHasher = {
  * comparison (against a dummy hash of the configured cost), so "no such user" and "wrong
  * password" take the same time and cannot be told apart.
  *
- * Tasks reach the threads through a FairQueue keyed by client address, never through piscina's
- * own FIFO queue: a flood of sign-ins from one address then waits behind itself, and a sign-in
- * from anyone else waits for at most the hashes already running. The queue is bounded; past it
- * a sign-in is answered 503 at once rather than after minutes.
+ * Tasks reach the threads through a FairQueue keyed by client address and by account, never
+ * through piscina's own FIFO queue: a flood of password checks from one address, or against one
+ * account from many addresses, then waits behind itself and holds at most its share of the
+ * queue, and a sign-in from anyone else waits for at most the hashes already running. The queue
+ * is bounded; past it (or past a key's share) a check is answered 503 at once, not after minutes.
  */
 export async function createPasswordHasher(options: {
   cost: number
@@ -38,7 +44,7 @@ export async function createPasswordHasher(options: {
     idleTimeout: 60_000,
   })
   const queue = new FairQueue({ concurrency: threads, maxQueued: options.maxQueue ?? 256 })
-  const run = <T>(client: string, task: object, name: string): Promise<T> =>
+  const run = <T>(client: HashClient, task: object, name: string): Promise<T> =>
     queue
       .run(client, () => pool.run(task, { name }) as Promise<T>)
       .catch((error: unknown) => {
@@ -49,17 +55,21 @@ export async function createPasswordHasher(options: {
         }
         throw error
       })
-  const hash = (password: string, client = 'internal') => run<string>(client, { password, cost: options.cost }, 'hash')
+  const hash = (password: string, client: HashClient = INTERNAL) =>
+    run<string>(client, { password, cost: options.cost }, 'hash')
   const dummyHash = await hash('dummy password for timing equality')
   return {
     hash,
-    verify: async (password, knownHash, client = 'internal') => {
+    verify: async (password, knownHash, client = INTERNAL) => {
       const matches = await run<boolean>(client, { password, hash: knownHash ?? dummyHash }, 'verify')
       return knownHash !== null && matches
     },
     close: () => pool.close(),
   }
 }
+
+// Hashes no client asked for (the dummy hash, the platform admin creating an owner).
+const INTERNAL: HashClient = ['internal', 'internal']
 
 /** The hasher as `app.passwords`, its worker threads stopped when the app closes. */
 export const passwordsPlugin = fp(

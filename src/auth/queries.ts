@@ -59,8 +59,8 @@ export const purgeSessions = (sessionMaxAgeSeconds: number) =>
 
 /** The password hash of the current user (app.user_id), to confirm a destructive request. */
 export const currentUserCredentials = () =>
-  sql.type(LoginCandidateRow)`
-    select c.user_id, c.password_hash
+  sql.type(LoginCandidateRow.extend({ email: z.string() }))`
+    select c.user_id, c.password_hash, u.email
     from app_public.users u, app_private.login_candidate(u.email) c
     where u.id = app_public.current_user_id()`
 
@@ -88,3 +88,22 @@ export const myMemberships = () =>
     join app_public.tenants t on t.id = m.tenant_id
     where m.user_id = app_public.current_user_id()
     order by m.created_at, m.tenant_id`
+
+/** After a successful authentication: true when the presented device token was kept, else the new one is stored. */
+export const rememberDevice = (
+  userId: string,
+  presentedHash: Buffer | null,
+  newHash: Buffer,
+  lifetimeSeconds: number,
+  keep: number,
+) =>
+  sql.type(z.object({ kept: z.boolean() }))`
+    select app_private.remember_device(
+      ${userId}::uuid, ${presentedHash === null ? null : sql.binary(presentedHash)}::bytea, ${sql.binary(newHash)},
+      ${seconds(lifetimeSeconds)}, ${keep}::int
+    ) as kept`
+
+/** Whether a device token belongs to the account of this email (and is alive). */
+export const deviceRecognised = (email: string, tokenHash: Buffer, lifetimeSeconds: number) =>
+  sql.type(z.object({ recognised: z.boolean() }))`
+    select app_private.device_recognised(${email}::text, ${sql.binary(tokenHash)}, ${seconds(lifetimeSeconds)}) as recognised`

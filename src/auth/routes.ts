@@ -1,9 +1,11 @@
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import type { TokenIdentity, Tx } from '../db/context.ts'
 import { problemFromDatabaseError } from '../db/errors.ts'
+import { accountKey } from '../limits/client.ts'
 import { forbidden, Problem } from '../problems.ts'
+import { DeviceTokenHeaders, presentedDeviceToken } from './devices.ts'
 import * as queries from './queries.ts'
 import {
   DeleteAccountBody,
@@ -31,8 +33,8 @@ export async function authRoutes(fastify: FastifyInstance) {
 
   const successorOf = refreshSuccessors(config.JWT_SECRET)
 
-  const sessionResponse = (tx: Tx, identity: TokenIdentity, refreshToken: string) =>
-    startSessionResponse(app, tx, identity, refreshToken)
+  const sessionResponse = (tx: Tx, identity: TokenIdentity, refreshToken: string, request: FastifyRequest) =>
+    startSessionResponse(app, tx, identity, refreshToken, presentedDeviceToken(request))
 
   app.post(
     '/v1/auth/register',
@@ -51,12 +53,13 @@ export async function authRoutes(fastify: FastifyInstance) {
         description:
           'Answers with a token pair, as login does. A taken email or tenant slug is a `/problems/conflict`.',
         body: RegisterBody,
+        headers: DeviceTokenHeaders,
         response: { 201: SessionResponse },
       },
     },
     async (request, reply) => {
       const { email, password, name, tenant } = request.body
-      const passwordHash = await app.passwords.hash(password, request.clientKey)
+      const passwordHash = await app.passwords.hash(password, [request.clientKey, accountKey(email)])
       const refresh = opaqueToken()
       const session = await app.db.transaction(async (tx) => {
         const created = await tx.one(
@@ -67,6 +70,7 @@ export async function authRoutes(fastify: FastifyInstance) {
           tx,
           { userId: created.user_id, tenantId: opened.tenant_id, sessionId: opened.session_id },
           refresh.token,
+          request,
         )
       })
       return reply.code(201).header('location', '/v1/me').send(session)
@@ -78,7 +82,7 @@ export async function authRoutes(fastify: FastifyInstance) {
     {
       config: {
         access: 'public',
-        throttle: 'login',
+        throttle: 'password',
         problems: ['unauthorized', 'tenant-suspended'],
         responses: { 200: 'Signed in: a token pair for the tenant' },
       },
@@ -89,16 +93,19 @@ export async function authRoutes(fastify: FastifyInstance) {
         description:
           'An unknown email and a wrong password get the same answer, in the same time. ' +
           'A user who belongs to no tenant gets a tenantless session (`tenant: null`): enough to accept an invitation, ' +
-          'create a tenant (POST /v1/tenants) and switch to it, or delete the account.',
+          'create a tenant (POST /v1/tenants) and switch to it, or delete the account. ' +
+          'Without the `x-device-token` of an earlier sign-in, attempts count against the per-account cap.',
         body: LoginBody,
+        headers: DeviceTokenHeaders,
         response: { 200: SessionResponse },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const { email, password, tenant } = request.body
+      const client = await app.passwordAttempt(request, reply, email)
       const candidate = await app.db.maybeOne(queries.loginCandidate(email))
       // Always one bcrypt comparison, against a dummy hash when the email is unknown.
-      const valid = await app.passwords.verify(password, candidate?.password_hash ?? null, request.clientKey)
+      const valid = await app.passwords.verify(password, candidate?.password_hash ?? null, client)
       if (!candidate || !valid) throw invalidCredentials()
       const refresh = opaqueToken()
       return app.db.transaction(async (tx) => {
@@ -107,6 +114,7 @@ export async function authRoutes(fastify: FastifyInstance) {
           tx,
           { userId: candidate.user_id, tenantId: opened.tenant_id, sessionId: opened.session_id },
           refresh.token,
+          request,
         )
       })
     },
@@ -131,6 +139,7 @@ export async function authRoutes(fastify: FastifyInstance) {
           '(with a fresh access token), so a session is always one chain; ' +
           'any other replay revokes the whole session (/token-reused). A session ends SESSION_MAX_AGE after its sign-in.',
         body: RefreshBody,
+        headers: DeviceTokenHeaders,
         response: { 200: SessionResponse },
       },
     },
@@ -143,7 +152,7 @@ export async function authRoutes(fastify: FastifyInstance) {
         // Reuse must commit its revocation, so it is answered after the transaction, not thrown inside it.
         if (rotation.outcome !== 'rotated') return rotation.outcome
         const identity = { userId: rotation.user_id!, tenantId: rotation.tenant_id, sessionId: rotation.session_id! }
-        return sessionResponse(tx, identity, next.token)
+        return sessionResponse(tx, identity, next.token, request)
       })
       if (result === 'reused')
         throw new Problem('token-reused', 'this refresh token was already used; its session has been revoked')
@@ -192,6 +201,7 @@ export async function authRoutes(fastify: FastifyInstance) {
           'Also from a tenantless session, e.g. right after creating a tenant with POST /v1/tenants. ' +
           'A tenant you do not belong to, or one that does not exist, is refused with `/problems/forbidden` (your current session stays valid).',
         body: SwitchBody,
+        headers: DeviceTokenHeaders,
         response: { 200: SessionResponse },
       },
     },
@@ -212,6 +222,7 @@ export async function authRoutes(fastify: FastifyInstance) {
           tx,
           { userId: context.userId, tenantId: opened.tenant_id, sessionId: opened.session_id },
           refresh.token,
+          request,
         )
       })
     },
@@ -249,22 +260,30 @@ export async function authRoutes(fastify: FastifyInstance) {
   app.delete(
     '/v1/me',
     {
-      config: { access: 'user', problems: ['last-owner'], responses: { 204: 'The account is deleted' } },
+      config: {
+        access: 'user',
+        throttle: 'password',
+        problems: ['last-owner'],
+        responses: { 204: 'The account is deleted' },
+      },
       schema: {
         operationId: 'deleteAccount',
         tags: ['auth'],
         summary: 'Delete your account',
         description:
           'Confirmed with your password. Ends every session; tenants where you are the only member are deleted with ' +
-          'the account. Refused (/last-owner) while you are the last owner of a tenant that has other members.',
+          'the account. Refused (/last-owner) while you are the last owner of a tenant that has other members. ' +
+          'The password check is a sign-in attempt: without your `x-device-token` it counts against the per-account cap.',
         body: DeleteAccountBody,
+        headers: DeviceTokenHeaders,
         response: { 204: z.null() },
       },
     },
     async (request, reply) => {
       const credentials = await request.inUser((tx) => tx.one(queries.currentUserCredentials()))
+      const client = await app.passwordAttempt(request, reply, credentials.email)
       // bcrypt runs between the two transactions, holding no connection.
-      if (!(await app.passwords.verify(request.body.password, credentials.password_hash))) {
+      if (!(await app.passwords.verify(request.body.password, credentials.password_hash, client))) {
         throw forbidden('the password is incorrect')
       }
       await request.inUser((tx) => tx.query(queries.deleteAccount()))

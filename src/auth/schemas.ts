@@ -15,6 +15,13 @@ export const SessionResponse = z
     accessToken: z.string(),
     refreshToken: z.string().describe('Opaque; single use. Exchange it at /v1/auth/refresh.'),
     expiresIn: z.number().int().describe('Access token lifetime in seconds'),
+    deviceToken: z
+      .string()
+      .describe(
+        'Keep it on this client and send it as the `x-device-token` header with every later sign-in, invitation ' +
+          'accept, account deletion and refresh: it exempts your password checks from the per-account cap of failed ' +
+          'sign-ins. The same token comes back while it is valid; store whatever comes back.',
+      ),
   })
   .meta({ id: 'Session' })
 

@@ -1,11 +1,13 @@
 import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
+import { DeviceTokenHeaders, presentedDeviceToken } from '../auth/devices.ts'
 import { SessionResponse } from '../auth/schemas.ts'
 import { startSessionResponse } from '../auth/sessions.ts'
 import { hashToken, opaqueToken } from '../auth/tokens.ts'
 import { decodeCursor, TimeAndIdCursor, toPage } from '../http/cursor.ts'
 import { IdParams, PageQuery } from '../http/schemas.ts'
+import { accountKey } from '../limits/client.ts'
 import { notFound, Problem } from '../problems.ts'
 import * as queries from './queries.ts'
 import { AcceptInvitationBody, CreatedInvitation, CreateInvitationBody, Invitation, InvitationPage } from './schemas.ts'
@@ -115,7 +117,7 @@ export async function invitationRoutes(fastify: FastifyInstance) {
     {
       config: {
         access: 'public',
-        throttle: 'auth',
+        throttle: 'password',
         problems: ['unauthorized', 'not-found', 'plan-limit-exceeded', 'conflict'],
         responses: { 200: 'Signed in to the tenant of the invitation' },
       },
@@ -125,12 +127,14 @@ export async function invitationRoutes(fastify: FastifyInstance) {
         summary: 'Accept an invitation and get a token pair for its tenant',
         description:
           'A new email needs `name` and `password` (the account is created); an existing account needs its `password`. ' +
-          'Unknown, used, revoked or expired tokens answer 404.',
+          "Unknown, used, revoked or expired tokens answer 404. Checking an existing account's password is a sign-in " +
+          "attempt: without that account's `x-device-token` it counts against the per-account cap.",
         body: AcceptInvitationBody,
+        headers: DeviceTokenHeaders,
         response: { 200: SessionResponse },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const { token, name, password } = request.body
       const tokenHash = hashToken(token)
       const invitation = await app.db.maybeOne(queries.invitationForToken(tokenHash))
@@ -143,7 +147,9 @@ export async function invitationRoutes(fastify: FastifyInstance) {
       let existingUserId: string | null = null
       let newUserPasswordHash: string | null = null
       if (invitation.existing_user_id) {
-        if (!(await app.passwords.verify(password, invitation.existing_password_hash, request.clientKey))) {
+        // A password guess like any other: an invitation to the victim's address must not be a side door.
+        const client = await app.passwordAttempt(request, reply, invitation.email)
+        if (!(await app.passwords.verify(password, invitation.existing_password_hash, client))) {
           throw new Problem('unauthorized', 'the password does not match the invited account')
         }
         existingUserId = invitation.existing_user_id
@@ -153,7 +159,7 @@ export async function invitationRoutes(fastify: FastifyInstance) {
             errors: [{ path: 'body.name', message: 'required' }],
           })
         }
-        newUserPasswordHash = await app.passwords.hash(password, request.clientKey)
+        newUserPasswordHash = await app.passwords.hash(password, [request.clientKey, accountKey(invitation.email)])
       }
       const refresh = opaqueToken()
       return app.db.transaction(async (tx) => {
@@ -172,6 +178,7 @@ export async function invitationRoutes(fastify: FastifyInstance) {
           tx,
           { userId: accepted.user_id, tenantId: accepted.tenant_id, sessionId: accepted.session_id },
           refresh.token,
+          presentedDeviceToken(request),
         )
       })
     },

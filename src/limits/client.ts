@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { normalizeIP } from '@fastify/rate-limit'
 
 /**
@@ -6,3 +7,11 @@ import { normalizeIP } from '@fastify/rate-limit'
  * request.ip, which honours TRUST_PROXY.
  */
 export const clientKey = (ip: string): string => normalizeIP(ip, 64)
+
+/**
+ * The account limits count a password check against: its email, case-folded and hashed (no
+ * address in a Redis key or a log). An unknown email is an account like any other, so the
+ * answer cannot tell which addresses have an account.
+ */
+export const accountKey = (email: string): string =>
+  `account:${createHash('sha256').update(email.toLowerCase()).digest('base64url')}`

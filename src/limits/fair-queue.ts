@@ -1,55 +1,68 @@
-/** Thrown by FairQueue.run when the queue already holds its maximum of waiting tasks. */
+/** Thrown by FairQueue.run when the queue, or the share of one of the task's keys, is full. */
 export class QueueFullError extends Error {}
 
-type Job = { start: () => void }
+type Job = { keys: readonly string[]; start: () => void }
 
 /**
- * Runs at most `concurrency` tasks at once and takes turns between keys (client addresses):
- * the next free slot goes to the key after the one served last, not to the oldest task. A key
- * with 30 tasks queued then delays another key's single task by at most the tasks already
- * running, instead of by all 30. No key may hold more than `perKey` slots, so with two or more
- * slots one key can never occupy all of them. At most `maxQueued` tasks wait; beyond that
- * `run` rejects at once with QueueFullError instead of queueing for minutes.
+ * Runs at most `concurrency` tasks at once and takes turns between keys. A task carries one or
+ * more keys (for password hashing: the client address, then the account): turns go round the
+ * first key — the next free slot goes to the key after the one served last, not to the oldest
+ * task — and every key counts against its own limits:
+ *
+ * - no key runs more than `perKey` tasks at once, so with two or more slots neither one address
+ *   nor one account (from any number of addresses) can occupy all of them;
+ * - no key has more than `perKeyQueued` tasks waiting, so neither can fill the queue either.
+ *
+ * At most `maxQueued` tasks wait in all; beyond that, or beyond a key's share, `run` rejects at
+ * once with QueueFullError instead of queueing for minutes.
  */
 export class FairQueue {
   readonly #concurrency: number
   readonly #perKey: number
   readonly #maxQueued: number
+  readonly #perKeyQueued: number
   // Insertion order is the round-robin order: a key that was just served moves to the end.
   readonly #waiting = new Map<string, Job[]>()
   readonly #running = new Map<string, number>()
+  readonly #queuedBy = new Map<string, number>()
   #runningTotal = 0
   #queued = 0
 
-  constructor(options: { concurrency: number; maxQueued: number; perKey?: number }) {
+  constructor(options: { concurrency: number; maxQueued: number; perKey?: number; perKeyQueued?: number }) {
     this.#concurrency = options.concurrency
     this.#perKey = options.perKey ?? Math.max(1, options.concurrency - 1)
     this.#maxQueued = options.maxQueued
+    this.#perKeyQueued = options.perKeyQueued ?? Math.max(1, Math.floor(options.maxQueued / 8))
   }
 
   get queued(): number {
     return this.#queued
   }
 
-  run<T>(key: string, task: () => Promise<T>): Promise<T> {
+  run<T>(key: string | readonly string[], task: () => Promise<T>): Promise<T> {
+    const keys = typeof key === 'string' ? [key] : [...new Set(key)]
     if (this.#queued >= this.#maxQueued) return Promise.reject(new QueueFullError('the queue is full'))
+    if (keys.some((k) => (this.#queuedBy.get(k) ?? 0) >= this.#perKeyQueued)) {
+      return Promise.reject(new QueueFullError('this client has its share of the queue waiting'))
+    }
     return new Promise<T>((resolve, reject) => {
       const job: Job = {
+        keys,
         start: () => {
           task()
             .then(resolve, reject)
             .finally(() => {
               this.#runningTotal--
-              const left = (this.#running.get(key) ?? 1) - 1
-              if (left === 0) this.#running.delete(key)
-              else this.#running.set(key, left)
+              for (const k of keys) decrement(this.#running, k)
               this.#dispatch()
             })
         },
       }
-      const jobs = this.#waiting.get(key)
+      const first = keys[0]!
+      const jobs = this.#waiting.get(first)
       if (jobs) jobs.push(job)
-      else this.#waiting.set(key, [job])
+      else this.#waiting.set(first, [job])
+      for (const k of keys) this.#queuedBy.set(k, (this.#queuedBy.get(k) ?? 0) + 1)
       this.#queued++
       this.#dispatch()
     })
@@ -65,15 +78,25 @@ export class FairQueue {
       if (jobs.length > 0) this.#waiting.set(next, jobs)
       this.#queued--
       this.#runningTotal++
-      this.#running.set(next, (this.#running.get(next) ?? 0) + 1)
+      for (const k of job.keys) {
+        decrement(this.#queuedBy, k)
+        this.#running.set(k, (this.#running.get(k) ?? 0) + 1)
+      }
       job.start()
     }
   }
 
+  /** The first key in turn whose next task has every one of its keys below `perKey` running. */
   #nextKey(): string | undefined {
-    for (const key of this.#waiting.keys()) {
-      if ((this.#running.get(key) ?? 0) < this.#perKey) return key
+    for (const [key, jobs] of this.#waiting) {
+      if (jobs[0]!.keys.every((k) => (this.#running.get(k) ?? 0) < this.#perKey)) return key
     }
     return undefined
   }
+}
+
+function decrement(counts: Map<string, number>, key: string): void {
+  const left = (counts.get(key) ?? 1) - 1
+  if (left === 0) counts.delete(key)
+  else counts.set(key, left)
 }

@@ -1,18 +1,22 @@
-import { createHash } from 'node:crypto'
 import fastifyRateLimit from '@fastify/rate-limit'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Redis } from 'ioredis'
+import { presentedDeviceToken } from '../auth/devices.ts'
+import type { HashClient } from '../auth/passwords.ts'
+import { deviceRecognised } from '../auth/queries.ts'
+import { hashToken } from '../auth/tokens.ts'
 import { Problem } from '../problems.ts'
-import { clientKey } from './client.ts'
+import { accountKey, clientKey } from './client.ts'
 import { tenantRequestsPerMinute } from './queries.ts'
 import { connectRedis, rateLimitStore } from './store.ts'
 
 /**
  * What a route adds to the general limits: `auth` spends the shared per-address budget of the
- * sign-in routes (RATE_LIMIT_AUTH_PER_IP); `login` also counts attempts per account.
+ * sign-in routes (RATE_LIMIT_AUTH_PER_IP); `password` too, and its handler checks a password:
+ * it calls `app.passwordAttempt` with the account before any hash work.
  */
-export type Throttle = 'auth' | 'login'
+export type Throttle = 'auth' | 'password'
 
 /** The limit that binds this request, as its ratelimit-* headers report it. */
 export type RequestBudget = { limit: number; remaining: number; resetSeconds: number }
@@ -28,6 +32,18 @@ declare module 'fastify' {
     clientKey: string
     /** The per-tenant budget of an authenticated request (GET /v1/tenant reports it). */
     tenantBudget: RequestBudget | null
+    /** The account key of this request's password check (set by passwordAttempt). */
+    passwordAccount: string | null
+  }
+  interface FastifyInstance {
+    /**
+     * Every password check is a sign-in attempt: call this with the account's email before
+     * verifying the password (route config `throttle: 'password'`). Without a device token of
+     * that account, the attempt counts against LOGIN_FAILURES_PER_ACCOUNT and past it is a 429,
+     * before any hash work; the per-address budget was spent in onRequest. Answers the keys the
+     * hash queue takes turns by (pass them to app.passwords).
+     */
+    passwordAttempt: (request: FastifyRequest, reply: FastifyReply, email: string) => Promise<HashClient>
   }
 }
 
@@ -35,13 +51,9 @@ declare module 'fastify' {
 export const PLAN_RATE_TTL_MS = 5000
 const MINUTE_MS = 60_000
 const DAY_MS = 24 * 60 * 60 * 1000
-// A successful sign-in makes its address "known" to that account for this long.
-const KNOWN_ADDRESS_MS = 30 * 24 * 60 * 60 * 1000
 
 type Limiter = ReturnType<FastifyInstance['createRateLimit']>
 type Counted = { name: string; limit: number; remaining: number; resetSeconds: number; exceeded: boolean }
-
-const accountOf = (email: string) => createHash('sha256').update(email.toLowerCase()).digest('base64url')
 
 /**
  * Rate limits, with @fastify/rate-limit's counters (in-process, or in Redis with REDIS_URL):
@@ -53,9 +65,10 @@ const accountOf = (email: string) => createHash('sha256').update(email.toLowerCa
  *   spends its sender's address budget, never its victim's tenant budget;
  * - the sign-in routes (route config `throttle`): RATE_LIMIT_AUTH_PER_IP together per address,
  *   checked in onRequest, before the body is read, any bcrypt work or database call;
- * - login: LOGIN_FAILURES_PER_ACCOUNT attempts per account per LOGIN_FAILURE_WINDOW from
- *   addresses that have never signed in to it; an address that has signed in successfully is
- *   exempt (see the README: the cap must not become a way to lock owners out);
+ * - every password check (login, accept with an existing account, DELETE /v1/me, and any route
+ *   with `throttle: 'password'`): LOGIN_FAILURES_PER_ACCOUNT attempts per account per
+ *   LOGIN_FAILURE_WINDOW, unless the client presents a device token of that account (see
+ *   src/auth/devices.ts and the README: the cap must not become a way to lock owners out);
  * - routes that create a tenant (register, POST /v1/tenants): TENANTS_PER_IP_PER_DAY per
  *   address, counted after validation.
  *
@@ -85,6 +98,7 @@ export const limitsPlugin = fp(
       },
     })
     app.decorateRequest('tenantBudget', null)
+    app.decorateRequest('passwordAccount', null)
 
     const planRates = planRateCache(app)
     const perAddress = app.createRateLimit({
@@ -102,21 +116,15 @@ export const limitsPlugin = fp(
       timeWindow: MINUTE_MS,
       keyGenerator: (request) => `tenant:${request.identity!.tenantId}`,
     })
-    const loginEmail = (request: FastifyRequest) => accountOf((request.body as { email: string }).email)
     const perAccount = app.createRateLimit({
       max: config.LOGIN_FAILURES_PER_ACCOUNT,
       timeWindow: config.LOGIN_FAILURE_WINDOW * 1000,
-      keyGenerator: (request) => `account:${loginEmail(request)}`,
+      keyGenerator: (request) => request.passwordAccount!,
     })
     const tenantsPerAddress = app.createRateLimit({
       max: config.TENANTS_PER_IP_PER_DAY,
       timeWindow: DAY_MS,
       keyGenerator: (request) => `tenants:${request.clientKey}`,
-    })
-    const knownAddress = app.createRateLimit({
-      max: Number.MAX_SAFE_INTEGER,
-      timeWindow: KNOWN_ADDRESS_MS,
-      keyGenerator: (request) => `known:${loginEmail(request)}:${request.clientKey}`,
     })
 
     app.addHook('onRequest', async (request, reply) => {
@@ -136,15 +144,19 @@ export const limitsPlugin = fp(
       // After validation, so a malformed request does not spend the day's budget.
       if (request.routeOptions.config.createsTenant)
         enforce(reply, [await count('tenants', tenantsPerAddress, request)])
-      if (request.routeOptions.config.throttle !== 'login') return
-      const known = await knownAddress(request, { increment: false })
-      if (!known.isAllowed && known.remaining < known.max) return
-      enforce(reply, [await count('account', perAccount, request)])
     })
 
-    app.addHook('onSend', async (request, reply) => {
-      // onSend, not onResponse: the address is known before the client sees its 200.
-      if (request.routeOptions.config.throttle === 'login' && reply.statusCode === 200) await knownAddress(request)
+    app.decorate('passwordAttempt', async (request: FastifyRequest, reply: FastifyReply, email: string) => {
+      // A route that checks passwords without declaring it would also skip the per-address budget.
+      if (request.routeOptions.config.throttle !== 'password') throw new Error('password check on an unthrottled route')
+      const account = accountKey(email)
+      request.passwordAccount = account
+      const device = presentedDeviceToken(request)
+      const recognised =
+        device !== undefined &&
+        (await app.db.oneFirst(deviceRecognised(email, hashToken(device), config.DEVICE_TOKEN_TTL)))
+      if (!recognised) enforce(reply, [await count('account', perAccount, request)])
+      return [request.clientKey, account] as const
     })
   },
   { name: 'limits', dependencies: ['auth', 'database'] },
