@@ -53,7 +53,9 @@ const SessionBell = z.object({ sessionId: z.uuid() })
 
 /** A transport that has not joined the namespace (its handshake) is closed after this long. */
 export const HANDSHAKE_TIMEOUT_MS = 5000
-/** A client that misses a ping for this long is gone: its socket and its seat are freed. */
+/** How long a refused handshake's transport stays open for the client to read the problem. */
+const REFUSED_TRANSPORT_GRACE_MS = 1000
+/** A client that misses a ping for interval + timeout is gone: its socket and its seat are freed. */
 const PING_INTERVAL_MS = 25_000
 const PING_TIMEOUT_MS = 10_000
 
@@ -142,9 +144,9 @@ export const realtimePlugin = fp(
         if (problem.type === 'unavailable') log.error({ err: error }, 'realtime handshake failed')
         seat.release()
         next(handshakeError(problem))
-        // The refusal is queued first; then the transport closes, so a client that ignores it
-        // holds nothing until the handshake timeout.
-        setImmediate(() => socket.conn.close())
+        // A client that ignores the refusal holds its transport a moment, not until the
+        // handshake timeout; not closed at once, so the client reads the problem first.
+        setTimeout(() => socket.conn.close(), REFUSED_TRANSPORT_GRACE_MS).unref()
       }
     })
 
