@@ -26,6 +26,7 @@ import { invitationRoutes } from './invitations/routes.ts'
 import { itemRoutes } from './items/routes.ts'
 import { limitsPlugin } from './limits/plugin.ts'
 import { memberRoutes } from './members/routes.ts'
+import { proxyTrust } from './net.ts'
 import { ProblemSchema } from './problems.ts'
 import { realtimePlugin } from './realtime/plugin.ts'
 import { tenantRoutes } from './tenant/routes.ts'
@@ -88,10 +89,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     },
     bodyLimit: config.BODY_LIMIT,
     // Off unless configured: only a trusted proxy's X-Forwarded-For may set request.ip.
-    trustProxy:
-      typeof config.TRUST_PROXY === 'number'
-        ? (_address: string, hop: number) => hop < (config.TRUST_PROXY as number)
-        : config.TRUST_PROXY,
+    trustProxy: proxyTrust(config.TRUST_PROXY),
     genReqId: (request) => {
       const given = request.headers['x-request-id']
       return typeof given === 'string' && /^[\w.-]{1,128}$/.test(given) ? given : randomUUID()

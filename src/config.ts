@@ -160,6 +160,14 @@ const EnvSchema = z.object({
   REALTIME_REPLAY_LIMIT: z.coerce.number().int().min(1).max(100_000).default(1000),
   /** Realtime: packets queued for one socket before it counts as a slow consumer and is cut. */
   REALTIME_MAX_BUFFERED: z.coerce.number().int().min(1).max(1_000_000).default(1000),
+  /** Realtime: sockets one instance holds at most; beyond it a handshake gets /rate-limited. */
+  REALTIME_MAX_SOCKETS: z.coerce.number().int().min(1).max(1_000_000).default(10_000),
+  /** Realtime: sockets one user may hold at once on one instance. */
+  REALTIME_SOCKETS_PER_USER: z.coerce.number().int().min(1).max(100_000).default(20),
+  /** Realtime: sockets one client address (IPv6: its /64) may hold at once on one instance. */
+  REALTIME_SOCKETS_PER_ADDRESS: z.coerce.number().int().min(1).max(100_000).default(100),
+  /** Realtime: client events (`auth` and any other) one socket may send per minute before it is cut. */
+  REALTIME_EVENTS_PER_MINUTE: perMinute.default(30),
   /** Realtime: /ready fails when pg_notification_queue_usage() is above this fraction. */
   REALTIME_NOTIFY_QUEUE_MAX: z.coerce.number().min(0).max(1).default(0.5),
 })

@@ -55,3 +55,23 @@ t.test('session and platform admin settings: defaults, and bad values named', as
   t.throws(() => loadConfig({ NODE_ENV: 'test', REFRESH_REUSE_INTERVAL: '-1' }), /REFRESH_REUSE_INTERVAL/)
   t.throws(() => loadConfig({ NODE_ENV: 'test', SESSION_MAX_AGE: '0' }), /SESSION_MAX_AGE/)
 })
+
+t.test('socket limits: defaults, and bad values named', async (t) => {
+  t.match(loadConfig({ NODE_ENV: 'test' }), {
+    REALTIME_MAX_SOCKETS: 10_000,
+    REALTIME_SOCKETS_PER_USER: 20,
+    REALTIME_SOCKETS_PER_ADDRESS: 100,
+    REALTIME_EVENTS_PER_MINUTE: 30,
+  })
+  t.throws(
+    () =>
+      loadConfig({
+        NODE_ENV: 'test',
+        REALTIME_MAX_SOCKETS: '0',
+        REALTIME_SOCKETS_PER_USER: 'many',
+        REALTIME_SOCKETS_PER_ADDRESS: '-1',
+        REALTIME_EVENTS_PER_MINUTE: '1.5',
+      }),
+    /REALTIME_MAX_SOCKETS[\s\S]*REALTIME_SOCKETS_PER_USER[\s\S]*REALTIME_SOCKETS_PER_ADDRESS[\s\S]*REALTIME_EVENTS_PER_MINUTE/,
+  )
+})

@@ -45,6 +45,16 @@ declare module 'fastify' {
      */
     passwordAttempt: (request: FastifyRequest, reply: FastifyReply, email: string) => Promise<HashClient>
   }
+  interface FastifyInstance {
+    /**
+     * The same counters for doors that are not Fastify routes (Socket.IO handshakes and
+     * events): each call spends one unit and throws the /rate-limited problem when exceeded.
+     */
+    budgets: {
+      address(clientKey: string): Promise<void>
+      tenant(tenantId: string): Promise<void>
+    }
+  }
 }
 
 /** A plan change reaches the limiter within this long. */
@@ -127,6 +137,19 @@ export const limitsPlugin = fp(
       keyGenerator: (request) => `tenants:${request.clientKey}`,
     })
 
+    // The limiters read only these fields of a request: the key and the route's (empty) config.
+    const standIn = (fields: { clientKey?: string; identity?: { tenantId: string } }) =>
+      ({ ...fields, routeOptions: { config: {} } }) as unknown as FastifyRequest
+    const refuseWhenExceeded = (counted: Counted) => {
+      if (counted.exceeded) throw refusal(counted)
+    }
+    app.decorate('budgets', {
+      address: async (key: string) =>
+        refuseWhenExceeded(await count('address', perAddress, standIn({ clientKey: key }))),
+      tenant: async (tenantId: string) =>
+        refuseWhenExceeded(await count('tenant', perTenant, standIn({ identity: { tenantId } }))),
+    })
+
     app.addHook('onRequest', async (request, reply) => {
       const identity = request.identity
       // A tenantless token (a user who belongs to no tenant yet) is counted by its address.
@@ -198,12 +221,14 @@ function enforce(reply: FastifyReply, counted: Counted[]): void {
     reply.header('ratelimit-remaining', binding.remaining)
     reply.header('ratelimit-reset', binding.resetSeconds)
   }
-  if (refused) {
-    const after = Math.max(1, refused.resetSeconds)
-    throw new Problem('rate-limited', `${REFUSALS[refused.name]} (limit ${refused.limit}); retry in ${after} s`, {
-      headers: { 'retry-after': String(after) },
-    })
-  }
+  if (refused) throw refusal(refused)
+}
+
+function refusal(refused: Counted): Problem {
+  const after = Math.max(1, refused.resetSeconds)
+  return new Problem('rate-limited', `${REFUSALS[refused.name]} (limit ${refused.limit}); retry in ${after} s`, {
+    headers: { 'retry-after': String(after) },
+  })
 }
 
 /**

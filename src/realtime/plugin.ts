@@ -10,7 +10,10 @@ import { verifyAccessToken } from '../auth/plugin.ts'
 import type { RequestIdentity } from '../db/context.ts'
 import { withTenantContext } from '../db/context.ts'
 import type { ReadinessCheck } from '../health/readiness.ts'
+import { clientKey } from '../limits/client.ts'
+import { clientAddress, proxyTrust } from '../net.ts'
 import { Problem } from '../problems.ts'
+import { Admission, EventWindow, Seat } from './admission.ts'
 import { asRefusal, Client, Hub } from './hub.ts'
 
 const createSubscriber = pgListen.default
@@ -48,6 +51,14 @@ const AuthMessage = z.object({ token: z.string().min(1).max(8192) })
 const Doorbell = z.object({ id: z.number().int() })
 const SessionBell = z.object({ sessionId: z.uuid() })
 
+/** A transport that has not joined the namespace (its handshake) is closed after this long. */
+export const HANDSHAKE_TIMEOUT_MS = 5000
+/** How long a refused handshake's transport stays open for the client to read the problem. */
+const REFUSED_TRANSPORT_GRACE_MS = 1000
+/** A client that misses a ping for interval + timeout is gone: its socket and its seat are freed. */
+const PING_INTERVAL_MS = 25_000
+const PING_TIMEOUT_MS = 10_000
+
 const queueUsage = () => sql.type(z.object({ usage: z.number() }))`select pg_notification_queue_usage() as usage`
 
 /** A connect_error whose `data` is the problem an HTTP request would have got. */
@@ -72,23 +83,51 @@ export const realtimePlugin = fp(
       replayLimit: config.REALTIME_REPLAY_LIMIT,
       maxBuffered: config.REALTIME_MAX_BUFFERED,
     })
-    const io = new Server(app.server, {
+    const admission = new Admission({
+      perInstance: config.REALTIME_MAX_SOCKETS,
+      perAddress: config.REALTIME_SOCKETS_PER_ADDRESS,
+      perUser: config.REALTIME_SOCKETS_PER_USER,
+    })
+    // Transports that never join (raw engine.io clients) are not counted by the admission; this
+    // backstop bounds them, with headroom for the handshakes in flight.
+    const transportCeiling = config.REALTIME_MAX_SOCKETS + Math.max(100, Math.ceil(config.REALTIME_MAX_SOCKETS / 10))
+    const trust = proxyTrust(config.TRUST_PROXY)
+    const io: Server = new Server(app.server, {
       path: '/socket.io',
       serveClient: false,
       // Clients send only their token; a big frame is an attack, not a message.
       maxHttpBufferSize: 64 * 1024,
+      connectTimeout: HANDSHAKE_TIMEOUT_MS,
+      pingInterval: PING_INTERVAL_MS,
+      pingTimeout: PING_TIMEOUT_MS,
+      allowRequest: (_request, answer) =>
+        io.engine.clientsCount < transportCeiling ? answer(null, true) : answer('the instance is full', false),
     })
 
+    // Handshakes skip Fastify's hooks, so they spend the same budgets here, cheapest check
+    // first: the address's budget (shared through Redis like HTTP's), the socket caps, the
+    // token, and only then the tenant's budget, its pool share and one database round trip.
     io.use(async (socket, next) => {
+      const seat = new Seat()
+      // However the handshake ends (the client may vanish mid-way), its transport closes.
+      socket.conn.once('close', () => seat.release())
       try {
+        const address = clientKey(clientAddress(socket.request, trust))
+        await app.budgets.address(address)
+        admission.admitAddress(seat, address)
         const auth = HandshakeAuth.safeParse(socket.handshake.auth)
         if (!auth.success) throw new Problem('unauthorized', 'connect with auth: {token, lastEventId?}')
         const { expiresAt, ...identity } = await verifyTenantToken(app, auth.data.token)
+        admission.admitUser(seat, identity.userId)
+        await app.budgets.tenant(identity.tenantId)
         const lastEventId = auth.data.lastEventId ?? null
-        const { role, cursor } = await withTenantContext(app.db, identity, null, async (tx, context) => ({
-          role: context.role,
-          cursor: lastEventId === null ? null : await tx.maybeOne(activityPosition(lastEventId)),
-        }))
+        const { role, cursor } = await app.tenantSlots.run(identity.tenantId, () =>
+          withTenantContext(app.db, identity, null, async (tx, context) => ({
+            role: context.role,
+            cursor: lastEventId === null ? null : await tx.maybeOne(activityPosition(lastEventId)),
+          })),
+        )
+        socket.data.seat = seat
         socket.data.client = new Client(socket, {
           identity,
           role,
@@ -103,18 +142,49 @@ export const realtimePlugin = fp(
             ? error
             : (asRefusal(error) ?? new Problem('unavailable', 'the realtime service cannot authorize right now'))
         if (problem.type === 'unavailable') log.error({ err: error }, 'realtime handshake failed')
+        seat.release()
         next(handshakeError(problem))
+        // A client that ignores the refusal holds its transport a moment, not until the
+        // handshake timeout; not closed at once, so the client reads the problem first.
+        setTimeout(() => socket.conn.close(), REFUSED_TRANSPORT_GRACE_MS).unref()
       }
     })
 
     io.on('connection', (socket) => {
       const client = socket.data.client as Client
+      socket.once('disconnect', () => (socket.data.seat as Seat).release())
+      // Every client event, whatever its name, is counted before any handler runs: per socket
+      // (REALTIME_EVENTS_PER_MINUTE), then on the tenant's plan budget, like a request. Past a
+      // limit the socket gets the problem (in the ack, and as `revoked`) and is disconnected.
+      const events = new EventWindow(config.REALTIME_EVENTS_PER_MINUTE)
+      socket.use((packet, next) => {
+        const ack = packet.at(-1)
+        const refuse = (problem: Problem) => {
+          if (typeof ack === 'function') ack({ ok: false, problem: problem.body() })
+          void hub.refuse(client, problem)
+        }
+        if (client.closed) return
+        if (!events.take()) {
+          refuse(new Problem('rate-limited', `more than ${events.limit} events from this socket in a minute`))
+          return
+        }
+        app.budgets.tenant(client.identity.tenantId).then(
+          () => next(),
+          (error: unknown) =>
+            refuse(error instanceof Problem ? error : new Problem('unavailable', 'the event could not be counted')),
+        )
+      })
       socket.on('auth', async (message: unknown, ack: unknown) => {
         const reply = typeof ack === 'function' ? (ack as (answer: unknown) => void) : () => {}
         try {
           const parsed = AuthMessage.safeParse(message)
           if (!parsed.success) throw new Problem('validation-failed', "send {token} with emit('auth', {token}, ack)")
-          reply({ ok: true, ...(await hub.reauthorize(client, await verifyTenantToken(app, parsed.data.token))) })
+          const identity = await verifyTenantToken(app, parsed.data.token)
+          // The database check runs in the tenant's share of the pool, like its requests.
+          reply({
+            ok: true,
+            ...(await app.tenantSlots.run(client.identity.tenantId, () => hub.reauthorize(client, identity))),
+          })
         } catch (error) {
           const problem =
             error instanceof Problem
@@ -225,5 +295,5 @@ export const realtimePlugin = fp(
     ]
     app.decorate('realtime', { io, hub, readinessChecks })
   },
-  { name: 'realtime', dependencies: ['database', 'auth'] },
+  { name: 'realtime', dependencies: ['database', 'auth', 'limits'] },
 )
