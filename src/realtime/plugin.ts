@@ -45,7 +45,7 @@ const HandshakeAuth = z.object({
   lastEventId: z.number().int().min(0).nullish(),
 })
 const AuthMessage = z.object({ token: z.string().min(1).max(8192) })
-const Doorbell = z.object({ id: z.number().int() })
+const Doorbell = z.object({ seq: z.number().int() })
 const SessionBell = z.object({ sessionId: z.uuid() })
 
 const queueUsage = () => sql.type(z.object({ usage: z.number() }))`select pg_notification_queue_usage() as usage`
@@ -93,7 +93,8 @@ export const realtimePlugin = fp(
           identity,
           role,
           expiresAt,
-          cursor: cursor ? { tx: cursor.tx, id: cursor.id } : null,
+          cursor: cursor ? { tx: cursor.tx, seq: cursor.seq } : null,
+          lastId: cursor ? lastEventId : null,
           resync: lastEventId !== null && lastEventId > 0 && cursor === null,
         })
         next()
@@ -162,7 +163,7 @@ export const realtimePlugin = fp(
     })
     subscriber.notifications.on(ACTIVITY_CHANNEL, (payload: unknown) => {
       const bell = Doorbell.safeParse(payload)
-      hub.doorbell(bell.success ? bell.data.id : undefined)
+      hub.doorbell(bell.success ? bell.data.seq : undefined)
     })
     subscriber.notifications.on(SESSION_CHANNEL, (payload: unknown) => {
       const bell = SessionBell.safeParse(payload)
