@@ -80,12 +80,12 @@ export async function realtimeScenario(options: {
         off
           ? `alter table app_public.activities disable trigger _900_notify;
              alter table app_public.activities alter column tx set default '0'::xid8;
-             drop index if exists app_public.activities_tenant_tx_idx;
-             drop index if exists app_public.activities_tx_idx;`
+             drop index if exists app_public.activities_tenant_tx_seq_idx;
+             drop index if exists app_public.activities_tx_seq_idx;`
           : `alter table app_public.activities enable trigger _900_notify;
              alter table app_public.activities alter column tx set default pg_catalog.pg_current_xact_id();
-             create index if not exists activities_tenant_tx_idx on app_public.activities (tenant_id, tx, id);
-             create index if not exists activities_tx_idx on app_public.activities (tx, id);`,
+             create index if not exists activities_tenant_tx_seq_idx on app_public.activities (tenant_id, tx, seq);
+             create unique index if not exists activities_tx_seq_idx on app_public.activities (tx, seq);`,
       )
     }
     const slices: Record<'with' | 'without', Slice[]> = { with: [], without: [] }
@@ -117,13 +117,14 @@ export async function realtimeScenario(options: {
     // ---- fan-out -------------------------------------------------------------------------
     const tenants = options.tokens.slice(0, options.tenants)
     // The commit instant, as a listener on this machine sees it: PostgreSQL sends NOTIFY at commit.
-    const committedAt = new Map<number, number>()
+    // Keyed by tenant and id: activity ids are per tenant.
+    const committedAt = new Map<string, number>()
     const commitToReceive = new Latencies()
     const listener = new pg.Client({ connectionString: options.rootDbUrl })
     await listener.connect()
     listener.on('notification', (message) => {
-      const id = (JSON.parse(message.payload ?? '{}') as { id?: number }).id
-      if (typeof id === 'number') committedAt.set(id, performance.now())
+      const { tenantId, id } = JSON.parse(message.payload ?? '{}') as { tenantId?: string; id?: number }
+      if (typeof id === 'number') committedAt.set(`${tenantId}:${id}`, performance.now())
     })
     await listener.query('listen tenantry_activity')
     const perTenant = new Map<string, number>()
@@ -137,14 +138,14 @@ export async function realtimeScenario(options: {
         auth: { token },
         reconnection: true,
       })
-      socket.on('ITEM_CREATED', (activity: { id: number; payload: { name?: string } }) => {
+      socket.on('ITEM_CREATED', (activity: { id: number; tenantId: string; payload: { name?: string } }) => {
         const at = performance.now()
         const name = activity.payload.name ?? ''
         if (!name.startsWith('rt ')) return
         const list = receivedAt.get(name)
         if (list) list.push(at)
         else receivedAt.set(name, [at])
-        const committed = committedAt.get(activity.id)
+        const committed = committedAt.get(`${activity.tenantId}:${activity.id}`)
         if (committed !== undefined) commitToReceive.add(at - committed)
       })
       clients.push(socket)

@@ -11,8 +11,9 @@ export const ActivityRow = z.object({
   target: z.string().nullable(),
   payload: z.record(z.string(), z.unknown()),
   created_at: z.string(),
-  /** Commit-order position (xid8 as text); internal, never part of the API. */
+  /** Commit-order position (xid8 as text, then seq); internal, never part of the API. */
   tx: z.string(),
+  seq: z.number(),
 })
 export type ActivityRow = z.infer<typeof ActivityRow>
 
@@ -26,14 +27,17 @@ export const toActivity = (row: ActivityRow) => ({
   createdAt: row.created_at,
 })
 
-const columns = sql.fragment`id, type, tenant_id, actor_id, target, payload, created_at, tx::text as tx`
+const columns = sql.fragment`id, type, tenant_id, actor_id, target, payload, created_at, tx::text as tx, seq`
 
-/** A place in the commit-order stream: (tx, id) of an activity. */
-export type Position = { tx: string; id: number }
+/**
+ * A place in the commit-order stream: (tx, seq) of an activity. Internal: both count every
+ * tenant's writes, so a client only ever sees and hands back its tenant's activity ids.
+ */
+export type Position = { tx: string; seq: number }
 /** Before every activity. */
-export const START: Position = { tx: '0', id: 0 }
+export const START: Position = { tx: '0', seq: 0 }
 
-const PositionRow = z.object({ tx: z.string(), id: z.number() })
+const PositionRow = z.object({ tx: z.string(), seq: z.number() })
 
 /** Newest first; `beforeId` pages backwards. */
 export const listActivities = (options: { type?: string; beforeId?: number; limit: number }) =>
@@ -49,24 +53,35 @@ export const listActivities = (options: { type?: string; beforeId?: number; limi
 
 /** The commit-order position of an activity the caller can read (a lastEventId, an `after=`). */
 export const activityPosition = (id: number) =>
-  sql.type(PositionRow)`select tx::text as tx, id from app_public.activities where id = ${id}`
+  sql.type(PositionRow)`select tx::text as tx, seq from app_public.activities where id = ${id}`
+
+/**
+ * The id of the last activity the caller can read at or before a position: what `live` hands a
+ * client as its lastEventId when no event was delivered to it (it joined live, or resynced).
+ */
+export const lastIdUpTo = (upTo: Position) =>
+  sql.type(z.object({ id: z.number() }))`
+    select id from app_public.activities
+    where (tx, seq) <= (${upTo.tx}::xid8, ${upTo.seq})
+    order by activities.tx desc, activities.seq desc
+    limit 1`
 
 /**
  * Oldest first in commit order, after `after` and at most `upTo`: only rows whose transaction
  * is below the snapshot's xmin, so no row can later commit before the last one returned and a
- * reader that continues from it never skips one (migration 000003, activities.tx).
+ * reader that continues from it never skips one (migration 000005, activities.tx).
  */
 export const activitiesAfter = (options: { after: Position; upTo?: Position; type?: string; limit: number }) =>
   sql.type(ActivityRow)`
     select ${columns} from app_public.activities
     where ${sql.and([
-      sql.fragment`(tx, id) > (${options.after.tx}::xid8, ${options.after.id})`,
+      sql.fragment`(tx, seq) > (${options.after.tx}::xid8, ${options.after.seq})`,
       sql.fragment`tx < pg_snapshot_xmin(pg_current_snapshot())`,
-      options.upTo ? sql.fragment`(tx, id) <= (${options.upTo.tx}::xid8, ${options.upTo.id})` : null,
+      options.upTo ? sql.fragment`(tx, seq) <= (${options.upTo.tx}::xid8, ${options.upTo.seq})` : null,
       options.type ? sql.fragment`type = ${options.type}` : null,
     ])}
     -- Qualified: a bare "tx" here would sort by the text column of the select list.
-    order by activities.tx, activities.id
+    order by activities.tx, activities.seq
     limit ${options.limit}`
 
 export const getActivity = (id: number) =>

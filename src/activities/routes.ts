@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
-import { decodeCursor, IdCursor, PositionCursor, toPage } from '../http/cursor.ts'
+import { decodeCursor, IdCursor, toPage } from '../http/cursor.ts'
 import { notFound } from '../problems.ts'
 import { activitiesAfter, activityPosition, getActivity, listActivities, START, toActivity } from './queries.ts'
 import { Activity, ActivityPage, ActivityQuery } from './schemas.ts'
@@ -31,19 +31,20 @@ export async function activityRoutes(fastify: FastifyInstance) {
         const rows = await request.inTenant((tx) => tx.any(listActivities({ type, limit, beforeId })))
         return toPage(rows, limit, (row) => [row.id], toActivity)
       }
-      // Gap fill in commit order, the order sockets receive events in; the cursor carries the
-      // last row's position, so the next page continues exactly after it.
-      const resume = decodeCursor(cursor, PositionCursor)
+      // Gap fill in commit order, the order sockets receive events in. The cursor is the last
+      // row's id, like `after` itself: a client never sees the internal position, which counts
+      // every tenant's writes.
+      const from = decodeCursor(cursor, IdCursor)?.[0] ?? after
       const rows = await request.inTenant(async (tx) => {
-        let from = resume ? { tx: resume[0], id: resume[1] } : START
-        if (!resume && after > 0) {
-          const position = await tx.maybeOne(activityPosition(after))
-          if (!position) throw notFound(`activity ${after}`)
-          from = position
+        let position = START
+        if (from > 0) {
+          const found = await tx.maybeOne(activityPosition(from))
+          if (!found) throw notFound(`activity ${from}`)
+          position = found
         }
-        return tx.any(activitiesAfter({ after: from, type, limit: limit + 1 }))
+        return tx.any(activitiesAfter({ after: position, type, limit: limit + 1 }))
       })
-      return toPage(rows, limit, (row) => [row.tx, row.id], toActivity)
+      return toPage(rows, limit, (row) => [row.id], toActivity)
     },
   )
 

@@ -24,7 +24,9 @@ export const Activity = z
     id: z
       .number()
       .int()
-      .describe('Unique in the log; use the last one received as lastEventId / after (ids are not commit order)'),
+      .describe(
+        'Numbered per tenant (1, 2, 3…, no gaps); events arrive in commit-order position, which may differ from id order: use the last one received as lastEventId / after',
+      ),
     type: ActivityType,
     tenantId: Id,
     actor: Id.nullable().describe('User who caused it; null for the platform'),

@@ -41,8 +41,6 @@ function isCalendarTime(text: string): boolean {
 }
 export const TimeAndIdCursor = z.tuple([PgTimestamp, z.uuid()])
 export const IdCursor = z.tuple([z.number().int()])
-/** A commit-order position: the xid8 (as decimal text) and the id. */
-export const PositionCursor = z.tuple([z.string().regex(/^\d{1,20}$/), z.number().int().min(0)])
 
 export function decodeCursor<T extends z.ZodType>(cursor: string | undefined, shape: T): z.infer<T> | null {
   if (cursor === undefined) return null

@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { DatabasePool } from 'slonik'
 import type { Socket } from 'socket.io'
-import { type ActivityRow, activitiesAfter, type Position, toActivity } from '../activities/queries.ts'
+import { type ActivityRow, activitiesAfter, lastIdUpTo, type Position, toActivity } from '../activities/queries.ts'
 import { type RequestIdentity, type Role, withTenantContext } from '../db/context.ts'
 import { problemFromDatabaseError } from '../db/errors.ts'
 import { Problem } from '../problems.ts'
@@ -20,9 +20,9 @@ const BATCH = 1000
 const compare = (a: Position, b: Position): number => {
   const ta = BigInt(a.tx)
   const tb = BigInt(b.tx)
-  return ta < tb ? -1 : ta > tb ? 1 : a.id - b.id
+  return ta < tb ? -1 : ta > tb ? 1 : a.seq - b.seq
 }
-const positionOf = (row: { tx: string; id: number }): Position => ({ tx: row.tx, id: row.id })
+const positionOf = (row: { tx: string; seq: number }): Position => ({ tx: row.tx, seq: row.seq })
 
 /** Events after which the target user's access may have changed: their sockets re-validate. */
 const MEMBERSHIP_EVENTS = new Set(['ROLE_CHANGED', 'USER_REMOVED'])
@@ -35,6 +35,12 @@ export class Client {
   expiresAt: number
   /** The last position delivered (or skipped past by resync_required); null: start live. */
   cursor: Position | null
+  /**
+   * The tenant's activity id that stands for `cursor` for this client: the last one delivered to
+   * it (or its lastEventId), else the last it can read up to there. What `live` reports; never
+   * the internal position, which counts every tenant's writes.
+   */
+  lastId: number | null
   /** The handshake's lastEventId was not found: the client gets resync_required. */
   resync: boolean
   /** In the room's live stream (false while joining or re-validating). */
@@ -44,13 +50,21 @@ export class Client {
 
   constructor(
     socket: Socket,
-    state: { identity: RequestIdentity; role: Role; expiresAt: number; cursor: Position | null; resync: boolean },
+    state: {
+      identity: RequestIdentity
+      role: Role
+      expiresAt: number
+      cursor: Position | null
+      lastId: number | null
+      resync: boolean
+    },
   ) {
     this.socket = socket
     this.identity = state.identity
     this.role = state.role
     this.expiresAt = state.expiresAt
     this.cursor = state.cursor
+    this.lastId = state.lastId
     this.resync = state.resync
   }
 
@@ -142,7 +156,7 @@ export class Hub {
   private position: Position | null = null
   private pumping = false
   private pumpAgain = false
-  /** NOTIFYs whose activity was not yet below the horizon: retried soon, not at the next poll. */
+  /** NOTIFYs (by seq) whose activity was not yet below the horizon: retried soon, not at the next poll. */
   private readonly doorbells = new Map<number, number>()
   private retryTimer: NodeJS.Timeout | undefined
   private stopped = false
@@ -157,7 +171,7 @@ export class Hub {
   async start() {
     const { horizon: h } = await this.pool.one(horizon())
     // Every transaction below the horizon has ended: (h - 1, ∞) is past all of them.
-    this.position = { tx: (BigInt(h) - 1n).toString(), id: Number.MAX_SAFE_INTEGER }
+    this.position = { tx: (BigInt(h) - 1n).toString(), seq: Number.MAX_SAFE_INTEGER }
   }
 
   stop() {
@@ -175,8 +189,8 @@ export class Hub {
     return this.clients.size
   }
 
-  doorbell(activityId?: number) {
-    if (activityId !== undefined && !this.doorbells.has(activityId)) this.doorbells.set(activityId, Date.now())
+  doorbell(seq?: number) {
+    if (seq !== undefined && !this.doorbells.has(seq)) this.doorbells.set(seq, Date.now())
     // A failed pump (the database restarting) is retried by the next doorbell or poll.
     this.pump().catch((error: unknown) => this.log.warn({ err: error }, 'realtime pump failed'))
   }
@@ -203,10 +217,10 @@ export class Hub {
         const last = new Map<string, Position>()
         let end: Position | null = null
         for (const row of rows) {
-          if (row.id === null || row.tx === null || row.tenant_id === null) continue
-          end = { tx: row.tx, id: row.id }
+          if (row.seq === null || row.tx === null || row.tenant_id === null) continue
+          end = { tx: row.tx, seq: row.seq }
           last.set(row.tenant_id, end)
-          this.doorbells.delete(row.id)
+          this.doorbells.delete(row.seq)
         }
         // Synchronous from here: a room created after this line starts at the new position, a
         // room that existed before it got this batch's steps.
@@ -271,21 +285,25 @@ export class Hub {
     const end = room.cursor
     let rows: readonly ActivityRow[] = []
     const needsReplay = !client.resync && client.cursor !== null && compare(client.cursor, end) < 0
-    if (needsReplay || verify) {
-      const after = client.cursor ?? end
-      let result: { role: Role; rows: readonly ActivityRow[] }
-      try {
-        result = await this.readAs(client, after, end, this.options.replayLimit + 1, needsReplay)
-      } catch (error) {
-        const refusal = asRefusal(error)
-        if (!refusal) throw error
-        await this.refuse(client, refusal)
-        return
+    let resync = client.resync
+    try {
+      if (needsReplay || verify) {
+        const after = client.cursor ?? end
+        const result = await this.readAs(client, after, end, this.options.replayLimit + 1, needsReplay)
+        client.role = result.role
+        rows = result.rows
+        resync ||= rows.length > this.options.replayLimit
       }
-      client.role = result.role
-      rows = result.rows
+      // Starting at `end` with nothing delivered (live from now, or resync): the last event it
+      // can read up to there stands for it, so `live` hands out a position of this tenant only.
+      if (resync || client.cursor === null) client.lastId = await this.lastIdAt(client, end)
+    } catch (error) {
+      const refusal = asRefusal(error)
+      if (!refusal) throw error
+      await this.refuse(client, refusal)
+      return
     }
-    if (client.resync || rows.length > this.options.replayLimit) {
+    if (resync) {
       // Never a silent truncation: the client reloads over REST and continues live from here.
       client.socket.emit('resync_required', {
         reason: client.resync
@@ -299,7 +317,15 @@ export class Hub {
       if (client.cursor === null || compare(client.cursor, end) < 0) client.cursor = end
     }
     client.live = true
-    client.socket.emit('live', { lastEventId: client.cursor.id > 0 ? client.cursor.id : null })
+    client.socket.emit('live', { lastEventId: client.lastId })
+  }
+
+  /** The id of the last activity this client can read at or before a position (null: none). */
+  private lastIdAt(client: Client, upTo: Position) {
+    return withTenantContext(this.pool, client.identity, null, async (tx) => {
+      const row = await tx.maybeOne(lastIdUpTo(upTo))
+      return row?.id ?? null
+    })
   }
 
   /** Reads (after, upTo] as this client: begin_request re-checks the session, membership and suspension. */
@@ -387,6 +413,7 @@ export class Hub {
       if (client.cursor && compare(position, client.cursor) <= 0) continue
       client.socket.emit(row.type, toActivity(row))
       client.cursor = position
+      client.lastId = row.id
       if (MEMBERSHIP_EVENTS.has(row.type) && row.target === client.identity.userId) {
         client.live = false
         revalidating = true
@@ -430,6 +457,7 @@ export class Hub {
       if (notice && (!client.cursor || compare(positionOf(notice), client.cursor) > 0)) {
         client.socket.emit(notice.type, toActivity(notice))
         client.cursor = positionOf(notice)
+        client.lastId = notice.id
       }
     }
     client.socket.emit('revoked', problem.body())

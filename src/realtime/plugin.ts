@@ -48,7 +48,7 @@ const HandshakeAuth = z.object({
   lastEventId: z.number().int().min(0).nullish(),
 })
 const AuthMessage = z.object({ token: z.string().min(1).max(8192) })
-const Doorbell = z.object({ id: z.number().int() })
+const Doorbell = z.object({ seq: z.number().int() })
 const SessionBell = z.object({ sessionId: z.uuid() })
 
 /** A transport that has not joined the namespace (its handshake) is closed after this long. */
@@ -132,7 +132,8 @@ export const realtimePlugin = fp(
           identity,
           role,
           expiresAt,
-          cursor: cursor ? { tx: cursor.tx, id: cursor.id } : null,
+          cursor: cursor ? { tx: cursor.tx, seq: cursor.seq } : null,
+          lastId: cursor ? lastEventId : null,
           resync: lastEventId !== null && lastEventId > 0 && cursor === null,
         })
         next()
@@ -232,7 +233,7 @@ export const realtimePlugin = fp(
     })
     subscriber.notifications.on(ACTIVITY_CHANNEL, (payload: unknown) => {
       const bell = Doorbell.safeParse(payload)
-      hub.doorbell(bell.success ? bell.data.id : undefined)
+      hub.doorbell(bell.success ? bell.data.seq : undefined)
     })
     subscriber.notifications.on(SESSION_CHANNEL, (payload: unknown) => {
       const bell = SessionBell.safeParse(payload)

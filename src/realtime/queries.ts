@@ -3,7 +3,7 @@ import { z } from 'zod'
 import { ActivityRow } from '../activities/queries.ts'
 import { Role } from '../db/context.ts'
 
-/** Below every position that can still appear: the snapshot horizon (see migration 000003). */
+/** Below every position that can still appear: the snapshot horizon (see migration 000005). */
 export const horizon = () =>
   sql.type(z.object({ horizon: z.string() }))`
     select pg_snapshot_xmin(pg_current_snapshot())::text as horizon`
@@ -11,18 +11,18 @@ export const horizon = () =>
 const CommittedRow = z.object({
   tenant_id: z.uuid().nullable(),
   tx: z.string().nullable(),
-  id: z.number().nullable(),
+  seq: z.number().nullable(),
   type: z.string().nullable(),
   horizon: z.string(),
 })
 export type CommittedRow = z.infer<typeof CommittedRow>
 
 /** Positions (no content) committed after this instance's position, across tenants, in commit order. */
-export const committedAfter = (after: { tx: string; id: number }, limit: number) =>
+export const committedAfter = (after: { tx: string; seq: number }, limit: number) =>
   sql.type(CommittedRow)`
-    select f.tenant_id, f.tx::text as tx, f.id, f.type, f.horizon::text as horizon
-    from app_private.realtime_committed_after(${after.tx}::xid8, ${after.id}, ${limit}) as f
-    order by f.tx, f.id`
+    select f.tenant_id, f.tx::text as tx, f.seq, f.type, f.horizon::text as horizon
+    from app_private.realtime_committed_after(${after.tx}::xid8, ${after.seq}, ${limit}) as f
+    order by f.tx, f.seq`
 
 const SessionCheckRow = z.object({
   session_id: z.uuid(),
@@ -39,5 +39,5 @@ export const checkSessions = (sessionIds: readonly string[]) =>
 /** The USER_REMOVED activity about this session's user after a position, if they were removed. */
 export const removalNotice = (sessionId: string, afterTx: string) =>
   sql.type(ActivityRow)`
-    select id, type, tenant_id, actor_id, target, payload, created_at, tx::text as tx
+    select id, type, tenant_id, actor_id, target, payload, created_at, tx::text as tx, seq
     from app_private.realtime_removal_notice(${sessionId}::uuid, ${afterTx}::xid8)`
