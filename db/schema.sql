@@ -478,7 +478,7 @@ end;
 $function$;
 grant execute on function app_private.open_session(uuid,text,bytea,interval) to tenantry_app;
 revoke execute on function app_private.open_session(uuid,text,bytea,interval) from public;
-comment on function app_private.open_session(uuid,text,bytea,interval) is 'Starts a refresh-token family for a user in one of their tenants (by slug, or their first), or a tenantless one for a user with no tenant. TN401: not a member; TNSUS: suspended.';
+comment on function app_private.open_session(uuid,text,bytea,interval) is 'Starts a refresh-token family for a user: in the tenant named by the slug, or else in the first tenant they joined that is not suspended (if every one is, the first, and TNSUS); a user with no tenant at all gets a tenantless session (tenant_id NULL). TN401: the slug names none of the user''s tenants; TNSUS: the tenant is suspended.';
 
 CREATE OR REPLACE FUNCTION app_private.purge_sessions(p_session_max_age interval)
  RETURNS TABLE(ran boolean, sessions bigint, refresh_tokens bigint)

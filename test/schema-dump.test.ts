@@ -81,4 +81,13 @@ t.test('db/schema.sql', async (t) => {
     }
     t.equal(await dumpSchema(owner), fresh, 'and everything was rolled back')
   })
+
+  t.test("open_session's comment states what 000004's function does (000003's fix, lost by 000004)", async (t) => {
+    const { rows } = await owner.query<{ comment: string }>(
+      `select obj_description('app_private.open_session(uuid, text, bytea, interval)'::regprocedure, 'pg_proc') as comment`,
+    )
+    t.match(rows[0]?.comment, /not suspended/)
+    t.match(rows[0]?.comment, /tenantless/)
+    t.notMatch(rows[0]?.comment, /or their first\)/)
+  })
 })
