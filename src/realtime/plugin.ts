@@ -2,7 +2,6 @@ import { setTimeout as delay } from 'node:timers/promises'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import pgListen from 'pg-listen'
-import { sql } from 'slonik'
 import { Server } from 'socket.io'
 import { z } from 'zod'
 import { activityPosition } from '../activities/queries.ts'
@@ -12,6 +11,7 @@ import { withTenantContext } from '../db/context.ts'
 import type { ReadinessCheck } from '../health/readiness.ts'
 import { Problem } from '../problems.ts'
 import { asRefusal, Client, Hub } from './hub.ts'
+import { queueUsage } from './queries.ts'
 
 const createSubscriber = pgListen.default
 
@@ -47,8 +47,6 @@ const HandshakeAuth = z.object({
 const AuthMessage = z.object({ token: z.string().min(1).max(8192) })
 const Doorbell = z.object({ id: z.number().int() })
 const SessionBell = z.object({ sessionId: z.uuid() })
-
-const queueUsage = () => sql.type(z.object({ usage: z.number() }))`select pg_notification_queue_usage() as usage`
 
 /** A connect_error whose `data` is the problem an HTTP request would have got. */
 function handshakeError(problem: Problem): Error {
