@@ -33,7 +33,12 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       writeFileSync(SCHEMA_FILE, dump)
       console.log('wrote db/schema.sql')
     } else if (readFileSync(SCHEMA_FILE, 'utf8') !== dump) {
-      console.error('db/schema.sql differs from a fresh migrate: run `npm run db:schema` and commit it')
+      const file = readFileSync(SCHEMA_FILE, 'utf8').split('\n')
+      const fresh = dump.split('\n')
+      const only = (a: string[], b: string[]) => a.filter((line) => !b.includes(line)).slice(0, 5)
+      for (const line of only(file, fresh)) console.error(`- ${line.slice(0, 160)}`)
+      for (const line of only(fresh, file)) console.error(`+ ${line.slice(0, 160)}`)
+      console.error('db/schema.sql (-) differs from a fresh migrate (+): run `npm run db:schema` and commit it')
       code = 1
     } else {
       console.log('db/schema.sql matches a fresh migrate')
