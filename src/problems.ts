@@ -46,8 +46,8 @@ export const PROBLEM_TYPES = {
     status: 403,
     title: 'Plan limit exceeded',
     means:
-      "The change would take the tenant past its plan's limits (members plus pending invitations), or the requested plan is smaller than the tenant already is.",
-    fix: 'Upgrade the plan (`PUT /v1/tenant/plan`), or revoke invitations and remove members first.',
+      "The change would take the tenant past one of its plan's quotas: members (members plus pending invitations), items, or the size of one item's payload; or the requested plan is smaller than the tenant already is (members or items). `detail` names the quota.",
+    fix: 'Upgrade the plan (`PUT /v1/tenant/plan`), or make room: revoke invitations, remove members, delete items or send a smaller payload.',
   },
   'tenant-suspended': {
     status: 403,

@@ -256,6 +256,35 @@ const checks: Check[] = [
       return owned.filter((o) => o.owner !== OWNER_ROLE).map((o) => `${o.name} is owned by ${o.owner}`)
     },
   },
+  {
+    // The DBA reads the catalog, not our migrations: each object says why it exists.
+    promise: 'every function, table and policy in app_public and app_private has a comment',
+    rules: [],
+    catches: [
+      'function app_private.sabotage_mutable_path() has no comment',
+      'table app_public.sabotage_no_rls has no comment',
+      'policy delete_anyone on app_public.sabotage_dead_policy has no comment',
+    ],
+    async find(client) {
+      const missing = await rows<{ what: string }>(
+        client,
+        `select 'function ' || p.oid::regprocedure::text as what from pg_proc p
+          where p.pronamespace in ('app_public'::regnamespace, 'app_private'::regnamespace)
+            and obj_description(p.oid, 'pg_proc') is null
+         union all
+         select 'table ' || c.oid::regclass::text from pg_class c
+          where c.relnamespace in ('app_public'::regnamespace, 'app_private'::regnamespace)
+            and c.relkind in ('r', 'p') and obj_description(c.oid, 'pg_class') is null
+         union all
+         select 'policy ' || p.polname || ' on ' || p.polrelid::regclass::text from pg_policy p
+          join pg_class c on c.oid = p.polrelid
+          where c.relnamespace in ('app_public'::regnamespace, 'app_private'::regnamespace)
+            and obj_description(p.oid, 'pg_policy') is null
+         order by 1`,
+      )
+      return missing.map((row) => `${row.what} has no comment`)
+    },
+  },
 ]
 
 /** Breaks every rule but api_role_exists (dropping the role would hurt other test files). */

@@ -11,8 +11,20 @@ import { ensureRolesAndDatabase, migrate } from '../src/db/bootstrap.ts'
 import { startEmbeddedPostgres } from '../src/db/embedded.ts'
 import { freePort } from '../src/net.ts'
 import { buildTestApp, call, registerTenant } from './helpers/app.ts'
+import { waitFor } from './helpers/wait.ts'
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+/**
+ * Backends of this database waiting for a lock (the requests a test holds behind its LOCK TABLE).
+ * The statistics snapshot is cleared first: inside the locker's transaction it would stay frozen.
+ */
+const lockWaiters = async (client: { query: (text: string) => Promise<{ rows: { n: number }[] }> }) => {
+  await client.query('select pg_stat_clear_snapshot()')
+  const { rows } = await client.query(
+    "select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'",
+  )
+  return rows[0]!.n
+}
 const isProblem = (res: { headers: Record<string, unknown>; json: () => { status: number } }, status: number) =>
   /^application\/problem\+json/.test(String(res.headers['content-type'])) && res.json().status === status
 
@@ -40,7 +52,7 @@ t.test('an exhausted pool answers others with a 503 problem within the connectio
   const slow = [1, 2].map(() =>
     call(app, owner, 'POST', '/v1/items', { name: 'slow' }).then((res) => ({ res, ms: Date.now() - startedSlow })),
   )
-  await sleep(300)
+  await waitFor('both slow inserts to wait on the lock', async () => (await lockWaiters(locker)) === 2)
   const startedOther = Date.now()
   const others = await Promise.all([1, 2, 3].map(() => call(app, neighbour, 'GET', '/v1/tenant')))
   const waited = Date.now() - startedOther
@@ -201,12 +213,15 @@ t.test('while closing, running requests finish and new ones get 503 problems', a
   const request = (method: string, path: string, body = '') =>
     `${method} ${path} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${owner.accessToken}\r\n` +
     `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
+  let requestsSeen = 0
+  app.server.on('request', () => requestsSeen++)
   socket.write(request('POST', '/v1/items', '{"name":"in flight"}'))
-  await sleep(200)
+  await waitFor('the insert to wait on the lock', async () => (await lockWaiters(locker)) === 1)
   const closed = app.close()
-  await sleep(50)
+  await waitFor('the server to stop listening', () => !app.server.listening)
   socket.write(request('GET', '/v1/tenant'))
-  await sleep(50)
+  // Node hands a pipelined request to the app at once but answers it after the one before it.
+  await waitFor('the server to receive the request sent during the drain', () => requestsSeen === 2)
   await locker.query('commit')
   await closed
   await ended

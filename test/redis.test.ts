@@ -6,6 +6,7 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
+import { once } from 'node:events'
 import { request } from 'node:http'
 import { Redis } from 'ioredis'
 import t, { type Test } from 'tap'
@@ -13,6 +14,7 @@ import { REDIS_COMMAND_TIMEOUT_MS } from '../src/limits/store.ts'
 import { freePort } from '../src/net.ts'
 import { buildTestApp } from './helpers/app.ts'
 import { createTestDatabase } from './helpers/db.ts'
+import { waitFor } from './helpers/wait.ts'
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -145,7 +147,7 @@ t.test('Redis paused or down: 0 errors, bounded latency, limits per instance', {
     server.kill('SIGKILL')
   })
   const url = `redis://127.0.0.1:${port}`
-  for (let i = 0; i < 50 && !(await answers(url)); i++) await sleep(100)
+  await waitFor(`redis-server to answer at ${url}`, () => answers(url), { timeoutMs: 5000, intervalMs: 20 })
   const { app } = await buildTestApp(t, { env: { REDIS_URL: url, RATE_LIMIT_PER_IP: '1000' } })
 
   /** `count` parallel requests from one address: statuses and the slowest answer. */
@@ -183,8 +185,9 @@ t.test('Redis paused or down: 0 errors, bounded latency, limits per instance', {
   t.ok(pausedSlowest < REDIS_COMMAND_TIMEOUT_MS + 1000, `paused: slowest answer ${pausedSlowest.toFixed(0)} ms`)
   server.kill('SIGCONT')
 
+  const exited = once(server, 'exit')
   server.kill('SIGKILL')
-  await sleep(200)
+  await exited
   const down = []
   for (let i = 0; i < 5; i++) down.push(await burst('10.20.0.3', 20))
   const downSlowest = Math.max(...down.map((p) => p.slowest))

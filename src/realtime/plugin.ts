@@ -2,7 +2,6 @@ import { setTimeout as delay } from 'node:timers/promises'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import pgListen from 'pg-listen'
-import { sql } from 'slonik'
 import { Server } from 'socket.io'
 import { z } from 'zod'
 import { activityPosition } from '../activities/queries.ts'
@@ -15,6 +14,7 @@ import { clientAddress, proxyTrust } from '../net.ts'
 import { Problem } from '../problems.ts'
 import { Admission, EventWindow, Seat } from './admission.ts'
 import { asRefusal, Client, Hub } from './hub.ts'
+import { queueUsage } from './queries.ts'
 
 const createSubscriber = pgListen.default
 
@@ -58,8 +58,6 @@ const REFUSED_TRANSPORT_GRACE_MS = 1000
 /** A client that misses a ping for interval + timeout is gone: its socket and its seat are freed. */
 const PING_INTERVAL_MS = 25_000
 const PING_TIMEOUT_MS = 10_000
-
-const queueUsage = () => sql.type(z.object({ usage: z.number() }))`select pg_notification_queue_usage() as usage`
 
 /** A connect_error whose `data` is the problem an HTTP request would have got. */
 function handshakeError(problem: Problem): Error {

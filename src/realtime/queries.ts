@@ -41,3 +41,6 @@ export const removalNotice = (sessionId: string, afterTx: string) =>
   sql.type(ActivityRow)`
     select id, type, tenant_id, actor_id, target, payload, created_at, tx::text as tx, seq
     from app_private.realtime_removal_notice(${sessionId}::uuid, ${afterTx}::xid8)`
+
+/** How full the cluster's NOTIFY queue is (0–1): readiness reports it before NOTIFYs start failing. */
+export const queueUsage = () => sql.type(z.object({ usage: z.number() }))`select pg_notification_queue_usage() as usage`

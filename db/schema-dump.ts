@@ -1,0 +1,333 @@
+/**
+ * db/schema.sql: the schema of a freshly migrated database, read from the catalog, as one file a
+ * DBA reads instead of the migrations' history.
+ *
+ * Why not pg_dump: the embedded PostgreSQL 18 ships none, Debian bookworm's client is 15 (it
+ * refuses an 18 server), Debian has no postgresql-client-18, the PGDG repository is out of
+ * reach here, and no npm package ships an 18 pg_dump. So the dump is built with the server's own
+ * deparsers (pg_get_functiondef, pg_get_constraintdef, pg_get_indexdef, pg_get_triggerdef,
+ * pg_get_viewdef, pg_get_expr), which every PostgreSQL has and which print what the server holds,
+ * not what a migration once said. Object kinds the dump does not know make it throw, so nothing
+ * is left out silently.
+ *
+ * Stable: sorted by schema and name (collation "C"), no oids, no version string beyond the major
+ * in the header, no owner noise (every object is owned by the owner role; only grants to other
+ * roles and revokes from the defaults are printed). Grouped for reading: schemas, types,
+ * functions, then one section per table (columns and constraints, row-level security, indexes,
+ * triggers, policies, grants, comments), then views and default privileges. Deparsed text varies
+ * between PostgreSQL majors, so db/schema.sql is compared only on the major named in its header
+ * (the embedded one).
+ */
+import type pg from 'pg'
+
+export const SCHEMAS = ['public', 'app_public', 'app_private', 'app_audit'] as const
+
+type Row = Record<string, string>
+type Query = (text: string, values?: unknown[]) => Promise<Row[]>
+
+/** `grant`/`revoke` lines: the object's ACL against its kind's default for its owner. */
+const aclSql = (acl: string, kind: string, owner: string, target: string) => `
+  (select string_agg(line, E'\\n' order by line collate "C") from (
+    select format('revoke %s on ${target} from %s;', lower(d.privilege_type),
+                  case when d.grantee = 0 then 'public' else quote_ident(pg_get_userbyid(d.grantee)) end) as line
+      from aclexplode(acldefault('${kind}', ${owner})) d
+     where ${acl} is not null and d.grantee <> ${owner}
+       and not exists (select 1 from aclexplode(${acl}) a
+                        where a.grantee = d.grantee and a.privilege_type = d.privilege_type)
+    union all
+    select format('grant %s on ${target} to %s%s;', lower(a.privilege_type),
+                  case when a.grantee = 0 then 'public' else quote_ident(pg_get_userbyid(a.grantee)) end,
+                  case when a.is_grantable then ' with grant option' else '' end)
+      from aclexplode(${acl}) a
+     where a.grantee <> ${owner}
+       and not exists (select 1 from aclexplode(acldefault('${kind}', ${owner})) d
+                        where d.grantee = a.grantee and d.privilege_type = a.privilege_type)
+  ) lines)`
+
+const commentSql = (objoid: string, catalog: string, target: string, subid = '0') => `
+  (select format('comment on ${target} is %L;', description) from pg_description
+    where objoid = ${objoid} and classoid = '${catalog}'::regclass and objsubid = ${subid})`
+
+/** Sorts rows by one text column, bytewise (as collation "C" does), so the order never depends on a locale. */
+const byText =
+  (key: string) =>
+  (rows: Row[]): Row[] =>
+    rows.sort((a, b) => (a[key]! < b[key]! ? -1 : a[key]! > b[key]! ? 1 : 0))
+
+const join = (...parts: (string | null | undefined)[]) => parts.filter((part) => part).join('\n')
+
+export async function dumpSchema(client: pg.Client | pg.PoolClient): Promise<string> {
+  const query: Query = async (text, values) => (await client.query<Row>(text, values)).rows
+  const schemas = [...SCHEMAS]
+  const major = (await query('show server_version_num'))[0]!.server_version_num!.slice(0, -4)
+
+  const unknown = await query(
+    `select format('%s %I.%I', kind, n.nspname, name) as what from (
+       select relnamespace as ns, relname as name, 'relation of kind ' || relkind::text as kind from pg_class
+        where relkind not in ('r', 'p', 'v', 'i', 'I', 'S', 't', 'c')
+       union all select typnamespace, typname, 'type of kind ' || typtype::text from pg_type
+        where typtype not in ('b', 'c', 'e', 'd', 'p', 'm', 'r')
+       union all select pronamespace, proname, 'routine of kind ' || prokind::text from pg_proc where prokind <> 'f'
+       union all select connamespace, conname, 'constraint on a domain' from pg_constraint where contypid <> 0
+       union all select c.relnamespace, r.rulename, 'rule' from pg_rewrite r join pg_class c on c.oid = r.ev_class
+        where r.rulename <> '_RETURN'
+     ) o join pg_namespace n on n.oid = o.ns where n.nspname = any($1) order by 1`,
+    [schemas],
+  )
+  if (unknown.length > 0) {
+    throw new Error(`db/schema-dump.ts cannot print: ${unknown.map((row) => row.what).join(', ')}`)
+  }
+
+  const sections: string[] = [
+    [
+      `-- The schema of a freshly migrated Tenantry database (schemas ${schemas.join(', ')}), read`,
+      '-- from the catalog by db/schema-dump.ts. Generated by `npm run db:commit` and `npm run db:schema`:',
+      '-- do not edit (test/schema-dump.test.ts fails when this file differs from a fresh migrate).',
+      `-- PostgreSQL major: ${major}`,
+      '',
+      'set check_function_bodies = false;',
+    ].join('\n'),
+  ]
+
+  // Schemas (public exists in every database: only its grants and comment).
+  for (const row of await query(
+    `select n.nspname as name,
+            ${aclSql('n.nspacl', 'n', 'n.nspowner', "schema ' || quote_ident(n.nspname) || '")} as acl,
+            ${commentSql('n.oid', 'pg_namespace', "schema ' || quote_ident(n.nspname) || '")} as comment
+       from pg_namespace n where n.nspname = any($1) order by n.nspname collate "C"`,
+    [schemas],
+  )) {
+    const name = row.name === 'public' ? null : `create schema ${row.name};`
+    sections.push(join(`-- schema ${row.name}`, name, row.acl, row.comment))
+  }
+
+  for (const row of await query(
+    `select format('create extension %I with schema %I;', e.extname, n.nspname) as ddl
+       from pg_extension e join pg_namespace n on n.oid = e.extnamespace
+      where e.extname <> 'plpgsql' order by e.extname collate "C"`,
+  )) {
+    sections.push(row.ddl!)
+  }
+
+  // Types: enums, domains and free-standing composite types.
+  for (const row of await query(
+    `select format('%I.%I', n.nspname, t.typname) as name, t.typtype as kind,
+            (select string_agg(quote_literal(e.enumlabel), ', ' order by e.enumsortorder)
+               from pg_enum e where e.enumtypid = t.oid) as labels,
+            format_type(t.typbasetype, t.typtypmod) as base, t.typnotnull as not_null,
+            (select string_agg(' ' || pg_get_constraintdef(c.oid), '' order by c.conname collate "C")
+               from pg_constraint c where c.contypid = t.oid and c.contype = 'c') as checks,
+            (select string_agg(format('%I %s', a.attname, format_type(a.atttypid, a.atttypmod)), ', '
+                               order by a.attnum)
+               from pg_attribute a where a.attrelid = t.typrelid and a.attnum > 0 and not a.attisdropped) as fields,
+            ${aclSql('t.typacl', 'T', 't.typowner', "type ' || format('%I.%I', n.nspname, t.typname) || '")} as acl,
+            ${commentSql('t.oid', 'pg_type', "type ' || format('%I.%I', n.nspname, t.typname) || '")} as comment
+       from pg_type t join pg_namespace n on n.oid = t.typnamespace
+      where n.nspname = any($1) and (t.typtype in ('e', 'd')
+         or (t.typtype = 'c' and (select relkind from pg_class where oid = t.typrelid) = 'c'))
+      order by n.nspname collate "C", t.typname collate "C"`,
+    [schemas],
+  )) {
+    const body =
+      row.kind === 'e'
+        ? `as enum (${row.labels ?? ''})`
+        : row.kind === 'd'
+          ? `as ${row.base}${row.not_null ? ' not null' : ''}${row.checks ?? ''}`
+          : `as (${row.fields})`
+    sections.push(join(`create type ${row.name} ${body};`, row.acl, row.comment))
+  }
+
+  // Functions, by name then argument list.
+  for (const row of await query(
+    `select pg_get_functiondef(p.oid) as ddl,
+            ${aclSql('p.proacl', 'f', 'p.proowner', "function ' || p.oid::regprocedure::text || '")} as acl,
+            ${commentSql('p.oid', 'pg_proc', "function ' || p.oid::regprocedure::text || '")} as comment
+       from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+      where n.nspname = any($1)
+        and not exists (select 1 from pg_depend d where d.objid = p.oid and d.deptype = 'e')
+      order by n.nspname collate "C", p.proname collate "C",
+               pg_get_function_identity_arguments(p.oid) collate "C"`,
+    [schemas],
+  )) {
+    sections.push(join(`${row.ddl!.trim()};`, row.acl, row.comment))
+  }
+
+  // Sequences that no identity column owns.
+  for (const row of await query(
+    `select format('create sequence %I.%I as %s increment by %s minvalue %s maxvalue %s start with %s cache %s%s;',
+                   n.nspname, c.relname, format_type(s.seqtypid, null), s.seqincrement, s.seqmin, s.seqmax,
+                   s.seqstart, s.seqcache, case when s.seqcycle then ' cycle' else '' end) as ddl,
+            (select format('alter sequence %I.%I owned by %s.%I;', n.nspname, c.relname, d.refobjid::regclass,
+                           a.attname)
+               from pg_depend d join pg_attribute a on a.attrelid = d.refobjid and a.attnum = d.refobjsubid
+              where d.objid = c.oid and d.classid = 'pg_class'::regclass and d.deptype = 'a') as owned,
+            ${aclSql('c.relacl', 's', 'c.relowner', "sequence ' || c.oid::regclass::text || '")} as acl,
+            ${commentSql('c.oid', 'pg_class', "sequence ' || c.oid::regclass::text || '")} as comment
+       from pg_class c join pg_namespace n on n.oid = c.relnamespace join pg_sequence s on s.seqrelid = c.oid
+      where n.nspname = any($1) and c.relkind = 'S'
+        and not exists (select 1 from pg_depend d where d.objid = c.oid and d.classid = 'pg_class'::regclass
+                           and d.deptype = 'i')
+      order by n.nspname collate "C", c.relname collate "C"`,
+    [schemas],
+  )) {
+    sections.push(join(row.ddl, row.owned, row.acl, row.comment))
+  }
+
+  // Tables, each with everything that hangs on it.
+  const tables = await query(
+    `select c.oid::text as oid, c.oid::regclass::text as name, c.relkind as kind,
+            c.relrowsecurity as rls, c.relforcerowsecurity as force_rls
+       from pg_class c join pg_namespace n on n.oid = c.relnamespace
+      where n.nspname = any($1) and c.relkind in ('r', 'p')
+      order by n.nspname collate "C", c.relname collate "C"`,
+    [schemas],
+  )
+  for (const table of tables) {
+    const oid = table.oid!
+    const name = table.name!
+    const columns = await query(
+      `select format('  %I %s%s%s%s%s', a.attname, format_type(a.atttypid, a.atttypmod),
+                     case when a.attcollation <> t.typcollation and a.attcollation <> 0
+                          then format(' collate %s', a.attcollation::regcollation) else '' end,
+                     case a.attidentity when 'a' then ' generated always as identity'
+                                        when 'd' then ' generated by default as identity' else '' end,
+                     case when a.attgenerated = 's' then format(' generated always as (%s) stored', pg_get_expr(ad.adbin, ad.adrelid))
+                          when ad.adbin is not null then format(' default %s', pg_get_expr(ad.adbin, ad.adrelid))
+                          else '' end,
+                     case when a.attnotnull then ' not null' else '' end) as line
+         from pg_attribute a join pg_type t on t.oid = a.atttypid
+         left join pg_attrdef ad on ad.adrelid = a.attrelid and ad.adnum = a.attnum
+        where a.attrelid = $1 and a.attnum > 0 and not a.attisdropped
+        order by a.attnum`,
+      [oid],
+    )
+    const constraints = await query(
+      `select format('  constraint %I %s', conname, pg_get_constraintdef(oid)) as line
+         from pg_constraint where conrelid = $1 and contype in ('p', 'u', 'f', 'c', 'x')
+        order by case contype when 'p' then 0 when 'u' then 1 when 'x' then 2 when 'c' then 3 else 4 end,
+                 conname collate "C"`,
+      [oid],
+    )
+    const partition = await query(
+      `select pg_get_partkeydef($1::oid) as key, pg_get_expr(c.relpartbound, c.oid) as bound
+         from pg_class c where c.oid = $1`,
+      [oid],
+    )
+    const rls = [
+      table.rls ? `alter table ${name} enable row level security;` : null,
+      table.force_rls ? `alter table ${name} force row level security;` : null,
+    ]
+    const indexes = await query(
+      `select pg_get_indexdef(i.indexrelid) || ';' as ddl,
+              ${commentSql('i.indexrelid', 'pg_class', "index ' || i.indexrelid::regclass::text || '")} as comment
+         from pg_index i
+        where i.indrelid = $1
+          and not exists (select 1 from pg_constraint c where c.conindid = i.indexrelid and c.conrelid = $1
+                             and c.contype in ('p', 'u', 'x'))
+        order by i.indexrelid::regclass::text collate "C"`,
+      [oid],
+    )
+    const triggers = await query(
+      `select pg_get_triggerdef(t.oid) || ';' as ddl,
+              ${commentSql('t.oid', 'pg_trigger', "trigger ' || quote_ident(t.tgname) || ' on ' || t.tgrelid::regclass::text || '")} as comment
+         from pg_trigger t where t.tgrelid = $1 and not t.tgisinternal order by t.tgname collate "C"`,
+      [oid],
+    )
+    const policies = await query(
+      `select format('create policy %I on %s as %s for %s to %s%s%s;', p.polname, p.polrelid::regclass,
+                     case when p.polpermissive then 'permissive' else 'restrictive' end,
+                     case p.polcmd when 'r' then 'select' when 'a' then 'insert' when 'w' then 'update'
+                                   when 'd' then 'delete' else 'all' end,
+                     (select string_agg(case when r = 0 then 'public' else quote_ident(pg_get_userbyid(r)) end,
+                                        ', ' order by r) from unnest(p.polroles) r),
+                     case when p.polqual is not null then format(E'\\n  using (%s)', pg_get_expr(p.polqual, p.polrelid)) else '' end,
+                     case when p.polwithcheck is not null then format(E'\\n  with check (%s)', pg_get_expr(p.polwithcheck, p.polrelid)) else '' end) as ddl,
+              ${commentSql('p.oid', 'pg_policy', "policy ' || quote_ident(p.polname) || ' on ' || p.polrelid::regclass::text || '")} as comment
+         from pg_policy p where p.polrelid = $1 order by p.polname collate "C"`,
+      [oid],
+    )
+    const grants = await query(
+      `select ${aclSql('c.relacl', 'r', 'c.relowner', "table ' || c.oid::regclass::text || '")} as acl,
+              ${commentSql('c.oid', 'pg_class', "table ' || c.oid::regclass::text || '")} as comment
+         from pg_class c where c.oid = $1`,
+      [oid],
+    )
+    const columnGrants = await query(
+      `select format('grant %s (%I) on table %s to %s;', lower(a.privilege_type), att.attname, $1::oid::regclass,
+                     case when a.grantee = 0 then 'public' else quote_ident(pg_get_userbyid(a.grantee)) end) as line
+         from pg_attribute att, aclexplode(att.attacl) a
+        where att.attrelid = $1 and att.attacl is not null and not att.attisdropped`,
+      [oid],
+    )
+    const columnComments = await query(
+      `select format('comment on column %s.%I is %L;', $1::oid::regclass, a.attname, d.description) as line
+         from pg_description d join pg_attribute a on a.attrelid = d.objoid and a.attnum = d.objsubid
+        where d.objoid = $1 and d.classoid = 'pg_class'::regclass and d.objsubid > 0
+        order by a.attnum`,
+      [oid],
+    )
+    const constraintComments = await query(
+      `select format('comment on constraint %I on %s is %L;', c.conname, $1::oid::regclass, d.description) as line
+         from pg_constraint c join pg_description d on d.objoid = c.oid and d.classoid = 'pg_constraint'::regclass
+        where c.conrelid = $1 order by c.conname collate "C"`,
+      [oid],
+    )
+    const body = [...columns, ...constraints].map((row) => row.line).join(',\n')
+    const part = partition[0]!
+    sections.push(
+      join(
+        `-- table ${name}`,
+        `create table ${name} (\n${body}\n)${part.key ? ` partition by ${part.key}` : ''};`,
+        ...rls,
+        ...indexes.flatMap((row) => [row.ddl, row.comment]),
+        ...triggers.flatMap((row) => [row.ddl, row.comment]),
+        ...policies.flatMap((row) => [row.ddl, row.comment]),
+        grants[0]!.acl,
+        ...byText('line')(columnGrants).map((row) => row.line),
+        grants[0]!.comment,
+        ...columnComments.map((row) => row.line),
+        ...constraintComments.map((row) => row.line),
+      ),
+    )
+  }
+
+  // Views, after the tables they read.
+  for (const row of await query(
+    `select format(E'create view %s as\\n%s', c.oid::regclass, rtrim(pg_get_viewdef(c.oid, true), ';')) || ';' as ddl,
+            ${aclSql('c.relacl', 'r', 'c.relowner', "table ' || c.oid::regclass::text || '")} as acl,
+            ${commentSql('c.oid', 'pg_class', "view ' || c.oid::regclass::text || '")} as comment
+       from pg_class c join pg_namespace n on n.oid = c.relnamespace
+      where n.nspname = any($1) and c.relkind = 'v'
+      order by n.nspname collate "C", c.relname collate "C"`,
+    [schemas],
+  )) {
+    sections.push(join(row.ddl, row.acl, row.comment))
+  }
+
+  // Default privileges: what objects the owner creates later start with.
+  for (const row of await query(
+    `select format('alter default privileges for role %I%s %s %s on %s %s %s;', pg_get_userbyid(d.defaclrole),
+                   case when d.defaclnamespace = 0 then '' else format(' in schema %I', d.defaclnamespace::regnamespace) end,
+                   case when x.kind = 'revoke' then 'revoke' else 'grant' end, lower(x.privilege_type),
+                   case d.defaclobjtype when 'r' then 'tables' when 'S' then 'sequences' when 'f' then 'functions'
+                                        when 'T' then 'types' when 'n' then 'schemas' end,
+                   case when x.kind = 'revoke' then 'from' else 'to' end,
+                   case when x.grantee = 0 then 'public' else quote_ident(pg_get_userbyid(x.grantee)) end) as ddl
+       from pg_default_acl d,
+            lateral (select 'revoke' as kind, g.grantee, g.privilege_type
+                       from aclexplode(acldefault(d.defaclobjtype, d.defaclrole)) g
+                      where d.defaclnamespace = 0
+                        and not exists (select 1 from aclexplode(d.defaclacl) a
+                                         where a.grantee = g.grantee and a.privilege_type = g.privilege_type)
+                     union all
+                     select 'grant', a.grantee, a.privilege_type from aclexplode(d.defaclacl) a
+                      where d.defaclnamespace <> 0
+                         or not exists (select 1 from aclexplode(acldefault(d.defaclobjtype, d.defaclrole)) g
+                                         where a.grantee = g.grantee and a.privilege_type = g.privilege_type)) x
+`,
+  ).then(byText('ddl'))) {
+    sections.push(row.ddl!)
+  }
+
+  return `${sections.join('\n\n')}\n`
+}
