@@ -44,8 +44,6 @@ declare module 'fastify' {
      * hash queue takes turns by (pass them to app.passwords).
      */
     passwordAttempt: (request: FastifyRequest, reply: FastifyReply, email: string) => Promise<HashClient>
-  }
-  interface FastifyInstance {
     /**
      * The same counters for doors that are not Fastify routes (Socket.IO handshakes and
      * events): each call spends one unit and throws the /rate-limited problem when exceeded.
