@@ -16,7 +16,7 @@
 import { randomBytes } from 'node:crypto'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import t from 'tap'
-import { ROLES, type Role, roleAtLeast } from '../src/db/context.ts'
+import { ROLES, type Role, roleAtLeast } from '../src/roles.ts'
 import { buildTestApp, call, factoriesOf, registerTenant, uniqueName } from './helpers/app.ts'
 import { conformanceCases, type Json, type Method, type Request } from './helpers/conformance-cases.ts'
 import { createTestDatabase } from './helpers/db.ts'

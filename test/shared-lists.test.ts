@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs'
 import t from 'tap'
 import { ACTIVITY_TYPES } from '../src/activities/schemas.ts'
 import { loadConfig } from '../src/config.ts'
-import { ROLES } from '../src/db/context.ts'
+import { ROLES } from '../src/roles.ts'
 import { BroadcastBody, PLANS } from '../src/tenant/schemas.ts'
 import { buildTestApp, call, registerTenant } from './helpers/app.ts'
 import { connect, createTestDatabase } from './helpers/db.ts'
@@ -25,7 +25,7 @@ t.test('TypeScript and the catalog agree on every shared list', async (t) => {
   t.same(
     roles.map((r) => r.label),
     [...ROLES],
-    'roles, in rank order: enum app_public.membership_role = ROLES (src/db/context.ts)',
+    'roles, in rank order: enum app_public.membership_role = ROLES (src/roles.ts)',
   )
 
   const plans = await rows<{ id: string }>('select id from app_public.plans order by rank')

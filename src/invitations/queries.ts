@@ -1,6 +1,6 @@
 import { sql } from 'slonik'
 import { z } from 'zod'
-import { Role } from '../db/context.ts'
+import { Role } from '../roles.ts'
 
 // Row schemas at module scope: zod compiles a schema on its first parse.
 const RevokedRow = z.object({ id: z.uuid() })

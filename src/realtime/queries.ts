@@ -1,7 +1,7 @@
 import { sql } from 'slonik'
 import { z } from 'zod'
 import { ActivityRow } from '../activities/queries.ts'
-import { Role } from '../db/context.ts'
+import { Role } from '../roles.ts'
 
 /** Below every position that can still appear: the snapshot horizon (see migration 000005). */
 export const horizon = () =>

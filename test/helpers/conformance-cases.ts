@@ -4,7 +4,7 @@
  * a row here fails that test.
  */
 import type { FastifyInstance } from 'fastify'
-import type { Role } from '../../src/db/context.ts'
+import type { Role } from '../../src/roles.ts'
 import { call, PASSWORD, type Session, uniqueName } from './app.ts'
 import type { Factories } from './factories.ts'
 
