@@ -12,6 +12,8 @@ import t from 'tap'
  *                       registered by app.ts and imported by nobody else
  *   http/               shared HTTP pieces (error handler, cursors, field schemas)
  *   db/                 pool, request context, SQLSTATE mapping: below http/ and every domain
+ *   fairness/           each tenant's share (pool slots, event-loop pressure, the hash queue):
+ *                       below db/, which schedules through it
  *   problems.ts, config.ts, net.ts, roles.ts   leaves
  *
  * A module may import only from its own layer or one below it, there are no cycles, and SQL
@@ -78,10 +80,11 @@ const LEAVES = new Set(['src/problems.ts', 'src/config.ts', 'src/net.ts', 'src/r
 const layerOf = (file: string): { rank: number; name: string } => {
   if (LEAVES.has(file)) return { rank: 0, name: file }
   const [, top] = file.split('/')
-  if (top === 'db') return { rank: 1, name: 'db' }
-  if (top === 'http') return { rank: 2, name: 'http' }
-  if (file === 'src/app.ts' || file === 'src/server.ts') return { rank: 4, name: file }
-  return { rank: 3, name: top! } // a domain folder
+  if (top === 'fairness') return { rank: 1, name: 'fairness' }
+  if (top === 'db') return { rank: 2, name: 'db' }
+  if (top === 'http') return { rank: 3, name: 'http' }
+  if (file === 'src/app.ts' || file === 'src/server.ts') return { rank: 5, name: file }
+  return { rank: 4, name: top! } // a domain folder
 }
 
 export function layeringViolations(files: Sources = sources): string[] {
@@ -164,10 +167,13 @@ export function sqlOutsideQueries(files: Sources = sources): string[] {
     .map(([file]) => file)
 }
 
-t.test('src/ keeps its layers: leaves ← db ← http ← domains ← app, no cycles, routes only in app.ts', async (t) => {
-  t.ok(sources.size > 20, `found ${sources.size} modules`)
-  t.same(layeringViolations(), [])
-})
+t.test(
+  'src/ keeps its layers: leaves ← fairness ← db ← http ← domains ← app, no cycles, routes only in app.ts',
+  async (t) => {
+    t.ok(sources.size > 20, `found ${sources.size} modules`)
+    t.same(layeringViolations(), [])
+  },
+)
 
 t.test('SQL is written only in queries.ts files and src/db/', async (t) => {
   t.same(sqlOutsideQueries(), [])
@@ -175,6 +181,7 @@ t.test('SQL is written only in queries.ts files and src/db/', async (t) => {
 
 /** Each rule broken once, in memory, on top of the real sources: [what, file, source, caught as]. */
 export const SABOTAGES: [string, string, string, string][] = [
+  ['fairness/ imports db/', 'src/fairness/sabotage.ts', "import { x } from '../db/pool.ts'", 'may not depend on db'],
   ['db/ imports a domain', 'src/db/sabotage.ts', "import { x } from '../items/queries.ts'", 'may not depend on items'],
   ['a type-only import upwards', 'src/db/sabotage.ts', "import type { X } from '../app.ts'", 'may not depend'],
   ['a re-export upwards', 'src/http/sabotage.ts', "export { x } from '../items/queries.ts'", 'may not depend'],

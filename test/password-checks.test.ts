@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import { Redis } from 'ioredis'
 import t, { type Test } from 'tap'
-import { FairQueue, QueueFullError } from '../src/limits/fair-queue.ts'
+import { FairQueue, QueueFullError } from '../src/fairness/fair-queue.ts'
 import { buildTestApp, factoriesOf, PASSWORD, uniqueName } from './helpers/app.ts'
 
 // 3,000+ requests and a few dozen bcrypt hashes: more than the suite's 120 s per file on a busy machine.

@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap'
 import { noisyClient } from '../bench/load.ts'
-import type { Load, Pressure } from '../src/db/loop-pressure.ts'
-import { TenantSlots } from '../src/db/tenant-slots.ts'
+import type { Load, Pressure } from '../src/fairness/loop-pressure.ts'
+import { TenantSlots } from '../src/fairness/tenant-slots.ts'
 import { buildTestApp, call, factoriesOf } from './helpers/app.ts'
 import { listen } from './helpers/realtime.ts'
 
