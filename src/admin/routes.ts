@@ -4,9 +4,10 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { opaqueToken } from '../auth/tokens.ts'
+import { oneOrNotFound } from '../db/not-found.ts'
 import { decodeCursor, IdCursor, toPage } from '../http/cursor.ts'
 import { IdParams, PageQuery } from '../http/schemas.ts'
-import { notFound, Problem } from '../problems.ts'
+import { Problem } from '../problems.ts'
 import * as queries from './queries.ts'
 import {
   AdminTenant,
@@ -162,9 +163,8 @@ export async function adminRoutes(fastify: FastifyInstance, options: { token: st
       const row = await app.db.transaction(async (tx) => {
         if (plan !== undefined) await tx.query(queries.setPlan(id, plan, request.id))
         if (suspended !== undefined) await tx.query(queries.setSuspended(id, suspended, request.id))
-        return tx.maybeOne(queries.tenantById(id))
+        return oneOrNotFound(tx, queries.tenantById(id), 'tenant')
       })
-      if (!row) throw notFound('tenant')
       return queries.toAdminTenant(row)
     },
   )

@@ -4,9 +4,9 @@ import { z } from 'zod'
 import { insertBroadcast, toActivity } from '../activities/queries.ts'
 import { Activity } from '../activities/schemas.ts'
 import type { Tx } from '../db/context.ts'
+import { oneOrNotFound } from '../db/not-found.ts'
 import { refusal } from '../db/refusal.ts'
 import { ConditionalReadHeaders, ConditionalWriteHeaders, requireMatch, withEtag } from '../http/etag.ts'
-import { notFound } from '../problems.ts'
 import * as queries from './queries.ts'
 import { BroadcastBody, ChangePlanBody, CreateTenantBody, Tenant, UpdateTenantBody } from './schemas.ts'
 
@@ -44,11 +44,7 @@ export async function tenantRoutes(fastify: FastifyInstance) {
       },
     },
     async (request, reply) => {
-      const row = await request.inTenant(async (tx) => {
-        const row = await tx.maybeOne(queries.currentTenant())
-        if (!row) throw notFound('tenant')
-        return row
-      })
+      const row = await request.inTenant((tx) => oneOrNotFound(tx, queries.currentTenant(), 'tenant'))
       if (withEtag(request, reply, versionOf(row))) return reply.code(304).send(null)
       return queries.toTenant(row, requestUsage(request))
     },
@@ -57,7 +53,7 @@ export async function tenantRoutes(fastify: FastifyInstance) {
   /** With If-Match: lock the tenant, compare its current representation, then write. */
   const whenUnchanged = async (tx: Tx, ifMatch: string | undefined) => {
     if (ifMatch === undefined) return
-    if (!(await tx.maybeOne(queries.lockTenant()))) throw notFound('tenant')
+    await oneOrNotFound(tx, queries.lockTenant(), 'tenant')
     const current = await tx.maybeOne(queries.currentTenant())
     requireMatch(ifMatch, current && versionOf(current), 'tenant')
   }
@@ -121,9 +117,7 @@ export async function tenantRoutes(fastify: FastifyInstance) {
       const row = await request.inTenant(async (tx) => {
         await whenUnchanged(tx, request.headers['if-match'])
         await tx.query(queries.changePlan(request.body.plan, app.config.PLAN_UPGRADES === 'open'))
-        const row = await tx.maybeOne(queries.currentTenant())
-        if (!row) throw notFound('tenant')
-        return row
+        return oneOrNotFound(tx, queries.currentTenant(), 'tenant')
       })
       withEtag(request, reply, versionOf(row))
       return queries.toTenant(row, requestUsage(request))
