@@ -44,7 +44,7 @@ export async function invitationRoutes(fastify: FastifyInstance) {
       return reply
         .code(201)
         .header('location', `/v1/invitations/${row.id}`)
-        .send({ id: row.id, email: row.email, role: row.role, expiresAt: row.expires_at, token })
+        .send({ id: row.id, email: row.email, role: row.role, expiresAt: row.expiresAt, token })
     },
   )
 

@@ -20,7 +20,7 @@ const requestUsage = (request: FastifyRequest): queries.RequestUsage =>
  * What the tenant's ETag is computed from: its representation without this minute's request
  * count, which changes with every request (the ETag would then never match an If-Match).
  */
-const versionOf = (row: Parameters<typeof queries.toTenant>[0]) => queries.toTenant(row, null)
+const versionOf = (row: Parameters<typeof queries.withRequestUsage>[0]) => row
 
 export async function tenantRoutes(fastify: FastifyInstance) {
   const app = fastify.withTypeProvider<ZodTypeProvider>()
@@ -46,7 +46,7 @@ export async function tenantRoutes(fastify: FastifyInstance) {
     async (request, reply) => {
       const row = await request.inTenant((tx) => oneOrNotFound(tx, queries.currentTenant(), 'tenant'))
       if (withEtag(request, reply, versionOf(row))) return reply.code(304).send(null)
-      return queries.toTenant(row, requestUsage(request))
+      return queries.withRequestUsage(row, requestUsage(request))
     },
   )
 
@@ -86,7 +86,7 @@ export async function tenantRoutes(fastify: FastifyInstance) {
         return row
       })
       withEtag(request, reply, versionOf(row))
-      return queries.toTenant(row, requestUsage(request))
+      return queries.withRequestUsage(row, requestUsage(request))
     },
   )
 
@@ -120,7 +120,7 @@ export async function tenantRoutes(fastify: FastifyInstance) {
         return oneOrNotFound(tx, queries.currentTenant(), 'tenant')
       })
       withEtag(request, reply, versionOf(row))
-      return queries.toTenant(row, requestUsage(request))
+      return queries.withRequestUsage(row, requestUsage(request))
     },
   )
 
@@ -174,7 +174,7 @@ export async function tenantRoutes(fastify: FastifyInstance) {
         return tx.one(queries.tenantById(created.id))
       })
       // Readable once you switch to it: GET /v1/tenant is always the tenant of your token.
-      return reply.code(201).header('location', '/v1/tenant').send(queries.toTenant(row, null))
+      return reply.code(201).header('location', '/v1/tenant').send(row)
     },
   )
 }
