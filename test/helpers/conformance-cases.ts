@@ -1,5 +1,5 @@
 /*
- * The request tables of the route × role conformance test (test/conformance.test.ts): one
+ * The request tables of the route × role conformance test (test/http/conformance.test.ts): one
  * fresh request per route and role, with the fixtures it needs. A route added to the app without
  * a row here fails that test.
  */
