@@ -7,7 +7,7 @@
  * lints (`postgrestools dblint`, configured by postgres-language-server.jsonc). Exits 1 when
  * app_audit.rule_violations has a row or the lints report anything, 2 when the audit could not run.
  *
- * test/catalog-rules.test.ts and test/splinter.test.ts import applyAuditViews and runSplinter, so the tests and the command check
+ * test/db/catalog-rules.test.ts and test/db/splinter.test.ts import applyAuditViews and runSplinter, so the tests and the command check
  * the same things the same way.
  */
 import { spawn } from 'node:child_process'

@@ -1,33 +1,24 @@
 import { sql } from 'slonik'
 import { z } from 'zod'
 import { jsonb } from '../db/json.ts'
-import { ActivityType } from './schemas.ts'
+import { fieldsOf } from '../http/schemas.ts'
+import { Activity } from './schemas.ts'
 
-export const ActivityRow = z.object({
-  id: z.number(),
-  type: ActivityType,
-  tenant_id: z.uuid(),
-  actor_id: z.uuid().nullable(),
-  target: z.string().nullable(),
-  payload: z.record(z.string(), z.unknown()),
-  created_at: z.string(),
+// The response (and event) schema is the row schema: columns are aliased to its names.
+export const ActivityRow = Activity.extend({
   /** Commit-order position (xid8 as text, then seq); internal, never part of the API. */
   tx: z.string(),
   seq: z.number(),
 })
 export type ActivityRow = z.infer<typeof ActivityRow>
 
-export const toActivity = (row: ActivityRow) => ({
-  id: row.id,
-  type: row.type,
-  tenantId: row.tenant_id,
-  actor: row.actor_id,
-  target: row.target,
-  payload: row.payload,
-  createdAt: row.created_at,
-})
+export const toActivity = fieldsOf(Activity)
 
-const columns = sql.fragment`id, type, tenant_id, actor_id, target, payload, created_at, tx::text as tx, seq`
+/** The columns of an ActivityRow (realtime/queries.ts reads the same rows from its functions). */
+export const activityColumns = sql.fragment`
+  id, type, tenant_id as "tenantId", actor_id as actor, target, payload, created_at as "createdAt",
+  tx::text as tx, seq`
+const columns = activityColumns
 
 /**
  * A place in the commit-order stream: (tx, seq) of an activity. Internal: both count every

@@ -1,8 +1,8 @@
 import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
+import { oneOrNotFound } from '../db/not-found.ts'
 import { decodeCursor, IdCursor, toPage } from '../http/cursor.ts'
-import { notFound } from '../problems.ts'
 import { activitiesAfter, activityPosition, getActivity, listActivities, START, toActivity } from './queries.ts'
 import { Activity, ActivityPage, ActivityQuery } from './schemas.ts'
 
@@ -36,12 +36,7 @@ export async function activityRoutes(fastify: FastifyInstance) {
       // every tenant's writes.
       const from = decodeCursor(cursor, IdCursor)?.[0] ?? after
       const rows = await request.inTenant(async (tx) => {
-        let position = START
-        if (from > 0) {
-          const found = await tx.maybeOne(activityPosition(from))
-          if (!found) throw notFound(`activity ${from}`)
-          position = found
-        }
+        const position = from > 0 ? await oneOrNotFound(tx, activityPosition(from), `activity ${from}`) : START
         return tx.any(activitiesAfter({ after: position, type, limit: limit + 1 }))
       })
       return toPage(rows, limit, (row) => [row.id], toActivity)
@@ -62,10 +57,6 @@ export async function activityRoutes(fastify: FastifyInstance) {
       },
     },
     async (request) =>
-      request.inTenant(async (tx) => {
-        const row = await tx.maybeOne(getActivity(request.params.id))
-        if (!row) throw notFound('activity')
-        return toActivity(row)
-      }),
+      request.inTenant(async (tx) => toActivity(await oneOrNotFound(tx, getActivity(request.params.id), 'activity'))),
   )
 }

@@ -1,42 +1,27 @@
 import { sql } from 'slonik'
 import { z } from 'zod'
 import { NoColumns } from '../db/context.ts'
-import { Plan } from '../tenant/schemas.ts'
-import { PLATFORM_ACTIONS } from './schemas.ts'
+import { AdminTenant, AdminUser, PlatformAction } from './schemas.ts'
 
 // Every statement here calls one app_private.admin_* function: tenantry_app has no table access
 // across tenants, and each platform action is audited inside the function that performs it.
 
-const TenantRow = z.object({
-  id: z.uuid(),
-  slug: z.string(),
-  name: z.string(),
-  plan: Plan,
-  member_count: z.number(),
-  item_count: z.number(),
-  suspended_at: z.string().nullable(),
-  created_at: z.string(),
-})
-type TenantRow = z.infer<typeof TenantRow>
+// Rows are responses: each query aliases its columns to the response schema's names.
 
-export const toAdminTenant = (row: TenantRow) => ({
-  id: row.id,
-  slug: row.slug,
-  name: row.name,
-  plan: row.plan,
-  memberCount: row.member_count,
-  itemCount: row.item_count,
-  suspendedAt: row.suspended_at,
-  createdAt: row.created_at,
-})
+type TenantRow = z.infer<typeof AdminTenant>
 export const tenantCursor = (row: TenantRow) => [row.slug] as const
 
+const tenantColumns = sql.fragment`
+  id, slug, name, plan, member_count as "memberCount", item_count as "itemCount",
+  suspended_at as "suspendedAt", created_at as "createdAt"`
+
 export const listTenants = (slugPrefix: string | null, afterSlug: string | null, limit: number) =>
-  sql.type(TenantRow)`
-    select * from app_private.admin_list_tenants(${slugPrefix}::text, ${afterSlug}::text, ${limit + 1}::int)`
+  sql.type(AdminTenant)`
+    select ${tenantColumns}
+    from app_private.admin_list_tenants(${slugPrefix}::text, ${afterSlug}::text, ${limit + 1}::int)`
 
 export const tenantById = (id: string) =>
-  sql.type(TenantRow)`select * from app_private.admin_list_tenants(null, null, 1, ${id}::uuid)`
+  sql.type(AdminTenant)`select ${tenantColumns} from app_private.admin_list_tenants(null, null, 1, ${id}::uuid)`
 
 const CreatedRow = z.object({
   tenant_id: z.uuid(),
@@ -80,53 +65,16 @@ export const allowLongStatements = (timeout: string) =>
 export const deleteTenant = (id: string, requestId: string) =>
   sql.type(NoColumns)`select from app_private.admin_delete_tenant(${id}::uuid, ${requestId}::text)`
 
-const ActionRow = z.object({
-  id: z.number(),
-  actor: z.literal('platform'),
-  action: z.enum(PLATFORM_ACTIONS),
-  tenant_id: z.uuid(),
-  detail: z.record(z.string(), z.unknown()),
-  request_id: z.string().nullable(),
-  created_at: z.string(),
-})
-type ActionRow = z.infer<typeof ActionRow>
-
-export const toPlatformAction = (row: ActionRow) => ({
-  id: row.id,
-  actor: row.actor,
-  action: row.action,
-  tenantId: row.tenant_id,
-  detail: row.detail,
-  requestId: row.request_id,
-  createdAt: row.created_at,
-})
-export const actionCursor = (row: ActionRow) => [row.id] as const
+export const actionCursor = (row: z.infer<typeof PlatformAction>) => [row.id] as const
 
 export const listActions = (beforeId: number | null, limit: number) =>
-  sql.type(ActionRow)`
-    select id, actor, action, tenant_id, detail, request_id, created_at
+  sql.type(PlatformAction)`
+    select id, actor, action, tenant_id as "tenantId", detail, request_id as "requestId", created_at as "createdAt"
     from app_private.admin_list_actions(${beforeId}::bigint, ${limit + 1}::int)`
 
-const UserRow = z.object({
-  id: z.uuid(),
-  email: z.string(),
-  name: z.string(),
-  created_via: z.enum(['registration', 'invitation', 'platform']),
-  created_at: z.string(),
-  tenant_count: z.number(),
-})
-type UserRow = z.infer<typeof UserRow>
-
-export const toAdminUser = (row: UserRow) => ({
-  id: row.id,
-  email: row.email,
-  name: row.name,
-  createdVia: row.created_via,
-  tenantCount: row.tenant_count,
-  createdAt: row.created_at,
-})
-export const userCursor = (row: UserRow) => [row.email] as const
+export const userCursor = (row: z.infer<typeof AdminUser>) => [row.email] as const
 
 export const listUsers = (emailPrefix: string | null, afterEmail: string | null, limit: number) =>
-  sql.type(UserRow)`
-    select * from app_private.admin_list_users(${emailPrefix}::text, ${afterEmail}::text, ${limit + 1}::int)`
+  sql.type(AdminUser)`
+    select id, email, name, created_via as "createdVia", tenant_count as "tenantCount", created_at as "createdAt"
+    from app_private.admin_list_users(${emailPrefix}::text, ${afterEmail}::text, ${limit + 1}::int)`

@@ -4,9 +4,10 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { opaqueToken } from '../auth/tokens.ts'
+import { oneOrNotFound } from '../db/not-found.ts'
 import { decodeCursor, IdCursor, toPage } from '../http/cursor.ts'
 import { IdParams, PageQuery } from '../http/schemas.ts'
-import { notFound, Problem } from '../problems.ts'
+import { Problem } from '../problems.ts'
 import * as queries from './queries.ts'
 import {
   AdminTenant,
@@ -80,7 +81,7 @@ export async function adminRoutes(fastify: FastifyInstance, options: { token: st
       const { limit, cursor, slug } = request.query
       const after = decodeCursor(cursor, StringCursor)
       const rows = await app.db.any(queries.listTenants(slug ?? null, after?.[0] ?? null, limit))
-      return toPage(rows, limit, queries.tenantCursor, queries.toAdminTenant)
+      return toPage(rows, limit, queries.tenantCursor)
     },
   )
 
@@ -127,7 +128,7 @@ export async function adminRoutes(fastify: FastifyInstance, options: { token: st
         .code(201)
         .header('location', `/v1/admin/tenants?slug=${encodeURIComponent(slug)}`)
         .send({
-          tenant: queries.toAdminTenant(result.tenant),
+          tenant: result.tenant,
           owner: { id: result.created.owner_id, email: owner.email },
           ...(invitation && result.created.invitation_expires_at
             ? { invitation: { token: invitation.token, expiresAt: result.created.invitation_expires_at } }
@@ -159,13 +160,11 @@ export async function adminRoutes(fastify: FastifyInstance, options: { token: st
     async (request) => {
       const { id } = request.params
       const { plan, suspended } = request.body
-      const row = await app.db.transaction(async (tx) => {
+      return app.db.transaction(async (tx) => {
         if (plan !== undefined) await tx.query(queries.setPlan(id, plan, request.id))
         if (suspended !== undefined) await tx.query(queries.setSuspended(id, suspended, request.id))
-        return tx.maybeOne(queries.tenantById(id))
+        return oneOrNotFound(tx, queries.tenantById(id), 'tenant')
       })
-      if (!row) throw notFound('tenant')
-      return queries.toAdminTenant(row)
     },
   )
 
@@ -210,7 +209,7 @@ export async function adminRoutes(fastify: FastifyInstance, options: { token: st
       const { limit, cursor } = request.query
       const before = decodeCursor(cursor, IdCursor)
       const rows = await app.db.any(queries.listActions(before?.[0] ?? null, limit))
-      return toPage(rows, limit, queries.actionCursor, queries.toPlatformAction)
+      return toPage(rows, limit, queries.actionCursor)
     },
   )
 
@@ -233,7 +232,7 @@ export async function adminRoutes(fastify: FastifyInstance, options: { token: st
       const { limit, cursor, email } = request.query
       const after = decodeCursor(cursor, StringCursor)
       const rows = await app.db.any(queries.listUsers(email ?? null, after?.[0] ?? null, limit))
-      return toPage(rows, limit, queries.userCursor, queries.toAdminUser)
+      return toPage(rows, limit, queries.userCursor)
     },
   )
 }

@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { Piscina } from 'piscina'
-import { FairQueue, QueueFullError } from '../limits/fair-queue.ts'
+import { FairQueue, QueueFullError } from '../fairness/fair-queue.ts'
 import { Problem } from '../problems.ts'
 
 /**

@@ -3,16 +3,10 @@ import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { z } from 'zod'
 import type { Config } from '../config.ts'
-import {
-  type Role,
-  type TenantContext,
-  type TokenIdentity,
-  type Tx,
-  withTenantContext,
-  withUserContext,
-} from '../db/context.ts'
+import { type TenantContext, type TokenIdentity, type Tx, withTenantContext, withUserContext } from '../db/context.ts'
 import type { Access } from '../http/access.ts'
 import { forbidden, Problem } from '../problems.ts'
+import type { Role } from '../roles.ts'
 
 export type { Access }
 

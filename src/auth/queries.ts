@@ -1,6 +1,7 @@
 import { sql } from 'slonik'
 import { z } from 'zod'
-import { NoColumns, Role } from '../db/context.ts'
+import { NoColumns } from '../db/context.ts'
+import { Role } from '../roles.ts'
 import { TenantSummary, User } from './schemas.ts'
 
 // Row schemas at module scope: zod compiles a schema on its first parse.

@@ -36,6 +36,18 @@ export async function authRoutes(fastify: FastifyInstance) {
   const sessionResponse = (tx: Tx, identity: TokenIdentity, refreshToken: string, request: FastifyRequest) =>
     startSessionResponse(app, tx, identity, refreshToken, presentedDeviceToken(request))
 
+  /**
+   * Signs `userId` in: opens a session in the tenant `tenantSlug` (null: their first tenant, or
+   * a tenantless session when they have none) and answers with its token pair. The one way
+   * register, login and switch start a session.
+   */
+  const openSessionResponse = async (tx: Tx, userId: string, tenantSlug: string | null, request: FastifyRequest) => {
+    const refresh = opaqueToken()
+    const opened = await tx.one(queries.openSession(userId, tenantSlug, refresh.hash, ttl))
+    const identity = { userId, tenantId: opened.tenant_id, sessionId: opened.session_id }
+    return sessionResponse(tx, identity, refresh.token, request)
+  }
+
   app.post(
     '/v1/auth/register',
     {
@@ -60,18 +72,11 @@ export async function authRoutes(fastify: FastifyInstance) {
     async (request, reply) => {
       const { email, password, name, tenant } = request.body
       const passwordHash = await app.passwords.hash(password, [request.clientKey, accountKey(email)])
-      const refresh = opaqueToken()
       const session = await app.db.transaction(async (tx) => {
         const created = await tx.one(
           queries.register({ email, name, passwordHash, tenantName: tenant.name, tenantSlug: tenant.slug }),
         )
-        const opened = await tx.one(queries.openSession(created.user_id, tenant.slug, refresh.hash, ttl))
-        return sessionResponse(
-          tx,
-          { userId: created.user_id, tenantId: opened.tenant_id, sessionId: opened.session_id },
-          refresh.token,
-          request,
-        )
+        return openSessionResponse(tx, created.user_id, tenant.slug, request)
       })
       return reply.code(201).header('location', '/v1/me').send(session)
     },
@@ -107,16 +112,7 @@ export async function authRoutes(fastify: FastifyInstance) {
       // Always one bcrypt comparison, against a dummy hash when the email is unknown.
       const valid = await app.passwords.verify(password, candidate?.password_hash ?? null, client)
       if (!candidate || !valid) throw invalidCredentials()
-      const refresh = opaqueToken()
-      return app.db.transaction(async (tx) => {
-        const opened = await tx.one(queries.openSession(candidate.user_id, tenant ?? null, refresh.hash, ttl))
-        return sessionResponse(
-          tx,
-          { userId: candidate.user_id, tenantId: opened.tenant_id, sessionId: opened.session_id },
-          refresh.token,
-          request,
-        )
-      })
+      return app.db.transaction((tx) => openSessionResponse(tx, candidate.user_id, tenant ?? null, request))
     },
   )
 
@@ -206,25 +202,16 @@ export async function authRoutes(fastify: FastifyInstance) {
       },
     },
     async (request) => {
-      const refresh = opaqueToken()
-      return request.inUser(async (tx, context) => {
-        const opened = await tx
-          .one(queries.openSession(context.userId, request.body.tenant, refresh.hash, ttl))
-          .catch((error: unknown) => {
-            // open_session refuses a non-member with TN401, which at login means "bad credentials". Here the
-            // caller is signed in: it is a 403, so clients do not sign the user out. Unknown slugs answer the same.
-            if (problemFromDatabaseError(error)?.type === 'unauthorized') {
-              throw new Problem('forbidden', 'you are not a member of that tenant')
-            }
-            throw error
-          })
-        return sessionResponse(
-          tx,
-          { userId: context.userId, tenantId: opened.tenant_id, sessionId: opened.session_id },
-          refresh.token,
-          request,
-        )
-      })
+      return request.inUser((tx, context) =>
+        openSessionResponse(tx, context.userId, request.body.tenant, request).catch((error: unknown) => {
+          // open_session refuses a non-member with TN401, which at login means "bad credentials". Here the
+          // caller is signed in: it is a 403, so clients do not sign the user out. Unknown slugs answer the same.
+          if (problemFromDatabaseError(error)?.type === 'unauthorized') {
+            throw new Problem('forbidden', 'you are not a member of that tenant')
+          }
+          throw error
+        }),
+      )
     },
   )
 

@@ -1,6 +1,6 @@
 import { z } from 'zod'
-import { Role } from '../db/context.ts'
 import { Email, Id, Password, PersonName, Slug, TenantName } from '../http/schemas.ts'
+import { Role } from '../roles.ts'
 
 export const User = z.object({ id: Id, email: z.string(), name: z.string() }).meta({ id: 'User' })
 export const TenantSummary = z

@@ -1,15 +1,10 @@
 import { type DatabasePool, type DatabaseTransactionConnection, sql } from 'slonik'
 import { z } from 'zod'
 import { forbidden } from '../problems.ts'
-
-export const ROLES = ['viewer', 'member', 'admin', 'owner'] as const
-export const Role = z.enum(ROLES)
-export type Role = z.infer<typeof Role>
+import { Role, roleAtLeast } from '../roles.ts'
 
 /** Row schema of statements whose rows carry no columns (`select from ...`): only their count matters. */
 export const NoColumns = z.object({})
-
-export const roleAtLeast = (role: Role, minimum: Role) => ROLES.indexOf(role) >= ROLES.indexOf(minimum)
 
 export type RequestIdentity = { userId: string; tenantId: string; sessionId: string }
 /** A verified access token: a tenantless one (a user who belongs to no tenant) has no tenantId. */

@@ -1,8 +1,8 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import { LoopPressure } from './loop-pressure.ts'
+import { LoopPressure } from '../fairness/loop-pressure.ts'
+import { TenantSlots } from '../fairness/tenant-slots.ts'
 import { createDatabasePool } from './pool.ts'
-import { TenantSlots } from './tenant-slots.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -1,4 +1,4 @@
-import type { Role } from '../db/context.ts'
+import type { Role } from '../roles.ts'
 
 /**
  * Who may call a route: anyone; any signed-in user, with or without a tenant (`user`); members

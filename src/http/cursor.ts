@@ -53,12 +53,15 @@ export function decodeCursor<T extends z.ZodType>(cursor: string | undefined, sh
   })
 }
 
-/** Fetches limit + 1 rows; returns the page and the cursor of its last row if more exist. */
-export function toPage<Row, Out>(
+/**
+ * Fetches limit + 1 rows; returns the page and the cursor of its last row if more exist. `map`
+ * drops a row's internal columns (fieldsOf); rows without any are served as they are.
+ */
+export function toPage<Row, Out = Row>(
   rows: readonly Row[],
   limit: number,
   key: (row: Row) => readonly (string | number)[],
-  map: (row: Row) => Out,
+  map: (row: Row) => Out = (row) => row as unknown as Out,
 ) {
   const pageRows = rows.slice(0, limit)
   const last = pageRows.at(-1)

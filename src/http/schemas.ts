@@ -30,3 +30,16 @@ export const PageQuery = z.strictObject({
 
 export const page = <T extends z.ZodType>(item: T) =>
   z.object({ data: z.array(item), nextCursor: z.string().nullable() })
+
+/**
+ * The public fields of a row, as `schema` lists them. Queries alias their columns to the
+ * response's camelCase names, so a row already is a response; rows that also carry an internal
+ * column (a cursor's sort key, a commit-order position) pass through here to drop it before a
+ * client sees them — the serializer would strip it over HTTP, but a socket.io event has no
+ * serializer and an ETag is computed from the object itself.
+ */
+export const fieldsOf = <S extends z.ZodObject>(schema: S) => {
+  const keys = Object.keys(schema.shape)
+  return (row: z.output<S>): z.output<S> =>
+    Object.fromEntries(keys.map((key) => [key, (row as Record<string, unknown>)[key]])) as z.output<S>
+}

@@ -1,6 +1,7 @@
 import { sql } from 'slonik'
 import { z } from 'zod'
-import { Role } from '../db/context.ts'
+import { fieldsOf } from '../http/schemas.ts'
+import { Invitation } from './schemas.ts'
 
 // Row schemas at module scope: zod compiles a schema on its first parse.
 const RevokedRow = z.object({ id: z.uuid() })
@@ -13,28 +14,17 @@ const InvitationForTokenRow = z.object({
 })
 const AcceptedRow = z.object({ session_id: z.uuid(), tenant_id: z.uuid(), user_id: z.uuid() })
 
-const InvitationRow = z.object({
-  id: z.uuid(),
-  email: z.string(),
-  role: Role,
-  expires_at: z.string(),
-  created_at: z.string(),
-  invited_by: z.uuid().nullable(),
-  sort_at: z.string(),
-})
+// The response schema is the row schema: columns are aliased to its names. sortAt is the exact
+// created_at text the cursor keeps.
+const InvitationRow = Invitation.extend({ sortAt: z.string() })
 type InvitationRow = z.infer<typeof InvitationRow>
 
-export const toInvitation = (row: InvitationRow) => ({
-  id: row.id,
-  email: row.email,
-  role: row.role,
-  expiresAt: row.expires_at,
-  createdAt: row.created_at,
-  invitedBy: row.invited_by,
-})
-export const invitationCursor = (row: InvitationRow) => [row.sort_at, row.id] as const
+export const toInvitation = fieldsOf(Invitation)
+export const invitationCursor = (row: InvitationRow) => [row.sortAt, row.id] as const
 
-const columns = sql.fragment`id, email, role, expires_at, created_at, invited_by, created_at::text as sort_at`
+const columns = sql.fragment`
+  id, email, role, expires_at as "expiresAt", created_at as "createdAt", invited_by as "invitedBy",
+  created_at::text as "sortAt"`
 
 export const createInvitation = (input: { email: string; role: string; tokenHash: Buffer; ttlSeconds: number }) =>
   sql.type(InvitationRow)`

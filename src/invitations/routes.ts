@@ -5,10 +5,11 @@ import { DeviceTokenHeaders, presentedDeviceToken } from '../auth/devices.ts'
 import { SessionResponse } from '../auth/schemas.ts'
 import { startSessionResponse } from '../auth/sessions.ts'
 import { hashToken, opaqueToken } from '../auth/tokens.ts'
+import { oneOrNotFound } from '../db/not-found.ts'
 import { decodeCursor, TimeAndIdCursor, toPage } from '../http/cursor.ts'
 import { IdParams, PageQuery } from '../http/schemas.ts'
 import { accountKey } from '../limits/client.ts'
-import { notFound, Problem } from '../problems.ts'
+import { Problem } from '../problems.ts'
 import * as queries from './queries.ts'
 import { AcceptInvitationBody, CreatedInvitation, CreateInvitationBody, Invitation, InvitationPage } from './schemas.ts'
 
@@ -43,7 +44,7 @@ export async function invitationRoutes(fastify: FastifyInstance) {
       return reply
         .code(201)
         .header('location', `/v1/invitations/${row.id}`)
-        .send({ id: row.id, email: row.email, role: row.role, expiresAt: row.expires_at, token })
+        .send({ id: row.id, email: row.email, role: row.role, expiresAt: row.expiresAt, token })
     },
   )
 
@@ -82,11 +83,9 @@ export async function invitationRoutes(fastify: FastifyInstance) {
       },
     },
     async (request) =>
-      request.inTenant(async (tx) => {
-        const row = await tx.maybeOne(queries.getPending(request.params.id))
-        if (!row) throw notFound('invitation')
-        return queries.toInvitation(row)
-      }),
+      request.inTenant(async (tx) =>
+        queries.toInvitation(await oneOrNotFound(tx, queries.getPending(request.params.id), 'invitation')),
+      ),
   )
 
   app.delete(
@@ -104,10 +103,7 @@ export async function invitationRoutes(fastify: FastifyInstance) {
       },
     },
     async (request, reply) => {
-      await request.inTenant(async (tx) => {
-        const revoked = await tx.maybeOne(queries.revokeInvitation(request.params.id))
-        if (!revoked) throw notFound('invitation')
-      })
+      await request.inTenant((tx) => oneOrNotFound(tx, queries.revokeInvitation(request.params.id), 'invitation'))
       return reply.code(204).send(null)
     },
   )
@@ -137,8 +133,7 @@ export async function invitationRoutes(fastify: FastifyInstance) {
     async (request, reply) => {
       const { token, name, password } = request.body
       const tokenHash = hashToken(token)
-      const invitation = await app.db.maybeOne(queries.invitationForToken(tokenHash))
-      if (!invitation) throw notFound('invitation')
+      const invitation = await oneOrNotFound(app.db, queries.invitationForToken(tokenHash), 'invitation')
       if (password === undefined) {
         throw new Problem('validation-failed', 'password is required', {
           errors: [{ path: 'body.password', message: 'required' }],

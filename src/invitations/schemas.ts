@@ -1,6 +1,6 @@
 import { z } from 'zod'
-import { Role } from '../db/context.ts'
 import { Email, Id, Password, PersonName, page, Timestamp } from '../http/schemas.ts'
+import { Role } from '../roles.ts'
 
 export const Invitation = z
   .object({

@@ -2,30 +2,19 @@ import { sql } from 'slonik'
 import { z } from 'zod'
 import { NoColumns } from '../db/context.ts'
 import { jsonb } from '../db/json.ts'
+import { fieldsOf } from '../http/schemas.ts'
+import { Item } from './schemas.ts'
 
 // Row schemas at module scope: zod compiles a schema on its first parse.
 const DeletedRow = z.object({ id: z.uuid() })
 
-const ItemRow = z.object({
-  id: z.uuid(),
-  name: z.string(),
-  payload: z.record(z.string(), z.unknown()),
-  created_at: z.string(),
-  updated_at: z.string(),
-  created_by: z.uuid().nullable(),
-  sort_at: z.string(),
-})
+// The response schema is the row schema: columns are aliased to its names. sortAt is the exact
+// created_at text the cursor keeps (an ISO string in milliseconds would drop microseconds).
+const ItemRow = Item.extend({ sortAt: z.string() })
 type ItemRow = z.infer<typeof ItemRow>
 
-export const toItem = (row: ItemRow) => ({
-  id: row.id,
-  name: row.name,
-  payload: row.payload,
-  createdAt: row.created_at,
-  updatedAt: row.updated_at,
-  createdBy: row.created_by,
-})
-export const itemCursor = (row: Pick<ItemRow, 'sort_at' | 'id'>) => [row.sort_at, row.id] as const
+export const toItem = fieldsOf(Item)
+export const itemCursor = (row: Pick<ItemRow, 'sortAt' | 'id'>) => [row.sortAt, row.id] as const
 
 /** Payload bytes one page may carry: about 1 MiB, whatever the page size and the plan. */
 export const PAGE_PAYLOAD_BYTES = 1024 * 1024
@@ -44,7 +33,9 @@ export const pageRows = (rows: readonly PageRow[], limit: number) => {
   return { rows: rows.slice(0, cut + 1) as ItemRow[], limit: Math.min(limit, cut) }
 }
 
-const columns = sql.fragment`id, name, payload, created_at, updated_at, created_by, created_at::text as sort_at`
+const columns = sql.fragment`
+  id, name, payload, created_at as "createdAt", updated_at as "updatedAt", created_by as "createdBy",
+  created_at::text as "sortAt"`
 
 // No `tenant_id = ...` here: every items policy already restricts rows to the current tenant
 // (README, "Security model", names the one table where a query must repeat it),
@@ -59,7 +50,8 @@ const pageSize = (limit: number) => sql.literalValue(String(Math.trunc(limit) + 
 /** Newest first; `before` is the cursor of the previous page's last row. */
 // The running sum stops payloads at PAGE_PAYLOAD_BYTES (the first row always fits).
 const pageColumns = sql.fragment`
-  id, name, created_at, updated_at, created_by, created_at::text as sort_at,
+  id, name, created_at as "createdAt", updated_at as "updatedAt", created_by as "createdBy",
+  created_at::text as "sortAt",
   case when sum(octet_length(payload::text)) over newest_first - octet_length(payload::text)
             < ${sql.literalValue(String(PAGE_PAYLOAD_BYTES))}
        then payload end as payload`

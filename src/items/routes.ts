@@ -1,11 +1,11 @@
 import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
+import { oneOrNotFound } from '../db/not-found.ts'
 import { refusal } from '../db/refusal.ts'
 import { decodeCursor, TimeAndIdCursor, toPage } from '../http/cursor.ts'
 import { ConditionalReadHeaders, ConditionalWriteHeaders, requireMatch, withEtag } from '../http/etag.ts'
 import { IdParams, PageQuery } from '../http/schemas.ts'
-import { notFound } from '../problems.ts'
 import * as queries from './queries.ts'
 import { CreateItemBody, Item, ItemPage, UpdateItemBody } from './schemas.ts'
 
@@ -79,9 +79,7 @@ export async function itemRoutes(fastify: FastifyInstance) {
     },
     async (request, reply) => {
       const item = await request.inTenant(async (tx) => {
-        const row = await tx.maybeOne(queries.getItem(request.params.id))
-        if (!row) throw notFound('item')
-        return queries.toItem(row)
+        return queries.toItem(await oneOrNotFound(tx, queries.getItem(request.params.id), 'item'))
       })
       if (withEtag(request, reply, item)) return reply.code(304).send(null)
       return item

@@ -1,29 +1,19 @@
 import { sql } from 'slonik'
 import { z } from 'zod'
-import { NoColumns, Role } from '../db/context.ts'
+import { NoColumns } from '../db/context.ts'
+import { fieldsOf } from '../http/schemas.ts'
+import { Member } from './schemas.ts'
 
 // Row schemas at module scope: zod compiles a schema on its first parse.
 const RemovedRow = z.object({ user_id: z.uuid() })
 
-const MemberRow = z.object({
-  user_id: z.uuid(),
-  email: z.string(),
-  name: z.string(),
-  role: Role,
-  created_at: z.string(),
-  sort_at: z.string(),
-})
+// The response schema is the row schema: columns are aliased to its names. sortAt is the exact
+// joined-at text the cursor keeps (an ISO string in milliseconds would drop microseconds).
+const MemberRow = Member.extend({ sortAt: z.string() })
 type MemberRow = z.infer<typeof MemberRow>
 
-export const toMember = (row: MemberRow) => ({
-  userId: row.user_id,
-  email: row.email,
-  name: row.name,
-  role: row.role,
-  joinedAt: row.created_at,
-})
-// The cursor keeps the exact timestamp text: an ISO string in milliseconds would drop microseconds.
-export const memberCursor = (row: MemberRow) => [row.sort_at, row.user_id] as const
+export const toMember = fieldsOf(Member)
+export const memberCursor = (row: MemberRow) => [row.sortAt, row.userId] as const
 
 /**
  * Oldest member first. The tenant predicate is repeated on purpose: the memberships select
@@ -32,7 +22,7 @@ export const memberCursor = (row: MemberRow) => [row.sort_at, row.user_id] as co
  */
 export const listMembers = (after: readonly [string, string] | null, limit: number) =>
   sql.type(MemberRow)`
-    select m.user_id, u.email, u.name, m.role, m.created_at, m.created_at::text as sort_at
+    select m.user_id as "userId", u.email, u.name, m.role, m.created_at as "joinedAt", m.created_at::text as "sortAt"
     from app_public.memberships m
     join app_public.users u on u.id = m.user_id
     where m.tenant_id = app_public.current_tenant_id()
@@ -47,7 +37,7 @@ export const changeRole = (userId: string, role: string) =>
       where tenant_id = app_public.current_tenant_id() and user_id = ${userId}::uuid
       returning user_id, role, created_at
     )
-    select c.user_id, u.email, u.name, c.role, c.created_at, c.created_at::text as sort_at
+    select c.user_id as "userId", u.email, u.name, c.role, c.created_at as "joinedAt", c.created_at::text as "sortAt"
     from changed c join app_public.users u on u.id = c.user_id`
 
 export const removeMember = (userId: string) =>

@@ -1,6 +1,6 @@
 import { z } from 'zod'
-import { Role } from '../db/context.ts'
 import { Id, page, Timestamp } from '../http/schemas.ts'
+import { Role } from '../roles.ts'
 
 export const Member = z
   .object({ userId: Id, email: z.string(), name: z.string(), role: Role, joinedAt: Timestamp })

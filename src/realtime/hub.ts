@@ -2,9 +2,10 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { DatabasePool } from 'slonik'
 import type { Socket } from 'socket.io'
 import { type ActivityRow, activitiesAfter, lastIdUpTo, type Position, toActivity } from '../activities/queries.ts'
-import { type RequestIdentity, type Role, withTenantContext } from '../db/context.ts'
+import { type RequestIdentity, withTenantContext } from '../db/context.ts'
 import { problemFromDatabaseError } from '../db/errors.ts'
 import { Problem } from '../problems.ts'
+import type { Role } from '../roles.ts'
 import { type CommittedRow, checkSessions, committedAfter, horizon, removalNotice } from './queries.ts'
 
 export type HubOptions = {

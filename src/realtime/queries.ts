@@ -1,7 +1,7 @@
 import { sql } from 'slonik'
 import { z } from 'zod'
-import { ActivityRow } from '../activities/queries.ts'
-import { Role } from '../db/context.ts'
+import { ActivityRow, activityColumns } from '../activities/queries.ts'
+import { Role } from '../roles.ts'
 
 /** Below every position that can still appear: the snapshot horizon (see migration 000005). */
 export const horizon = () =>
@@ -39,7 +39,7 @@ export const checkSessions = (sessionIds: readonly string[]) =>
 /** The USER_REMOVED activity about this session's user after a position, if they were removed. */
 export const removalNotice = (sessionId: string, afterTx: string) =>
   sql.type(ActivityRow)`
-    select id, type, tenant_id, actor_id, target, payload, created_at, tx::text as tx, seq
+    select ${activityColumns}
     from app_private.realtime_removal_notice(${sessionId}::uuid, ${afterTx}::xid8)`
 
 /** How full the cluster's NOTIFY queue is (0–1): readiness reports it before NOTIFYs start failing. */

@@ -1,59 +1,55 @@
 import { type FragmentSqlToken, sql } from 'slonik'
 import { z } from 'zod'
 import { NoColumns } from '../db/context.ts'
-import { Plan } from './schemas.ts'
-
-const TenantRow = z.object({
-  id: z.uuid(),
-  slug: z.string(),
-  name: z.string(),
-  plan: Plan,
-  member_limit: z.number().nullable(),
-  member_count: z.number(),
-  pending_invitations: z.number(),
-  item_limit: z.number().nullable(),
-  item_count: z.number(),
-  item_payload_bytes: z.number(),
-  requests_per_minute: z.number(),
-  created_at: z.string(),
-})
+import { Tenant } from './schemas.ts'
 
 const CreatedRow = z.object({ id: z.uuid() })
 
 /** Requests this tenant made in the current minute, as the rate limiter counted them. */
 export type RequestUsage = { used: number; resetSeconds: number } | null
 
-export const toTenant = (row: z.infer<typeof TenantRow>, requests: RequestUsage) => ({
-  id: row.id,
-  slug: row.slug,
-  name: row.name,
-  plan: row.plan,
-  memberLimit: row.member_limit,
-  memberCount: row.member_count,
-  createdAt: row.created_at,
-  usage: {
-    members: { used: row.member_count, pendingInvitations: row.pending_invitations, limit: row.member_limit },
-    items: { used: row.item_count, limit: row.item_limit },
-    itemPayloadBytes: { limit: row.item_payload_bytes },
-    requestsPerMinute: {
-      used: requests?.used ?? 0,
-      limit: row.requests_per_minute,
-      resetSeconds: requests?.resetSeconds ?? 0,
-    },
-  },
-})
+type TenantRow = z.infer<typeof Tenant>
 
-const withLimits = (tenants: FragmentSqlToken) => sql.type(TenantRow)`
-  with t as (${tenants})
-  select t.id, t.slug, t.name, t.plan, t.created_at,
-         p.member_limit, p.item_limit, p.item_payload_bytes, p.requests_per_minute,
-         (select count(*) from app_public.memberships m where m.tenant_id = t.id)::int as member_count,
-         -- Admins only: invitations are invisible to other roles under RLS, so they see 0.
-         (select count(*) from app_public.invitations i
-          where i.tenant_id = t.id and i.accepted_at is null and i.revoked_at is null
-            and i.expires_at > now())::int as pending_invitations,
-         (select count(*) from app_public.items i where i.tenant_id = t.id)::int as item_count
-  from t join app_public.plans p on p.id = t.plan`
+/**
+ * The tenant with this minute's request count filled in: the one part of the response the
+ * database does not know (the rate limiter counts it). Without it (null) the count reads 0,
+ * which is also what the ETag is computed from.
+ */
+export const withRequestUsage = (tenant: TenantRow, requests: RequestUsage): TenantRow =>
+  !requests
+    ? tenant
+    : {
+        ...tenant,
+        usage: {
+          ...tenant.usage,
+          requestsPerMinute: { ...tenant.usage.requestsPerMinute, ...requests },
+        },
+      }
+
+// The row is the response, usage built by PostgreSQL with its camelCase keys; the request count
+// is left at 0 for withRequestUsage.
+const withLimits = (tenants: FragmentSqlToken) => sql.type(Tenant)`
+  with t as (${tenants}),
+  counted as (
+    select t.*,
+           (select count(*) from app_public.memberships m where m.tenant_id = t.id)::int as member_count,
+           -- Admins only: invitations are invisible to other roles under RLS, so they see 0.
+           (select count(*) from app_public.invitations i
+            where i.tenant_id = t.id and i.accepted_at is null and i.revoked_at is null
+              and i.expires_at > now())::int as pending_invitations,
+           (select count(*) from app_public.items i where i.tenant_id = t.id)::int as item_count
+    from t
+  )
+  select c.id, c.slug, c.name, c.plan, p.member_limit as "memberLimit", c.member_count as "memberCount",
+         c.created_at as "createdAt",
+         json_build_object(
+           'members', json_build_object(
+             'used', c.member_count, 'pendingInvitations', c.pending_invitations, 'limit', p.member_limit),
+           'items', json_build_object('used', c.item_count, 'limit', p.item_limit),
+           'itemPayloadBytes', json_build_object('limit', p.item_payload_bytes),
+           'requestsPerMinute', json_build_object('used', 0, 'limit', p.requests_per_minute, 'resetSeconds', 0)
+         ) as usage
+  from counted c join app_public.plans p on p.id = c.plan`
 
 export const currentTenant = () =>
   withLimits(sql.fragment`select * from app_public.tenants where id = app_public.current_tenant_id()`)

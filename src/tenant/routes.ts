@@ -4,9 +4,9 @@ import { z } from 'zod'
 import { insertBroadcast, toActivity } from '../activities/queries.ts'
 import { Activity } from '../activities/schemas.ts'
 import type { Tx } from '../db/context.ts'
+import { oneOrNotFound } from '../db/not-found.ts'
 import { refusal } from '../db/refusal.ts'
 import { ConditionalReadHeaders, ConditionalWriteHeaders, requireMatch, withEtag } from '../http/etag.ts'
-import { notFound } from '../problems.ts'
 import * as queries from './queries.ts'
 import { BroadcastBody, ChangePlanBody, CreateTenantBody, Tenant, UpdateTenantBody } from './schemas.ts'
 
@@ -20,7 +20,7 @@ const requestUsage = (request: FastifyRequest): queries.RequestUsage =>
  * What the tenant's ETag is computed from: its representation without this minute's request
  * count, which changes with every request (the ETag would then never match an If-Match).
  */
-const versionOf = (row: Parameters<typeof queries.toTenant>[0]) => queries.toTenant(row, null)
+const versionOf = (row: Parameters<typeof queries.withRequestUsage>[0]) => row
 
 export async function tenantRoutes(fastify: FastifyInstance) {
   const app = fastify.withTypeProvider<ZodTypeProvider>()
@@ -44,20 +44,16 @@ export async function tenantRoutes(fastify: FastifyInstance) {
       },
     },
     async (request, reply) => {
-      const row = await request.inTenant(async (tx) => {
-        const row = await tx.maybeOne(queries.currentTenant())
-        if (!row) throw notFound('tenant')
-        return row
-      })
+      const row = await request.inTenant((tx) => oneOrNotFound(tx, queries.currentTenant(), 'tenant'))
       if (withEtag(request, reply, versionOf(row))) return reply.code(304).send(null)
-      return queries.toTenant(row, requestUsage(request))
+      return queries.withRequestUsage(row, requestUsage(request))
     },
   )
 
   /** With If-Match: lock the tenant, compare its current representation, then write. */
   const whenUnchanged = async (tx: Tx, ifMatch: string | undefined) => {
     if (ifMatch === undefined) return
-    if (!(await tx.maybeOne(queries.lockTenant()))) throw notFound('tenant')
+    await oneOrNotFound(tx, queries.lockTenant(), 'tenant')
     const current = await tx.maybeOne(queries.currentTenant())
     requireMatch(ifMatch, current && versionOf(current), 'tenant')
   }
@@ -90,7 +86,7 @@ export async function tenantRoutes(fastify: FastifyInstance) {
         return row
       })
       withEtag(request, reply, versionOf(row))
-      return queries.toTenant(row, requestUsage(request))
+      return queries.withRequestUsage(row, requestUsage(request))
     },
   )
 
@@ -121,12 +117,10 @@ export async function tenantRoutes(fastify: FastifyInstance) {
       const row = await request.inTenant(async (tx) => {
         await whenUnchanged(tx, request.headers['if-match'])
         await tx.query(queries.changePlan(request.body.plan, app.config.PLAN_UPGRADES === 'open'))
-        const row = await tx.maybeOne(queries.currentTenant())
-        if (!row) throw notFound('tenant')
-        return row
+        return oneOrNotFound(tx, queries.currentTenant(), 'tenant')
       })
       withEtag(request, reply, versionOf(row))
-      return queries.toTenant(row, requestUsage(request))
+      return queries.withRequestUsage(row, requestUsage(request))
     },
   )
 
@@ -180,7 +174,7 @@ export async function tenantRoutes(fastify: FastifyInstance) {
         return tx.one(queries.tenantById(created.id))
       })
       // Readable once you switch to it: GET /v1/tenant is always the tenant of your token.
-      return reply.code(201).header('location', '/v1/tenant').send(queries.toTenant(row, null))
+      return reply.code(201).header('location', '/v1/tenant').send(row)
     },
   )
 }

@@ -1,7 +1,7 @@
 /*
  * A client developer's first afternoon, written against openapi-fetch and the types that
  * openapi-typescript generated from the served /docs/json (./openapi.d.ts exists only inside
- * test/client.test.ts's scratch folder, which is why the root tsconfig leaves this folder out).
+ * test/http/client.test.ts's scratch folder, which is why the root tsconfig leaves this folder out).
  * The test type-checks this file with tsc, then runs it against the live server: the document,
  * the types and the server cannot drift apart.
  */

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyServerOptions, InjectOptions, LightMyReque
 import type { Test } from 'tap'
 import { buildApp } from '../../src/app.ts'
 import { type Config, loadConfig } from '../../src/config.ts'
-import type { Role } from '../../src/db/context.ts'
+import type { Role } from '../../src/roles.ts'
 import { createTestDatabase, type TestDatabase } from './db.ts'
 import { createFactories, type Factories, type Session } from './factories.ts'
 

@@ -1,10 +1,10 @@
 /*
- * The request tables of the route × role conformance test (test/conformance.test.ts): one
+ * The request tables of the route × role conformance test (test/http/conformance.test.ts): one
  * fresh request per route and role, with the fixtures it needs. A route added to the app without
  * a row here fails that test.
  */
 import type { FastifyInstance } from 'fastify'
-import type { Role } from '../../src/db/context.ts'
+import type { Role } from '../../src/roles.ts'
 import { call, PASSWORD, type Session, uniqueName } from './app.ts'
 import type { Factories } from './factories.ts'
 

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import pg from 'pg'
 import type { Test } from 'tap'
 import { opaqueToken } from '../../src/auth/tokens.ts'
-import type { Role } from '../../src/db/context.ts'
+import type { Role } from '../../src/roles.ts'
 import type { TestDatabase } from './db.ts'
 
 export const PASSWORD = 'correct horse battery'

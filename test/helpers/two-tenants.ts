@@ -1,5 +1,5 @@
 import type { Test } from 'tap'
-import type { Role } from '../../src/db/context.ts'
+import type { Role } from '../../src/roles.ts'
 import { buildTestApp, call, factoriesOf, PASSWORD, type Session } from './app.ts'
 import { snapshot } from './snapshot.ts'
 

@@ -1,0 +1,77 @@
+import t from 'tap'
+import { ConfigError, loadConfig } from '../../src/config.ts'
+
+t.test('configuration is validated at boot, naming every bad value', async (t) => {
+  const error = (() => {
+    try {
+      loadConfig({ PORT: 'eighty', BCRYPT_COST: '8', DATABASE_URL: 'mysql://x', NODE_ENV: 'test' })
+    } catch (caught) {
+      return caught
+    }
+  })()
+  t.type(error, ConfigError)
+  const message = (error as Error).message
+  for (const name of ['PORT', 'BCRYPT_COST', 'DATABASE_URL']) t.match(message, name)
+  t.match(message, /BCRYPT_COST: must be at least 10/)
+  t.throws(() => loadConfig({ NODE_ENV: 'production' }), /JWT_SECRET: required in production/)
+  t.throws(
+    () => loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'too short' }),
+    /JWT_SECRET: must be at least 32 bytes/,
+  )
+  for (const NODE_ENV of ['development', 'test', 'production']) {
+    t.throws(
+      () => loadConfig({ NODE_ENV, JWT_SECRET: 's'.repeat(31) }),
+      /JWT_SECRET: must be at least 32 bytes/,
+      `a 31-byte JWT_SECRET is refused in ${NODE_ENV}`,
+    )
+  }
+  t.throws(() => loadConfig({ JWT_SECRET: 'x' }), /JWT_SECRET/, 'a 1-byte secret is refused with NODE_ENV unset')
+  const ok = loadConfig({ NODE_ENV: 'production', JWT_SECRET: 's'.repeat(32), PORT: '8080' })
+  t.match(ok, { PORT: 8080, BCRYPT_COST: 12, ACCESS_TOKEN_TTL: 900, JWT_SECRET: 's'.repeat(32) })
+  const test = loadConfig({ NODE_ENV: 'test' })
+  t.ok(Buffer.byteLength(test.JWT_SECRET) >= 32, 'tests get a random secret')
+})
+
+t.test('the server listens on loopback unless HOST says otherwise', async (t) => {
+  t.equal(loadConfig({ NODE_ENV: 'test' }).HOST, '127.0.0.1')
+  t.equal(loadConfig({ NODE_ENV: 'test', HOST: '0.0.0.0' }).HOST, '0.0.0.0')
+})
+
+t.test('session and platform admin settings: defaults, and bad values named', async (t) => {
+  const defaults = loadConfig({ NODE_ENV: 'test' })
+  t.match(defaults, {
+    REFRESH_REUSE_INTERVAL: 10,
+    SESSION_MAX_AGE: 90 * 24 * 60 * 60,
+    SESSION_PURGE_INTERVAL: 3600,
+    PLATFORM_ADMIN_RATE_LIMIT: 60,
+  })
+  t.equal(defaults.PLATFORM_ADMIN_TOKEN, undefined, 'no platform admin token by default')
+  t.equal(loadConfig({ NODE_ENV: 'test', PLATFORM_ADMIN_TOKEN: '' }).PLATFORM_ADMIN_TOKEN, undefined, 'empty is unset')
+  t.equal(loadConfig({ NODE_ENV: 'test', REFRESH_REUSE_INTERVAL: '0' }).REFRESH_REUSE_INTERVAL, 0, '0 is strict mode')
+  t.throws(
+    () => loadConfig({ NODE_ENV: 'test', PLATFORM_ADMIN_TOKEN: 'x'.repeat(31) }),
+    /PLATFORM_ADMIN_TOKEN: must be at least 32 bytes/,
+  )
+  t.throws(() => loadConfig({ NODE_ENV: 'test', REFRESH_REUSE_INTERVAL: '-1' }), /REFRESH_REUSE_INTERVAL/)
+  t.throws(() => loadConfig({ NODE_ENV: 'test', SESSION_MAX_AGE: '0' }), /SESSION_MAX_AGE/)
+})
+
+t.test('socket limits: defaults, and bad values named', async (t) => {
+  t.match(loadConfig({ NODE_ENV: 'test' }), {
+    REALTIME_MAX_SOCKETS: 10_000,
+    REALTIME_SOCKETS_PER_USER: 20,
+    REALTIME_SOCKETS_PER_ADDRESS: 100,
+    REALTIME_EVENTS_PER_MINUTE: 30,
+  })
+  t.throws(
+    () =>
+      loadConfig({
+        NODE_ENV: 'test',
+        REALTIME_MAX_SOCKETS: '0',
+        REALTIME_SOCKETS_PER_USER: 'many',
+        REALTIME_SOCKETS_PER_ADDRESS: '-1',
+        REALTIME_EVENTS_PER_MINUTE: '1.5',
+      }),
+    /REALTIME_MAX_SOCKETS[\s\S]*REALTIME_SOCKETS_PER_USER[\s\S]*REALTIME_SOCKETS_PER_ADDRESS[\s\S]*REALTIME_EVENTS_PER_MINUTE/,
+  )
+})
