@@ -51,11 +51,17 @@ t.test('a silent socket and a REST client see no change while another tenant wri
   const base = await listen(app)
   const a = await registerTenant(app)
   const b = await registerTenant(app)
+  // A probe of A is live before A writes: once it has A's last event, A's room is past every
+  // one of them, so the silent socket below joins after them (not while the bridge still
+  // delivers them, which would hand them to it live).
+  const probe = await liveSocket(t, base, a)
   for (const message of ['a1', 'a2', 'a3']) await call(app, a, 'POST', '/v1/tenant/broadcasts', { message })
   await call(app, a, 'POST', '/v1/items', { name: 'a item', payload: {} })
   const aLast = (await call(app, a, 'GET', '/v1/activities?limit=1')).json().data[0] as Activity
+  await probe.socket.waitFor((r) => (r.data as Activity)?.id === aLast.id)
 
   const silent = await liveSocket(t, base, a)
+  probe.socket.close()
   const restBefore = await restView(app, a)
   const bSocket = await liveSocket(t, base, b)
 
