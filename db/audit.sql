@@ -15,7 +15,7 @@
  *
  * `app_audit.rule_violations` is the list of catalog rules this project promises (RLS forced on
  * every app_public table, a policy per granted command, a plain API role, pinned definer
- * functions...). It must be empty: `npm run db:audit` and test/catalog.test.ts fail otherwise.
+ * functions...). It must be empty: `npm run db:audit` and test/db/catalog-rules.test.ts fail otherwise.
  */
 
 drop view if exists app_audit.rule_violations;
@@ -345,4 +345,4 @@ violations as (
 )
 select rule, object, detail from violations order by 1, 2, 3;
 
-comment on view app_audit.rule_violations is E'The catalog rules of this project, one row per violation; empty on a healthy schema (npm run db:audit and test/catalog.test.ts fail otherwise). Rules: rls_enabled, rls_forced, table_has_policy (every app_public table); privilege_has_policy and policy_has_privilege (a command is granted to tenantry_app exactly when a permissive policy covers it); policy_to_api_role (every policy is TO tenantry_app only); policy_not_always_true (no USING/WITH CHECK that is literally true); api_role_exists, api_role_is_plain (no SUPERUSER, BYPASSRLS, CREATEROLE, CREATEDB, REPLICATION), api_role_owns_nothing, api_role_member_of_nothing, api_role_no_default_context (no app.*, row_security, role defaults); api_role_no_forbidden_privilege (no TRUNCATE, REFERENCES, TRIGGER, MAINTAIN, CREATE, TEMPORARY anywhere); api_role_no_private_table; api_role_grants_only_in_api_schemas; view_respects_rls (no owner-rights view, materialized view or foreign table readable by tenantry_app); definer_search_path_pinned, definer_not_public; owner_owns_everything (app_* relations and functions owned by tenantry_owner).';
+comment on view app_audit.rule_violations is E'The catalog rules of this project, one row per violation; empty on a healthy schema (npm run db:audit and test/db/catalog-rules.test.ts fail otherwise). Rules: rls_enabled, rls_forced, table_has_policy (every app_public table); privilege_has_policy and policy_has_privilege (a command is granted to tenantry_app exactly when a permissive policy covers it); policy_to_api_role (every policy is TO tenantry_app only); policy_not_always_true (no USING/WITH CHECK that is literally true); api_role_exists, api_role_is_plain (no SUPERUSER, BYPASSRLS, CREATEROLE, CREATEDB, REPLICATION), api_role_owns_nothing, api_role_member_of_nothing, api_role_no_default_context (no app.*, row_security, role defaults); api_role_no_forbidden_privilege (no TRUNCATE, REFERENCES, TRIGGER, MAINTAIN, CREATE, TEMPORARY anywhere); api_role_no_private_table; api_role_grants_only_in_api_schemas; view_respects_rls (no owner-rights view, materialized view or foreign table readable by tenantry_app); definer_search_path_pinned, definer_not_public; owner_owns_everything (app_* relations and functions owned by tenantry_owner).';

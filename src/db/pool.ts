@@ -19,7 +19,7 @@ const timestamptz = createTimestampWithTimeZoneTypeParser()
  *   ids and counts, far below 2^53), which is what the JSON contract carries.
  * - No connection reset on release: request settings are transaction-local (set_config(..., true)),
  *   so slonik's default `DISCARD ALL` would only cost a round trip per request and drop prepared
- *   statements. test/isolation-sql.test.ts proves a reused connection carries no settings.
+ *   statements. test/tenancy/isolation.test.ts proves a reused connection carries no settings.
  */
 export async function createDatabasePool(
   connectionUri: string,
