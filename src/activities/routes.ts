@@ -3,7 +3,8 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { decodeCursor, IdCursor, toPage } from '../http/cursor.ts'
 import { notFound } from '../problems.ts'
-import { activitiesAfter, activityPosition, getActivity, listActivities, START, toActivity } from './queries.ts'
+import { START } from './position.ts'
+import { activitiesAfter, activityPosition, getActivity, listActivities, toActivity } from './queries.ts'
 import { Activity, ActivityPage, ActivityQuery } from './schemas.ts'
 
 export async function activityRoutes(fastify: FastifyInstance) {

@@ -1,11 +1,19 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { DatabasePool } from 'slonik'
 import type { Socket } from 'socket.io'
-import { type ActivityRow, activitiesAfter, lastIdUpTo, type Position, toActivity } from '../activities/queries.ts'
+import { comparePositions as compare, type Position, positionAtHorizon, positionOf } from '../activities/position.ts'
+import {
+  type ActivityRow,
+  activitiesAfter,
+  committedAfter,
+  horizon,
+  lastIdUpTo,
+  toActivity,
+} from '../activities/queries.ts'
 import { type RequestIdentity, type Role, withTenantContext } from '../db/context.ts'
-import { problemFromDatabaseError } from '../db/errors.ts'
+import { accessLost, problemFromOwnCode } from '../db/errors.ts'
 import { Problem } from '../problems.ts'
-import { type CommittedRow, checkSessions, committedAfter, horizon, removalNotice } from './queries.ts'
+import { checkSessions, removalNotice } from './queries.ts'
 
 export type HubOptions = {
   pool: DatabasePool
@@ -16,13 +24,6 @@ export type HubOptions = {
 
 /** Rows the hub asks for at once, across tenants and per tenant step. */
 const BATCH = 1000
-
-const compare = (a: Position, b: Position): number => {
-  const ta = BigInt(a.tx)
-  const tb = BigInt(b.tx)
-  return ta < tb ? -1 : ta > tb ? 1 : a.seq - b.seq
-}
-const positionOf = (row: { tx: string; seq: number }): Position => ({ tx: row.tx, seq: row.seq })
 
 /** Events after which the target user's access may have changed: their sockets re-validate. */
 const MEMBERSHIP_EVENTS = new Set(['ROLE_CHANGED', 'USER_REMOVED'])
@@ -77,7 +78,8 @@ export class Client {
 /**
  * One tenant's sockets on this instance. Every change to the room (a step of deliveries, a
  * socket joining or re-validating) runs in one queue, so a joining socket's replay ends exactly
- * where the live stream continues: no gap, no duplicate at the seam.
+ * where the live stream continues: no gap, no duplicate at the seam. The room only holds state
+ * and its queue; the hub decides what runs in it (the room never calls the hub).
  */
 class Room {
   readonly tenantId: string
@@ -86,51 +88,40 @@ class Room {
   cursor: Position
   /** Positions to deliver up to, one per batch the hub saw; bounded reads. */
   private readonly steps: Position[] = []
+  /** A drain of the steps is queued or running. */
+  draining = false
   private chain: Promise<void> = Promise.resolve()
-  private draining = false
-  private readonly hub: Hub
+  private readonly onError: (error: unknown) => void
 
-  constructor(hub: Hub, tenantId: string, cursor: Position) {
-    this.hub = hub
+  constructor(tenantId: string, cursor: Position, onError: (error: unknown) => void) {
     this.tenantId = tenantId
     this.cursor = cursor
+    this.onError = onError
   }
 
   get idle(): boolean {
     return this.clients.size === 0 && this.steps.length === 0 && !this.draining
   }
 
-  get pending(): boolean {
-    return this.steps.length > 0
+  /** The next position to deliver up to, if any. */
+  get nextStep(): Position | undefined {
+    return this.steps[0]
+  }
+
+  /** Queues a step past the last one (or the cursor); an older or equal one is dropped. */
+  addStep(to: Position) {
+    const last = this.steps.at(-1) ?? this.cursor
+    if (compare(to, last) > 0) this.steps.push(to)
+  }
+
+  /** The next step was delivered: the room's cursor moves to it. */
+  stepDelivered() {
+    this.cursor = this.steps.shift()!
   }
 
   run(task: () => Promise<void>): Promise<void> {
-    this.chain = this.chain.then(task).catch((error: unknown) => {
-      this.hub.log.error({ err: error, tenantId: this.tenantId }, 'realtime room task failed')
-    })
+    this.chain = this.chain.then(task).catch(this.onError)
     return this.chain
-  }
-
-  advance(to: Position) {
-    const last = this.steps.at(-1) ?? this.cursor
-    if (compare(to, last) > 0) this.steps.push(to)
-    this.kick()
-  }
-
-  kick() {
-    if (this.draining || this.steps.length === 0) return
-    this.draining = true
-    void this.run(async () => {
-      try {
-        while (this.steps.length > 0) {
-          await this.hub.deliver(this, this.steps[0]!)
-          this.cursor = this.steps.shift()!
-        }
-      } finally {
-        // On a failed read the step stays queued; the next poll kicks the room again.
-        this.draining = false
-      }
-    })
   }
 
   /** Always settles: a task's failure is logged, never thrown to the waiter. */
@@ -147,7 +138,7 @@ class Room {
  * receives, exactly as for REST.
  */
 export class Hub {
-  readonly log: FastifyBaseLogger
+  private readonly log: FastifyBaseLogger
   private readonly pool: DatabasePool
   private readonly options: HubOptions
   private readonly rooms = new Map<string, Room>()
@@ -170,8 +161,7 @@ export class Hub {
   /** Everything already committed is history (replayed on request via lastEventId); live starts here. */
   async start() {
     const { horizon: h } = await this.pool.one(horizon())
-    // Every transaction below the horizon has ended: (h - 1, ∞) is past all of them.
-    this.position = { tx: (BigInt(h) - 1n).toString(), seq: Number.MAX_SAFE_INTEGER }
+    this.position = positionAtHorizon(h)
   }
 
   stop() {
@@ -198,7 +188,7 @@ export class Hub {
   /** The periodic backstop: catch up whatever a lost NOTIFY did not announce, and retry failed rooms. */
   async poll() {
     await this.pump()
-    for (const room of this.rooms.values()) if (room.pending) room.kick()
+    for (const room of this.rooms.values()) this.drain(room)
   }
 
   /** Reads the positions committed since ours and hands them to the rooms. One pump at a time. */
@@ -213,18 +203,22 @@ export class Hub {
       if (!this.position) await this.start()
       do {
         this.pumpAgain = false
-        const rows: readonly CommittedRow[] = await this.pool.any(committedAfter(this.position!, BATCH))
+        const rows = await this.pool.any(committedAfter(this.position!, BATCH))
         const last = new Map<string, Position>()
         let end: Position | null = null
         for (const row of rows) {
-          if (row.seq === null || row.tx === null || row.tenant_id === null) continue
-          end = { tx: row.tx, seq: row.seq }
+          end = positionOf(row)
           last.set(row.tenant_id, end)
           this.doorbells.delete(row.seq)
         }
         // Synchronous from here: a room created after this line starts at the new position, a
         // room that existed before it got this batch's steps.
-        for (const [tenantId, to] of last) this.rooms.get(tenantId)?.advance(to)
+        for (const [tenantId, to] of last) {
+          const room = this.rooms.get(tenantId)
+          if (!room) continue
+          room.addStep(to)
+          this.drain(room)
+        }
         if (end) this.position = end
         if (rows.length >= BATCH) this.pumpAgain = true
       } while (this.pumpAgain && !this.stopped)
@@ -261,12 +255,32 @@ export class Hub {
     this.armExpiry(client)
     let room = this.rooms.get(client.identity.tenantId)
     if (!room) {
-      room = new Room(this, client.identity.tenantId, this.position)
+      const tenantId = client.identity.tenantId
+      room = new Room(tenantId, this.position, (error) =>
+        this.log.error({ err: error, tenantId }, 'realtime room task failed'),
+      )
       this.rooms.set(client.identity.tenantId, room)
     }
     room.clients.add(client)
     void room.run(() => this.join(room, client, false))
     client.socket.on('disconnect', () => this.detach(client))
+  }
+
+  /** Delivers a room's queued steps in its queue, one drain at a time. */
+  private drain(room: Room) {
+    if (room.draining || !room.nextStep) return
+    room.draining = true
+    void room.run(async () => {
+      try {
+        for (let step = room.nextStep; step; step = room.nextStep) {
+          await this.deliver(room, step)
+          room.stepDelivered()
+        }
+      } finally {
+        // On a failed read the step stays queued; the next poll drains the room again.
+        room.draining = false
+      }
+    })
   }
 
   private detach(client: Client) {
@@ -287,20 +301,27 @@ export class Hub {
     const needsReplay = !client.resync && client.cursor !== null && compare(client.cursor, end) < 0
     let resync = client.resync
     try {
-      if (needsReplay || verify) {
-        const after = client.cursor ?? end
-        const result = await this.readAs(client, after, end, this.options.replayLimit + 1, needsReplay)
+      // One transaction (one begin_request), and none when the handshake's check is enough.
+      const needsLastId = resync || client.cursor === null
+      if (needsReplay || verify || needsLastId) {
+        const limit = this.options.replayLimit + 1
+        const result = await withTenantContext(this.pool, client.identity, null, async (tx, context) => {
+          const rows = needsReplay ? await tx.any(activitiesAfter({ after: client.cursor!, upTo: end, limit })) : []
+          const overflow = rows.length > this.options.replayLimit
+          // Starting at `end` with nothing delivered (live from now, or resync): the last event
+          // it can read up to there stands for it, so `live` hands out a position of this tenant.
+          const lastId = needsLastId || overflow ? ((await tx.maybeOne(lastIdUpTo(end)))?.id ?? null) : undefined
+          return { role: context.role, rows, overflow, lastId }
+        })
         client.role = result.role
         rows = result.rows
-        resync ||= rows.length > this.options.replayLimit
+        resync ||= result.overflow
+        if (result.lastId !== undefined) client.lastId = result.lastId
       }
-      // Starting at `end` with nothing delivered (live from now, or resync): the last event it
-      // can read up to there stands for it, so `live` hands out a position of this tenant only.
-      if (resync || client.cursor === null) client.lastId = await this.lastIdAt(client, end)
     } catch (error) {
-      const refusal = asRefusal(error)
-      if (!refusal) throw error
-      await this.refuse(client, refusal)
+      const lost = accessLost(error)
+      if (!lost) throw error
+      await this.refuse(client, lost)
       return
     }
     if (resync) {
@@ -320,19 +341,11 @@ export class Hub {
     client.socket.emit('live', { lastEventId: client.lastId })
   }
 
-  /** The id of the last activity this client can read at or before a position (null: none). */
-  private lastIdAt(client: Client, upTo: Position) {
-    return withTenantContext(this.pool, client.identity, null, async (tx) => {
-      const row = await tx.maybeOne(lastIdUpTo(upTo))
-      return row?.id ?? null
-    })
-  }
-
   /** Reads (after, upTo] as this client: begin_request re-checks the session, membership and suspension. */
-  private readAs(client: Client, after: Position, upTo: Position, limit: number, read = true) {
+  private readAs(client: Client, after: Position, upTo: Position) {
     return withTenantContext(this.pool, client.identity, null, async (tx, context) => ({
       role: context.role,
-      rows: read ? await tx.any(activitiesAfter({ after, upTo, limit })) : [],
+      rows: await tx.any(activitiesAfter({ after, upTo, limit: Number.MAX_SAFE_INTEGER })),
     }))
   }
 
@@ -340,7 +353,7 @@ export class Hub {
    * One step of a room: the rows (room.cursor, upTo] read once per role among its live clients,
    * as one of them. A client whose current role differs from the one we knew reads for itself.
    */
-  async deliver(room: Room, upTo: Position) {
+  private async deliver(room: Room, upTo: Position) {
     const after = room.cursor
     const byRole = new Map<Role, Client[]>()
     for (const client of room.clients) {
@@ -357,17 +370,17 @@ export class Hub {
           const reader = waiting[0]!
           let result: { role: Role; rows: readonly ActivityRow[] }
           try {
-            result = await this.readAs(reader, after, upTo, Number.MAX_SAFE_INTEGER)
+            result = await this.readAs(reader, after, upTo)
           } catch (error) {
-            const refusal = asRefusal(error)
-            if (!refusal) throw error
-            if (refusal.type === 'tenant-suspended') {
+            const lost = accessLost(error)
+            if (!lost) throw error
+            if (lost.type === 'tenant-suspended') {
               // The whole tenant is refused, whoever reads.
-              await Promise.all([...room.clients].map((client) => this.refuse(client, refusal)))
+              await Promise.all([...room.clients].map((client) => this.refuse(client, lost)))
               return
             }
             waiting.shift()
-            await this.refuse(reader, refusal)
+            await this.refuse(reader, lost)
             continue
           }
           if (result.role !== role) {
@@ -383,10 +396,10 @@ export class Hub {
     )
     for (const client of stragglers) {
       if (client.closed) continue
-      const result = await this.readAs(client, after, upTo, Number.MAX_SAFE_INTEGER).catch(async (error) => {
-        const refusal = asRefusal(error)
-        if (!refusal) throw error
-        await this.refuse(client, refusal)
+      const result = await this.readAs(client, after, upTo).catch(async (error) => {
+        const lost = accessLost(error)
+        if (!lost) throw error
+        await this.refuse(client, lost)
         return null
       })
       if (result) this.emitRows(room, client, result.rows)
@@ -481,10 +494,9 @@ export class Hub {
       clients.map(async (client) => {
         const verdict = verdicts.get(client.identity.sessionId)
         if (!verdict) return
-        if (verdict.refusal === 'TNSUS') {
-          await this.refuse(client, new Problem('tenant-suspended', 'this tenant is suspended'))
-        } else if (verdict.refusal === 'TN401' || !verdict.role) {
-          await this.refuse(client, new Problem('unauthorized', 'the session has ended or you are no longer a member'))
+        if (verdict.refusal !== null || !verdict.role) {
+          const lost = problemFromOwnCode(verdict.refusal ?? 'TN401', verdict.message ?? 'the session has ended')
+          await this.refuse(client, lost ?? new Problem('unauthorized', 'the session has ended'))
         } else if (verdict.role !== client.role) {
           client.role = verdict.role
         }
@@ -516,10 +528,4 @@ export class Hub {
       )
     }, delay)
   }
-}
-
-/** A database refusal (no session or membership, suspended tenant) as the problem HTTP would answer. */
-export function asRefusal(error: unknown): Problem | null {
-  const problem = error instanceof Problem ? error : problemFromDatabaseError(error)
-  return problem && (problem.type === 'unauthorized' || problem.type === 'tenant-suspended') ? problem : null
 }

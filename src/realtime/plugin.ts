@@ -5,31 +5,22 @@ import pgListen from 'pg-listen'
 import { Server } from 'socket.io'
 import { z } from 'zod'
 import { activityPosition } from '../activities/queries.ts'
-import { verifyAccessToken } from '../auth/plugin.ts'
-import type { RequestIdentity } from '../db/context.ts'
+import { requireTenant, verifyAccessToken } from '../auth/plugin.ts'
 import { withTenantContext } from '../db/context.ts'
+import { accessLost } from '../db/errors.ts'
 import type { ReadinessCheck } from '../health/readiness.ts'
 import { clientKey } from '../limits/client.ts'
 import { clientAddress, proxyTrust } from '../net.ts'
 import { Problem } from '../problems.ts'
 import { Admission, EventWindow, Seat } from './admission.ts'
-import { asRefusal, Client, Hub } from './hub.ts'
+import { Client, Hub } from './hub.ts'
 import { queueUsage } from './queries.ts'
 
 const createSubscriber = pgListen.default
 
-/**
- * A socket watches one tenant's activities: a tenantless token (a user who belongs to no tenant)
- * has nothing to watch and is refused at the handshake, like a non-member.
- */
-async function verifyTenantToken(
-  app: FastifyInstance,
-  token: string,
-): Promise<RequestIdentity & { expiresAt: number }> {
-  const { tenantId, ...rest } = await verifyAccessToken(app, token)
-  if (tenantId === null)
-    throw new Problem('forbidden', 'a tenantless token has no tenant to follow: join or create one')
-  return { ...rest, tenantId }
+/** A socket watches one tenant's activities: a tenantless token is refused as tenant routes refuse it. */
+async function verifyTenantToken(app: FastifyInstance, token: string) {
+  return requireTenant(await verifyAccessToken(app, token))
 }
 
 export const ACTIVITY_CHANNEL = 'tenantry_activity'
@@ -139,7 +130,7 @@ export const realtimePlugin = fp(
         const problem =
           error instanceof Problem
             ? error
-            : (asRefusal(error) ?? new Problem('unavailable', 'the realtime service cannot authorize right now'))
+            : (accessLost(error) ?? new Problem('unavailable', 'the realtime service cannot authorize right now'))
         if (problem.type === 'unavailable') log.error({ err: error }, 'realtime handshake failed')
         seat.release()
         next(handshakeError(problem))
@@ -188,7 +179,7 @@ export const realtimePlugin = fp(
           const problem =
             error instanceof Problem
               ? error
-              : (asRefusal(error) ?? new Problem('unavailable', 'the token could not be checked right now'))
+              : (accessLost(error) ?? new Problem('unavailable', 'the token could not be checked right now'))
           reply({ ok: false, problem: problem.body() })
         }
       })
