@@ -5,6 +5,7 @@ import { comparePositions as compare, type Position, positionAtHorizon, position
 import {
   type ActivityRow,
   activitiesAfter,
+  activityPosition,
   committedAfter,
   horizon,
   lastIdUpTo,
@@ -28,45 +29,45 @@ const BATCH = 1000
 /** Events after which the target user's access may have changed: their sockets re-validate. */
 const MEMBERSHIP_EVENTS = new Set(['ROLE_CHANGED', 'USER_REMOVED'])
 
+/**
+ * What one transaction found for a client (Hub.catchUp): where it stands before `rows`, the rows
+ * it missed up to `end`, or why it must reload instead (resync_required).
+ */
+type CatchUp = {
+  role: Role
+  end: Position
+  cursor: Position
+  lastId: number | null
+  rows: readonly ActivityRow[]
+  resync: string | null
+}
+
 /** One connected socket: who it is (re-checked, never trusted from the token) and how far it got. */
 export class Client {
   readonly socket: Socket
   identity: RequestIdentity
-  role: Role
+  /** Set by the handshake's check (Hub.admit) before the socket can receive anything. */
+  role: Role = 'viewer'
   expiresAt: number
-  /** The last position delivered (or skipped past by resync_required); null: start live. */
-  cursor: Position | null
+  /** The last position delivered (or skipped past by resync_required); null until admitted. */
+  cursor: Position | null = null
   /**
    * The tenant's activity id that stands for `cursor` for this client: the last one delivered to
    * it (or its lastEventId), else the last it can read up to there. What `live` reports; never
    * the internal position, which counts every tenant's writes.
    */
-  lastId: number | null
-  /** The handshake's lastEventId was not found: the client gets resync_required. */
-  resync: boolean
+  lastId: number | null = null
+  /** What the handshake read, handed over when the socket joins. */
+  admitted: CatchUp | null = null
   /** In the room's live stream (false while joining or re-validating). */
   live = false
   closed = false
   expiryTimer: NodeJS.Timeout | undefined
 
-  constructor(
-    socket: Socket,
-    state: {
-      identity: RequestIdentity
-      role: Role
-      expiresAt: number
-      cursor: Position | null
-      lastId: number | null
-      resync: boolean
-    },
-  ) {
+  constructor(socket: Socket, state: { identity: RequestIdentity; expiresAt: number }) {
     this.socket = socket
     this.identity = state.identity
-    this.role = state.role
     this.expiresAt = state.expiresAt
-    this.cursor = state.cursor
-    this.lastId = state.lastId
-    this.resync = state.resync
   }
 
   /** Packets engine.io holds for this socket because its connection does not drain. */
@@ -243,25 +244,48 @@ export class Hub {
     }, 10)
   }
 
-  /** A socket passed the handshake: it joins its tenant's room, replaying from lastEventId first. */
-  attach(client: Client) {
+  /**
+   * The handshake's database work, in one transaction (one begin_request) run in the tenant
+   * room's queue: the session, membership and suspension are checked, lastEventId is found and
+   * what the client missed up to the room's position is read. The socket then joins with nothing
+   * left to read unless the room moved on meanwhile. Throws the problem that refuses the handshake.
+   */
+  async admit(client: Client, lastEventId: number | null): Promise<void> {
     if (!this.position) {
       // Not started yet (the database was unreachable at boot): the client retries.
-      client.socket.emit('revoked', new Problem('unavailable', 'realtime is starting; retry shortly').body())
-      client.socket.disconnect(true)
-      return
+      throw new Problem('unavailable', 'realtime is starting; retry shortly')
     }
-    this.clients.add(client)
-    this.armExpiry(client)
-    let room = this.rooms.get(client.identity.tenantId)
+    const tenantId = client.identity.tenantId
+    let room = this.rooms.get(tenantId)
     if (!room) {
-      const tenantId = client.identity.tenantId
       room = new Room(tenantId, this.position, (error) =>
         this.log.error({ err: error, tenantId }, 'realtime room task failed'),
       )
-      this.rooms.set(client.identity.tenantId, room)
+      this.rooms.set(tenantId, room)
     }
+    // Holds the room while the handshake lasts; not live, so no step is emitted to it.
     room.clients.add(client)
+    let failure: unknown = null
+    const admitting = room
+    await room.run(async () => {
+      try {
+        client.admitted = await this.catchUp(admitting, client, lastEventId)
+      } catch (error) {
+        failure = error
+      }
+    })
+    if (failure) {
+      this.detach(client)
+      throw failure
+    }
+  }
+
+  /** An admitted socket connected: it gets what the handshake read and goes live, in the room's queue. */
+  attach(client: Client) {
+    const room = this.rooms.get(client.identity.tenantId)
+    if (client.closed || !room) return
+    this.clients.add(client)
+    this.armExpiry(client)
     void room.run(() => this.join(room, client, false))
     client.socket.on('disconnect', () => this.detach(client))
   }
@@ -283,7 +307,8 @@ export class Hub {
     })
   }
 
-  private detach(client: Client) {
+  /** The socket is gone (or its handshake ended without it): idempotent. */
+  detach(client: Client) {
     client.closed = true
     clearTimeout(client.expiryTimer)
     this.clients.delete(client)
@@ -293,49 +318,74 @@ export class Hub {
     if (room.idle) this.rooms.delete(room.tenantId)
   }
 
-  /** Replays what the client missed up to the room's position, then it is live. */
+  /**
+   * One transaction (one begin_request) that brings a client up to the room's position: at the
+   * handshake from its lastEventId (null: live from now), else from its own cursor.
+   */
+  private async catchUp(room: Room, client: Client, lastEventId?: number | null): Promise<CatchUp> {
+    const end = room.cursor
+    const limit = this.options.replayLimit + 1
+    return withTenantContext(this.pool, client.identity, null, async (tx, context) => {
+      let from = client.cursor
+      let lastId = client.lastId
+      let resync: string | null = null
+      if (lastEventId !== undefined) {
+        const found = lastEventId === null ? null : await tx.maybeOne(activityPosition(lastEventId))
+        from = found ? positionOf(found) : null
+        lastId = found ? lastEventId : null
+        if (!found && lastEventId !== null && lastEventId > 0) resync = 'lastEventId is not an event you can read'
+      }
+      const rows =
+        !resync && from && compare(from, end) < 0
+          ? await tx.any(activitiesAfter({ after: from, upTo: end, limit }))
+          : []
+      if (rows.length > this.options.replayLimit) resync = `more than ${this.options.replayLimit} events were missed`
+      if (resync || !from) {
+        // Starting at `end` with nothing delivered (live from now, or resync): the last event
+        // it can read up to there stands for it, so `live` hands out a position of this tenant.
+        return {
+          role: context.role,
+          end,
+          cursor: end,
+          lastId: (await tx.maybeOne(lastIdUpTo(end)))?.id ?? null,
+          rows: [],
+          resync,
+        }
+      }
+      return { role: context.role, end, cursor: from, lastId, rows, resync }
+    })
+  }
+
+  /** Hands a catch-up to the client. Returns false when the client left the live stream. */
+  private apply(room: Room, client: Client, caughtUp: CatchUp): boolean {
+    client.role = caughtUp.role
+    client.cursor = caughtUp.cursor
+    client.lastId = caughtUp.lastId
+    // Never a silent truncation: the client reloads over REST and continues live from here.
+    if (caughtUp.resync) client.socket.emit('resync_required', { reason: caughtUp.resync })
+    if (!this.emitRows(room, client, caughtUp.rows)) return false
+    if (compare(client.cursor, caughtUp.end) < 0) client.cursor = caughtUp.end
+    return true
+  }
+
+  /**
+   * Hands the client what its handshake read, reads what the room delivered since (or, to
+   * re-validate, checks it again), then it is live.
+   */
   private async join(room: Room, client: Client, verify: boolean) {
     if (client.closed) return
-    const end = room.cursor
-    let rows: readonly ActivityRow[] = []
-    const needsReplay = !client.resync && client.cursor !== null && compare(client.cursor, end) < 0
-    let resync = client.resync
     try {
-      // One transaction (one begin_request), and none when the handshake's check is enough.
-      const needsLastId = resync || client.cursor === null
-      if (needsReplay || verify || needsLastId) {
-        const limit = this.options.replayLimit + 1
-        const result = await withTenantContext(this.pool, client.identity, null, async (tx, context) => {
-          const rows = needsReplay ? await tx.any(activitiesAfter({ after: client.cursor!, upTo: end, limit })) : []
-          const overflow = rows.length > this.options.replayLimit
-          // Starting at `end` with nothing delivered (live from now, or resync): the last event
-          // it can read up to there stands for it, so `live` hands out a position of this tenant.
-          const lastId = needsLastId || overflow ? ((await tx.maybeOne(lastIdUpTo(end)))?.id ?? null) : undefined
-          return { role: context.role, rows, overflow, lastId }
-        })
-        client.role = result.role
-        rows = result.rows
-        resync ||= result.overflow
-        if (result.lastId !== undefined) client.lastId = result.lastId
+      const admitted = client.admitted
+      client.admitted = null
+      if (admitted && !this.apply(room, client, admitted)) return
+      if (verify || !client.cursor || compare(client.cursor, room.cursor) < 0) {
+        if (!this.apply(room, client, await this.catchUp(room, client))) return
       }
     } catch (error) {
       const lost = accessLost(error)
       if (!lost) throw error
       await this.refuse(client, lost)
       return
-    }
-    if (resync) {
-      // Never a silent truncation: the client reloads over REST and continues live from here.
-      client.socket.emit('resync_required', {
-        reason: client.resync
-          ? 'lastEventId is not an event you can read'
-          : `more than ${this.options.replayLimit} events were missed`,
-      })
-      client.resync = false
-      client.cursor = end
-    } else {
-      if (!this.emitRows(room, client, rows)) return
-      if (client.cursor === null || compare(client.cursor, end) < 0) client.cursor = end
     }
     client.live = true
     client.socket.emit('live', { lastEventId: client.lastId })

@@ -4,9 +4,7 @@ import fp from 'fastify-plugin'
 import pgListen from 'pg-listen'
 import { Server } from 'socket.io'
 import { z } from 'zod'
-import { activityPosition } from '../activities/queries.ts'
 import { requireTenant, verifyAccessToken } from '../auth/plugin.ts'
-import { withTenantContext } from '../db/context.ts'
 import { accessLost } from '../db/errors.ts'
 import type { ReadinessCheck } from '../health/readiness.ts'
 import { clientKey } from '../limits/client.ts'
@@ -109,22 +107,13 @@ export const realtimePlugin = fp(
         const { expiresAt, ...identity } = await verifyTenantToken(app, auth.data.token)
         admission.admitUser(seat, identity.userId)
         await app.budgets.tenant(identity.tenantId)
-        const lastEventId = auth.data.lastEventId ?? null
-        const { role, cursor } = await app.tenantSlots.run(identity.tenantId, () =>
-          withTenantContext(app.db, identity, null, async (tx, context) => ({
-            role: context.role,
-            cursor: lastEventId === null ? null : await tx.maybeOne(activityPosition(lastEventId)),
-          })),
-        )
+        const client = new Client(socket, { identity, expiresAt })
+        // One transaction: the session check, lastEventId's position and the replay.
+        await app.tenantSlots.run(identity.tenantId, () => hub.admit(client, auth.data.lastEventId ?? null))
+        // However the handshake ends from here (the client may vanish), the room lets it go.
+        socket.conn.once('close', () => hub.detach(client))
         socket.data.seat = seat
-        socket.data.client = new Client(socket, {
-          identity,
-          role,
-          expiresAt,
-          cursor: cursor ? { tx: cursor.tx, seq: cursor.seq } : null,
-          lastId: cursor ? lastEventId : null,
-          resync: lastEventId !== null && lastEventId > 0 && cursor === null,
-        })
+        socket.data.client = client
         next()
       } catch (error) {
         const problem =
