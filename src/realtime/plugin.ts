@@ -11,8 +11,9 @@ import { clientKey } from '../limits/client.ts'
 import { clientAddress, proxyTrust } from '../net.ts'
 import { Problem } from '../problems.ts'
 import { Admission, EventWindow, Seat } from './admission.ts'
-import { Client, Hub } from './hub.ts'
+import { Hub } from './hub.ts'
 import { queueUsage } from './queries.ts'
+import { Client } from './room.ts'
 
 const createSubscriber = pgListen.default
 
