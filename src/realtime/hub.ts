@@ -156,10 +156,17 @@ export class Hub {
     const tenantId = client.identity.tenantId
     let room = this.rooms.get(tenantId)
     if (!room) {
-      room = new Room(tenantId, this.position, (error) =>
-        this.log.error({ err: error, tenantId }, 'realtime room task failed'),
-      )
-      this.rooms.set(tenantId, room)
+      // A new room starts where the database is now, not where this instance's pump got to:
+      // what committed before the connect is history, never delivered as live.
+      const now = positionAtHorizon((await this.pool.one(horizon())).horizon)
+      const start = this.position && compare(this.position, now) > 0 ? this.position : now
+      room = this.rooms.get(tenantId)
+      if (!room) {
+        room = new Room(tenantId, start, (error) =>
+          this.log.error({ err: error, tenantId }, 'realtime room task failed'),
+        )
+        this.rooms.set(tenantId, room)
+      }
     }
     // Holds the room while the handshake lasts; not live, so no step is emitted to it.
     room.clients.add(client)
