@@ -264,32 +264,26 @@ CREATE OR REPLACE FUNCTION app_private.begin_request(p_tenant_id uuid, p_user_id
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 declare
-  v_role app_public.membership_role;
-  v_suspended_at timestamptz;
+  v_standing record;
 begin
-  select m.role, t.suspended_at into v_role, v_suspended_at
-  from app_private.sessions s
-  join app_public.memberships m on m.tenant_id = s.tenant_id and m.user_id = s.user_id
-  join app_public.tenants t on t.id = m.tenant_id
-  where s.id = p_session_id
-    and s.user_id = p_user_id
-    and s.tenant_id = p_tenant_id
-    and s.revoked_at is null;
+  select s.role, s.refusal, s.message into v_standing
+  from app_private.session_standing(array[p_session_id]) as s
+  where s.user_id = p_user_id and s.tenant_id = p_tenant_id;
   if not found then
     raise exception 'no active session and membership for this tenant' using errcode = 'TN401';
   end if;
-  if v_suspended_at is not null then
-    raise exception 'this tenant is suspended' using errcode = 'TNSUS';
+  if v_standing.refusal is not null then
+    raise exception '%', v_standing.message using errcode = v_standing.refusal;
   end if;
   perform pg_catalog.set_config('app.tenant_id', p_tenant_id::text, true),
           pg_catalog.set_config('app.user_id', p_user_id::text, true),
-          pg_catalog.set_config('app.role', v_role::text, true);
-  return v_role;
+          pg_catalog.set_config('app.role', v_standing.role::text, true);
+  return v_standing.role;
 end;
 $function$;
 grant execute on function app_private.begin_request(uuid,uuid,uuid) to tenantry_app;
 revoke execute on function app_private.begin_request(uuid,uuid,uuid) from public;
-comment on function app_private.begin_request(uuid,uuid,uuid) is 'Sets app.tenant_id, app.user_id and app.role (from memberships) for the current transaction. TN401: no live session or membership; TNSUS: tenant suspended.';
+comment on function app_private.begin_request(uuid,uuid,uuid) is 'Sets app.tenant_id, app.user_id and app.role (from memberships) for the current transaction, after app_private.session_standing. TN401: no live session or membership; TNSUS: tenant suspended.';
 
 CREATE OR REPLACE FUNCTION app_private.begin_user_request(p_user_id uuid, p_session_id uuid)
  RETURNS void
@@ -588,47 +582,33 @@ revoke execute on function app_private.purge_sessions(interval) from public;
 comment on function app_private.purge_sessions(interval) is 'Deletes revoked, expired and over-age sessions (with their tokens) and expired refresh tokens. One caller at a time (advisory lock); the others get ran = false.';
 
 CREATE OR REPLACE FUNCTION app_private.realtime_check_sessions(p_session_ids uuid[])
- RETURNS TABLE(session_id uuid, role app_public.membership_role, refusal text)
+ RETURNS TABLE(session_id uuid, role app_public.membership_role, refusal text, message text)
  LANGUAGE sql
  STABLE SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-  select ids.id,
-         case when t.suspended_at is null then m.role end,
-         case
-           when m.role is null then 'TN401'
-           when t.suspended_at is not null then 'TNSUS'
-         end
-  from pg_catalog.unnest(p_session_ids) as ids (id)
-  left join app_private.sessions s on s.id = ids.id and s.revoked_at is null
-  left join app_public.memberships m on m.tenant_id = s.tenant_id and m.user_id = s.user_id
-  left join app_public.tenants t on t.id = m.tenant_id
+  select s.session_id, s.role, s.refusal, s.message from app_private.session_standing(p_session_ids) as s
 $function$;
 grant execute on function app_private.realtime_check_sessions(uuid[]) to tenantry_app;
 revoke execute on function app_private.realtime_check_sessions(uuid[]) from public;
-comment on function app_private.realtime_check_sessions(uuid[]) is 'Realtime bridge: for each session id, the member role begin_request would set now, or the refusal (TN401 no live session or membership, TNSUS suspended).';
+comment on function app_private.realtime_check_sessions(uuid[]) is 'Realtime bridge: app_private.session_standing for the sockets of one instance (one round trip): the role, or the refusal begin_request would raise (SQLSTATE and message).';
 
 CREATE OR REPLACE FUNCTION app_private.realtime_committed_after(p_tx xid8, p_seq bigint, p_limit integer)
- RETURNS TABLE(tenant_id uuid, tx xid8, seq bigint, type text, horizon xid8)
+ RETURNS TABLE(tenant_id uuid, tx xid8, seq bigint)
  LANGUAGE sql
  STABLE SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-  with h as (select pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot()) as horizon)
-  select a.tenant_id, a.tx, a.seq, a.type, h.horizon
-  from h
-  left join lateral (
-    select a.tenant_id, a.tx, a.seq, a.type
-    from app_public.activities a
-    where (a.tx, a.seq) > (p_tx, p_seq) and a.tx < h.horizon
-    order by a.tx, a.seq
-    limit least(greatest(p_limit, 1), 10000)
-  ) a on true
+  select a.tenant_id, a.tx, a.seq
+  from app_public.activities a
+  where (a.tx, a.seq) > (p_tx, p_seq)
+    and a.tx < pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())
   order by a.tx, a.seq
+  limit least(greatest(p_limit, 1), 10000)
 $function$;
 grant execute on function app_private.realtime_committed_after(xid8,bigint,integer) to tenantry_app;
 revoke execute on function app_private.realtime_committed_after(xid8,bigint,integer) from public;
-comment on function app_private.realtime_committed_after(xid8,bigint,integer) is 'Realtime bridge: positions (tx, seq; no content) of activities committed after (p_tx, p_seq) and below the snapshot horizon, in commit order; one row with NULLs and the horizon when there are none.';
+comment on function app_private.realtime_committed_after(xid8,bigint,integer) is 'Realtime bridge: positions (tenant, tx, seq; no content) of activities committed after (p_tx, p_seq) and below the snapshot horizon, in commit order; no rows when there are none.';
 
 CREATE OR REPLACE FUNCTION app_private.realtime_removal_notice(p_session_id uuid, p_after_tx xid8)
  RETURNS TABLE(id bigint, type text, tenant_id uuid, actor_id uuid, target text, payload jsonb, created_at timestamp with time zone, tx xid8, seq bigint)
@@ -816,6 +796,31 @@ $function$;
 grant execute on function app_private.rotate_refresh_token(bytea,bytea,interval,interval,interval) to tenantry_app;
 revoke execute on function app_private.rotate_refresh_token(bytea,bytea,interval,interval,interval) from public;
 comment on function app_private.rotate_refresh_token(bytea,bytea,interval,interval,interval) is 'Exchanges a refresh token for its successor (p_new_token_hash, derived by the API from the token) in the same session. Outcomes: rotated, reused (session revoked), invalid (unknown, expired, revoked, past the session''s max age, membership ended, a replay naming another successor), suspended. A replay of the token just rotated, within the reuse interval and while its successor is unused, is answered with the same successor: the session stays one chain.';
+
+CREATE OR REPLACE FUNCTION app_private.session_standing(p_session_ids uuid[])
+ RETURNS TABLE(session_id uuid, user_id uuid, tenant_id uuid, role app_public.membership_role, refusal text, message text)
+ LANGUAGE sql
+ STABLE
+AS $function$
+  select ids.id,
+         s.user_id,
+         s.tenant_id,
+         case when t.suspended_at is null then m.role end,
+         case
+           when m.role is null then 'TN401'
+           when t.suspended_at is not null then 'TNSUS'
+         end,
+         case
+           when m.role is null then 'no active session and membership for this tenant'
+           when t.suspended_at is not null then 'this tenant is suspended'
+         end
+  from pg_catalog.unnest(p_session_ids) as ids (id)
+  left join app_private.sessions s on s.id = ids.id and s.revoked_at is null
+  left join app_public.memberships m on m.tenant_id = s.tenant_id and m.user_id = s.user_id
+  left join app_public.tenants t on t.id = m.tenant_id
+$function$;
+revoke execute on function app_private.session_standing(uuid[]) from public;
+comment on function app_private.session_standing(uuid[]) is 'The one rule for "may this session still be here": for each session id, its user and tenant, the member role, or the refusal (SQLSTATE TN401: no live session or membership; TNSUS: tenant suspended) and its message. Read by begin_request and realtime_check_sessions only.';
 
 CREATE OR REPLACE FUNCTION app_private.tenant_requests_per_minute(p_tenant_id uuid)
  RETURNS integer

@@ -2,6 +2,7 @@ import { sql } from 'slonik'
 import { z } from 'zod'
 import { jsonb } from '../db/json.ts'
 import { fieldsOf } from '../http/schemas.ts'
+import type { Position } from './position.ts'
 import { Activity } from './schemas.ts'
 
 // The response (and event) schema is the row schema: columns are aliased to its names.
@@ -14,26 +15,43 @@ export type ActivityRow = z.infer<typeof ActivityRow>
 
 export const toActivity = fieldsOf(Activity)
 
-/** The columns of an ActivityRow (realtime/queries.ts reads the same rows from its functions). */
+const PositionRow = z.object({ tx: z.string(), seq: z.number() })
+
+/*
+ * Positions in SQL (see position.ts): the only place they are read, compared and ordered.
+ */
+const positionColumns = sql.fragment`tx::text as tx, seq`
+const after = (position: Position) => sql.fragment`(tx, seq) > (${position.tx}::xid8, ${position.seq})`
+const atMost = (position: Position) => sql.fragment`(tx, seq) <= (${position.tx}::xid8, ${position.seq})`
+/** Only transactions that every snapshot from now on sees as ended. */
+const belowHorizon = sql.fragment`tx < pg_snapshot_xmin(pg_current_snapshot())`
+/** Every column of an activity row, aliased to the response's names, position included. */
 export const activityColumns = sql.fragment`
   id, type, tenant_id as "tenantId", actor_id as actor, target, payload, created_at as "createdAt",
-  tx::text as tx, seq`
-const columns = activityColumns
+  ${positionColumns}`
+// Qualified: a bare "tx" here would sort by the text column of the select list.
+const oldestFirst = sql.fragment`order by activities.tx, activities.seq`
+const newestFirst = sql.fragment`order by activities.tx desc, activities.seq desc`
+
+/** Below every position that can still appear: the snapshot horizon (position.ts). */
+export const horizon = () =>
+  sql.type(z.object({ horizon: z.string() }))`
+    select pg_snapshot_xmin(pg_current_snapshot())::text as horizon`
 
 /**
- * A place in the commit-order stream: (tx, seq) of an activity. Internal: both count every
- * tenant's writes, so a client only ever sees and hands back its tenant's activity ids.
+ * Positions (no content) committed after `after` and below the horizon, across tenants, in
+ * commit order: the realtime bridge's read (app_private.realtime_committed_after).
  */
-export type Position = { tx: string; seq: number }
-/** Before every activity. */
-export const START: Position = { tx: '0', seq: 0 }
-
-const PositionRow = z.object({ tx: z.string(), seq: z.number() })
+export const committedAfter = (after: Position, limit: number) =>
+  sql.type(z.object({ tenant_id: z.uuid(), tx: z.string(), seq: z.number() }))`
+    select f.tenant_id, f.tx::text as tx, f.seq
+    from app_private.realtime_committed_after(${after.tx}::xid8, ${after.seq}, ${limit}) as f
+    order by f.tx, f.seq`
 
 /** Newest first; `beforeId` pages backwards. */
 export const listActivities = (options: { type?: string; beforeId?: number; limit: number }) =>
   sql.type(ActivityRow)`
-    select ${columns} from app_public.activities
+    select ${activityColumns} from app_public.activities
     -- The select policy restricts rows to the current tenant; no tenant predicate is repeated.
     where ${sql.and([
       options.type ? sql.fragment`type = ${options.type}` : null,
@@ -44,7 +62,7 @@ export const listActivities = (options: { type?: string; beforeId?: number; limi
 
 /** The commit-order position of an activity the caller can read (a lastEventId, an `after=`). */
 export const activityPosition = (id: number) =>
-  sql.type(PositionRow)`select tx::text as tx, seq from app_public.activities where id = ${id}`
+  sql.type(PositionRow)`select ${positionColumns} from app_public.activities where id = ${id}`
 
 /**
  * The id of the last activity the caller can read at or before a position: what `live` hands a
@@ -53,33 +71,32 @@ export const activityPosition = (id: number) =>
 export const lastIdUpTo = (upTo: Position) =>
   sql.type(z.object({ id: z.number() }))`
     select id from app_public.activities
-    where (tx, seq) <= (${upTo.tx}::xid8, ${upTo.seq})
-    order by activities.tx desc, activities.seq desc
+    where ${atMost(upTo)}
+    ${newestFirst}
     limit 1`
 
 /**
  * Oldest first in commit order, after `after` and at most `upTo`: only rows whose transaction
  * is below the snapshot's xmin, so no row can later commit before the last one returned and a
- * reader that continues from it never skips one (migration 000005, activities.tx).
+ * reader that continues from it never skips one (position.ts).
  */
 export const activitiesAfter = (options: { after: Position; upTo?: Position; type?: string; limit: number }) =>
   sql.type(ActivityRow)`
-    select ${columns} from app_public.activities
+    select ${activityColumns} from app_public.activities
     where ${sql.and([
-      sql.fragment`(tx, seq) > (${options.after.tx}::xid8, ${options.after.seq})`,
-      sql.fragment`tx < pg_snapshot_xmin(pg_current_snapshot())`,
-      options.upTo ? sql.fragment`(tx, seq) <= (${options.upTo.tx}::xid8, ${options.upTo.seq})` : null,
+      after(options.after),
+      belowHorizon,
+      options.upTo ? atMost(options.upTo) : null,
       options.type ? sql.fragment`type = ${options.type}` : null,
     ])}
-    -- Qualified: a bare "tx" here would sort by the text column of the select list.
-    order by activities.tx, activities.seq
+    ${oldestFirst}
     limit ${options.limit}`
 
 export const getActivity = (id: number) =>
-  sql.type(ActivityRow)`select ${columns} from app_public.activities where id = ${id}`
+  sql.type(ActivityRow)`select ${activityColumns} from app_public.activities where id = ${id}`
 
 export const insertBroadcast = (message: string) =>
   sql.type(ActivityRow)`
     insert into app_public.activities (type, payload)
     values ('BROADCAST_MESSAGE', ${jsonb({ message })})
-    returning ${columns}`
+    returning ${activityColumns}`

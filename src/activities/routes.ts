@@ -3,7 +3,8 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { oneOrNotFound } from '../db/not-found.ts'
 import { decodeCursor, IdCursor, toPage } from '../http/cursor.ts'
-import { activitiesAfter, activityPosition, getActivity, listActivities, START, toActivity } from './queries.ts'
+import { START } from './position.ts'
+import { activitiesAfter, activityPosition, getActivity, listActivities, toActivity } from './queries.ts'
 import { Activity, ActivityPage, ActivityQuery } from './schemas.ts'
 
 export async function activityRoutes(fastify: FastifyInstance) {

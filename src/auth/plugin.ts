@@ -63,6 +63,18 @@ export async function verifyAccessToken(
 }
 
 /**
+ * The tenant a token acts in. A tenantless token (a user who belongs to no tenant) has none:
+ * tenant routes and realtime sockets refuse it alike.
+ */
+export function requireTenant<T extends TokenIdentity>(identity: T): Omit<T, 'tenantId'> & { tenantId: string } {
+  const { tenantId } = identity
+  if (tenantId === null) {
+    throw forbidden('you belong to no tenant yet: accept an invitation or create one (POST /v1/tenants)')
+  }
+  return { ...identity, tenantId }
+}
+
+/**
  * Access tokens: HS256 only, with iss, aud, exp, iat and our claims all required. A route that
  * is not public verifies the token in onRequest, before the body is read and before it takes a
  * database connection; its handler then runs inside `request.inTenant`, where the database
@@ -90,14 +102,10 @@ export const authPlugin = fp(
     app.decorateRequest('identity', null)
     app.decorateRequest('inTenant', function inTenant(handler) {
       if (!this.identity) throw new Problem('unauthorized', 'this route requires an access token')
-      const { tenantId } = this.identity
-      if (tenantId === null) {
-        throw forbidden('you belong to no tenant yet: accept an invitation or create one (POST /v1/tenants)')
-      }
+      const identity = requireTenant(this.identity)
       const access = this.routeOptions.config.access
       const minimumRole = options.enforceRoles && access && !NO_ROLE.has(access) ? (access as Role) : null
-      const identity = { ...this.identity, tenantId }
-      return app.tenantSlots.run(tenantId, () => withTenantContext(app.db, identity, minimumRole, handler))
+      return app.tenantSlots.run(identity.tenantId, () => withTenantContext(app.db, identity, minimumRole, handler))
     })
     app.decorateRequest('inUser', function inUser(handler) {
       if (!this.identity) throw new Problem('unauthorized', 'this route requires an access token')

@@ -36,23 +36,10 @@ export function problemFromDatabaseError(error: unknown): Problem | undefined {
   }
   const pgError = findPgError(error)
   if (!pgError) return undefined
-  const own = pgError.message
   if (pgError.code.startsWith('08')) return unavailable('the database is unavailable; retry shortly')
+  const own = problemFromOwnCode(pgError.code, pgError.message)
+  if (own) return own
   switch (pgError.code) {
-    case 'TN401':
-      return new Problem('unauthorized', own)
-    case 'TN403':
-      return new Problem('forbidden', own)
-    case 'TNSUS':
-      return new Problem('tenant-suspended', own)
-    case 'TN404':
-      return new Problem('not-found', own)
-    case 'TN409':
-      return new Problem('conflict', own)
-    case 'TNPLM':
-      return new Problem('plan-limit-exceeded', own)
-    case 'TNLOW':
-      return new Problem('last-owner', own)
     // insufficient_privilege: an RLS WITH CHECK failure or a missing grant.
     case '42501':
       return new Problem('forbidden', 'your role does not allow this')
@@ -85,6 +72,41 @@ export function problemFromDatabaseError(error: unknown): Problem | undefined {
     default:
       return undefined
   }
+}
+
+/**
+ * Our own SQLSTATEs (class TN), raised or returned by our functions with a message written for
+ * clients (app_private.session_standing returns begin_request's refusal this way).
+ */
+export function problemFromOwnCode(code: string, message: string): Problem | undefined {
+  switch (code) {
+    case 'TN401':
+      return new Problem('unauthorized', message)
+    case 'TN403':
+      return new Problem('forbidden', message)
+    case 'TNSUS':
+      return new Problem('tenant-suspended', message)
+    case 'TN404':
+      return new Problem('not-found', message)
+    case 'TN409':
+      return new Problem('conflict', message)
+    case 'TNPLM':
+      return new Problem('plan-limit-exceeded', message)
+    case 'TNLOW':
+      return new Problem('last-owner', message)
+    default:
+      return undefined
+  }
+}
+
+/**
+ * Access lost: the database no longer lets this session in (TN401: no live session or
+ * membership; TNSUS: the tenant is suspended), as the problem HTTP answers; null for any other
+ * error. A socket that gets one is revoked; other errors are the database's, not the session's.
+ */
+export function accessLost(error: unknown): Problem | null {
+  const problem = error instanceof Problem ? error : problemFromDatabaseError(error)
+  return problem && (problem.type === 'unauthorized' || problem.type === 'tenant-suspended') ? problem : null
 }
 
 type PgError = { code: string; message: string }

@@ -1,12 +1,21 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { DatabasePool } from 'slonik'
-import type { Socket } from 'socket.io'
-import { type ActivityRow, activitiesAfter, lastIdUpTo, type Position, toActivity } from '../activities/queries.ts'
+import { comparePositions as compare, type Position, positionAtHorizon, positionOf } from '../activities/position.ts'
+import {
+  type ActivityRow,
+  activitiesAfter,
+  activityPosition,
+  committedAfter,
+  horizon,
+  lastIdUpTo,
+  toActivity,
+} from '../activities/queries.ts'
 import { type RequestIdentity, withTenantContext } from '../db/context.ts'
-import { problemFromDatabaseError } from '../db/errors.ts'
+import { accessLost, problemFromOwnCode } from '../db/errors.ts'
 import { Problem } from '../problems.ts'
 import type { Role } from '../roles.ts'
-import { type CommittedRow, checkSessions, committedAfter, horizon, removalNotice } from './queries.ts'
+import { checkSessions, removalNotice } from './queries.ts'
+import { type CatchUp, type Client, Room } from './room.ts'
 
 export type HubOptions = {
   pool: DatabasePool
@@ -18,127 +27,8 @@ export type HubOptions = {
 /** Rows the hub asks for at once, across tenants and per tenant step. */
 const BATCH = 1000
 
-const compare = (a: Position, b: Position): number => {
-  const ta = BigInt(a.tx)
-  const tb = BigInt(b.tx)
-  return ta < tb ? -1 : ta > tb ? 1 : a.seq - b.seq
-}
-const positionOf = (row: { tx: string; seq: number }): Position => ({ tx: row.tx, seq: row.seq })
-
 /** Events after which the target user's access may have changed: their sockets re-validate. */
 const MEMBERSHIP_EVENTS = new Set(['ROLE_CHANGED', 'USER_REMOVED'])
-
-/** One connected socket: who it is (re-checked, never trusted from the token) and how far it got. */
-export class Client {
-  readonly socket: Socket
-  identity: RequestIdentity
-  role: Role
-  expiresAt: number
-  /** The last position delivered (or skipped past by resync_required); null: start live. */
-  cursor: Position | null
-  /**
-   * The tenant's activity id that stands for `cursor` for this client: the last one delivered to
-   * it (or its lastEventId), else the last it can read up to there. What `live` reports; never
-   * the internal position, which counts every tenant's writes.
-   */
-  lastId: number | null
-  /** The handshake's lastEventId was not found: the client gets resync_required. */
-  resync: boolean
-  /** In the room's live stream (false while joining or re-validating). */
-  live = false
-  closed = false
-  expiryTimer: NodeJS.Timeout | undefined
-
-  constructor(
-    socket: Socket,
-    state: {
-      identity: RequestIdentity
-      role: Role
-      expiresAt: number
-      cursor: Position | null
-      lastId: number | null
-      resync: boolean
-    },
-  ) {
-    this.socket = socket
-    this.identity = state.identity
-    this.role = state.role
-    this.expiresAt = state.expiresAt
-    this.cursor = state.cursor
-    this.lastId = state.lastId
-    this.resync = state.resync
-  }
-
-  /** Packets engine.io holds for this socket because its connection does not drain. */
-  get buffered(): number {
-    return (this.socket.conn as unknown as { writeBuffer: unknown[] }).writeBuffer.length
-  }
-}
-
-/**
- * One tenant's sockets on this instance. Every change to the room (a step of deliveries, a
- * socket joining or re-validating) runs in one queue, so a joining socket's replay ends exactly
- * where the live stream continues: no gap, no duplicate at the seam.
- */
-class Room {
-  readonly tenantId: string
-  readonly clients = new Set<Client>()
-  /** Everything of this tenant up to here has been handed to the live clients. */
-  cursor: Position
-  /** Positions to deliver up to, one per batch the hub saw; bounded reads. */
-  private readonly steps: Position[] = []
-  private chain: Promise<void> = Promise.resolve()
-  private draining = false
-  private readonly hub: Hub
-
-  constructor(hub: Hub, tenantId: string, cursor: Position) {
-    this.hub = hub
-    this.tenantId = tenantId
-    this.cursor = cursor
-  }
-
-  get idle(): boolean {
-    return this.clients.size === 0 && this.steps.length === 0 && !this.draining
-  }
-
-  get pending(): boolean {
-    return this.steps.length > 0
-  }
-
-  run(task: () => Promise<void>): Promise<void> {
-    this.chain = this.chain.then(task).catch((error: unknown) => {
-      this.hub.log.error({ err: error, tenantId: this.tenantId }, 'realtime room task failed')
-    })
-    return this.chain
-  }
-
-  advance(to: Position) {
-    const last = this.steps.at(-1) ?? this.cursor
-    if (compare(to, last) > 0) this.steps.push(to)
-    this.kick()
-  }
-
-  kick() {
-    if (this.draining || this.steps.length === 0) return
-    this.draining = true
-    void this.run(async () => {
-      try {
-        while (this.steps.length > 0) {
-          await this.hub.deliver(this, this.steps[0]!)
-          this.cursor = this.steps.shift()!
-        }
-      } finally {
-        // On a failed read the step stays queued; the next poll kicks the room again.
-        this.draining = false
-      }
-    })
-  }
-
-  /** Always settles: a task's failure is logged, never thrown to the waiter. */
-  settled(): Promise<void> {
-    return this.chain
-  }
-}
 
 /**
  * The realtime bridge of one API instance. NOTIFY only rings the doorbell: the hub reads the
@@ -148,7 +38,7 @@ class Room {
  * receives, exactly as for REST.
  */
 export class Hub {
-  readonly log: FastifyBaseLogger
+  private readonly log: FastifyBaseLogger
   private readonly pool: DatabasePool
   private readonly options: HubOptions
   private readonly rooms = new Map<string, Room>()
@@ -171,8 +61,7 @@ export class Hub {
   /** Everything already committed is history (replayed on request via lastEventId); live starts here. */
   async start() {
     const { horizon: h } = await this.pool.one(horizon())
-    // Every transaction below the horizon has ended: (h - 1, ∞) is past all of them.
-    this.position = { tx: (BigInt(h) - 1n).toString(), seq: Number.MAX_SAFE_INTEGER }
+    this.position = positionAtHorizon(h)
   }
 
   stop() {
@@ -199,7 +88,7 @@ export class Hub {
   /** The periodic backstop: catch up whatever a lost NOTIFY did not announce, and retry failed rooms. */
   async poll() {
     await this.pump()
-    for (const room of this.rooms.values()) if (room.pending) room.kick()
+    for (const room of this.rooms.values()) this.drain(room)
   }
 
   /** Reads the positions committed since ours and hands them to the rooms. One pump at a time. */
@@ -214,18 +103,22 @@ export class Hub {
       if (!this.position) await this.start()
       do {
         this.pumpAgain = false
-        const rows: readonly CommittedRow[] = await this.pool.any(committedAfter(this.position!, BATCH))
+        const rows = await this.pool.any(committedAfter(this.position!, BATCH))
         const last = new Map<string, Position>()
         let end: Position | null = null
         for (const row of rows) {
-          if (row.seq === null || row.tx === null || row.tenant_id === null) continue
-          end = { tx: row.tx, seq: row.seq }
+          end = positionOf(row)
           last.set(row.tenant_id, end)
           this.doorbells.delete(row.seq)
         }
         // Synchronous from here: a room created after this line starts at the new position, a
         // room that existed before it got this batch's steps.
-        for (const [tenantId, to] of last) this.rooms.get(tenantId)?.advance(to)
+        for (const [tenantId, to] of last) {
+          const room = this.rooms.get(tenantId)
+          if (!room) continue
+          room.addStep(to)
+          this.drain(room)
+        }
         if (end) this.position = end
         if (rows.length >= BATCH) this.pumpAgain = true
       } while (this.pumpAgain && !this.stopped)
@@ -250,27 +143,78 @@ export class Hub {
     }, 10)
   }
 
-  /** A socket passed the handshake: it joins its tenant's room, replaying from lastEventId first. */
-  attach(client: Client) {
+  /**
+   * The handshake's database work, in one transaction (one begin_request) run in the tenant
+   * room's queue: the session, membership and suspension are checked, lastEventId is found and
+   * what the client missed up to the room's position is read. The socket then joins with nothing
+   * left to read unless the room moved on meanwhile. Throws the problem that refuses the handshake.
+   */
+  async admit(client: Client, lastEventId: number | null): Promise<void> {
     if (!this.position) {
       // Not started yet (the database was unreachable at boot): the client retries.
-      client.socket.emit('revoked', new Problem('unavailable', 'realtime is starting; retry shortly').body())
-      client.socket.disconnect(true)
-      return
+      throw new Problem('unavailable', 'realtime is starting; retry shortly')
     }
+    const tenantId = client.identity.tenantId
+    let room = this.rooms.get(tenantId)
+    if (!room) {
+      // A new room starts where the database is now, not where this instance's pump got to:
+      // what committed before the connect is history, never delivered as live.
+      const now = positionAtHorizon((await this.pool.one(horizon())).horizon)
+      const start = this.position && compare(this.position, now) > 0 ? this.position : now
+      room = this.rooms.get(tenantId)
+      if (!room) {
+        room = new Room(tenantId, start, (error) =>
+          this.log.error({ err: error, tenantId }, 'realtime room task failed'),
+        )
+        this.rooms.set(tenantId, room)
+      }
+    }
+    // Holds the room while the handshake lasts; not live, so no step is emitted to it.
+    room.clients.add(client)
+    let failure: unknown = null
+    const admitting = room
+    await room.run(async () => {
+      try {
+        client.admitted = await this.catchUp(admitting, client, lastEventId)
+      } catch (error) {
+        failure = error
+      }
+    })
+    if (failure) {
+      this.detach(client)
+      throw failure
+    }
+  }
+
+  /** An admitted socket connected: it gets what the handshake read and goes live, in the room's queue. */
+  attach(client: Client) {
+    const room = this.rooms.get(client.identity.tenantId)
+    if (client.closed || !room) return
     this.clients.add(client)
     this.armExpiry(client)
-    let room = this.rooms.get(client.identity.tenantId)
-    if (!room) {
-      room = new Room(this, client.identity.tenantId, this.position)
-      this.rooms.set(client.identity.tenantId, room)
-    }
-    room.clients.add(client)
     void room.run(() => this.join(room, client, false))
     client.socket.on('disconnect', () => this.detach(client))
   }
 
-  private detach(client: Client) {
+  /** Delivers a room's queued steps in its queue, one drain at a time. */
+  private drain(room: Room) {
+    if (room.draining || !room.nextStep) return
+    room.draining = true
+    void room.run(async () => {
+      try {
+        for (let step = room.nextStep; step; step = room.nextStep) {
+          await this.deliver(room, step)
+          room.stepDelivered()
+        }
+      } finally {
+        // On a failed read the step stays queued; the next poll drains the room again.
+        room.draining = false
+      }
+    })
+  }
+
+  /** The socket is gone (or its handshake ended without it): idempotent. */
+  detach(client: Client) {
     client.closed = true
     clearTimeout(client.expiryTimer)
     this.clients.delete(client)
@@ -280,60 +224,84 @@ export class Hub {
     if (room.idle) this.rooms.delete(room.tenantId)
   }
 
-  /** Replays what the client missed up to the room's position, then it is live. */
+  /**
+   * One transaction (one begin_request) that brings a client up to the room's position: at the
+   * handshake from its lastEventId (null: live from now), else from its own cursor.
+   */
+  private async catchUp(room: Room, client: Client, lastEventId?: number | null): Promise<CatchUp> {
+    const end = room.cursor
+    const limit = this.options.replayLimit + 1
+    return withTenantContext(this.pool, client.identity, null, async (tx, context) => {
+      let from = client.cursor
+      let lastId = client.lastId
+      let resync: string | null = null
+      if (lastEventId !== undefined) {
+        const found = lastEventId === null ? null : await tx.maybeOne(activityPosition(lastEventId))
+        from = found ? positionOf(found) : null
+        lastId = found ? lastEventId : null
+        if (!found && lastEventId !== null && lastEventId > 0) resync = 'lastEventId is not an event you can read'
+      }
+      const rows =
+        !resync && from && compare(from, end) < 0
+          ? await tx.any(activitiesAfter({ after: from, upTo: end, limit }))
+          : []
+      if (rows.length > this.options.replayLimit) resync = `more than ${this.options.replayLimit} events were missed`
+      if (resync || !from) {
+        // Starting at `end` with nothing delivered (live from now, or resync): the last event
+        // it can read up to there stands for it, so `live` hands out a position of this tenant.
+        return {
+          role: context.role,
+          end,
+          cursor: end,
+          lastId: (await tx.maybeOne(lastIdUpTo(end)))?.id ?? null,
+          rows: [],
+          resync,
+        }
+      }
+      return { role: context.role, end, cursor: from, lastId, rows, resync }
+    })
+  }
+
+  /** Hands a catch-up to the client. Returns false when the client left the live stream. */
+  private apply(room: Room, client: Client, caughtUp: CatchUp): boolean {
+    client.role = caughtUp.role
+    client.cursor = caughtUp.cursor
+    client.lastId = caughtUp.lastId
+    // Never a silent truncation: the client reloads over REST and continues live from here.
+    if (caughtUp.resync) client.socket.emit('resync_required', { reason: caughtUp.resync })
+    if (!this.emitRows(room, client, caughtUp.rows)) return false
+    if (compare(client.cursor, caughtUp.end) < 0) client.cursor = caughtUp.end
+    return true
+  }
+
+  /**
+   * Hands the client what its handshake read, reads what the room delivered since (or, to
+   * re-validate, checks it again), then it is live.
+   */
   private async join(room: Room, client: Client, verify: boolean) {
     if (client.closed) return
-    const end = room.cursor
-    let rows: readonly ActivityRow[] = []
-    const needsReplay = !client.resync && client.cursor !== null && compare(client.cursor, end) < 0
-    let resync = client.resync
     try {
-      if (needsReplay || verify) {
-        const after = client.cursor ?? end
-        const result = await this.readAs(client, after, end, this.options.replayLimit + 1, needsReplay)
-        client.role = result.role
-        rows = result.rows
-        resync ||= rows.length > this.options.replayLimit
+      const admitted = client.admitted
+      client.admitted = null
+      if (admitted && !this.apply(room, client, admitted)) return
+      if (verify || !client.cursor || compare(client.cursor, room.cursor) < 0) {
+        if (!this.apply(room, client, await this.catchUp(room, client))) return
       }
-      // Starting at `end` with nothing delivered (live from now, or resync): the last event it
-      // can read up to there stands for it, so `live` hands out a position of this tenant only.
-      if (resync || client.cursor === null) client.lastId = await this.lastIdAt(client, end)
     } catch (error) {
-      const refusal = asRefusal(error)
-      if (!refusal) throw error
-      await this.refuse(client, refusal)
+      const lost = accessLost(error)
+      if (!lost) throw error
+      await this.refuse(client, lost)
       return
-    }
-    if (resync) {
-      // Never a silent truncation: the client reloads over REST and continues live from here.
-      client.socket.emit('resync_required', {
-        reason: client.resync
-          ? 'lastEventId is not an event you can read'
-          : `more than ${this.options.replayLimit} events were missed`,
-      })
-      client.resync = false
-      client.cursor = end
-    } else {
-      if (!this.emitRows(room, client, rows)) return
-      if (client.cursor === null || compare(client.cursor, end) < 0) client.cursor = end
     }
     client.live = true
     client.socket.emit('live', { lastEventId: client.lastId })
   }
 
-  /** The id of the last activity this client can read at or before a position (null: none). */
-  private lastIdAt(client: Client, upTo: Position) {
-    return withTenantContext(this.pool, client.identity, null, async (tx) => {
-      const row = await tx.maybeOne(lastIdUpTo(upTo))
-      return row?.id ?? null
-    })
-  }
-
   /** Reads (after, upTo] as this client: begin_request re-checks the session, membership and suspension. */
-  private readAs(client: Client, after: Position, upTo: Position, limit: number, read = true) {
+  private readAs(client: Client, after: Position, upTo: Position) {
     return withTenantContext(this.pool, client.identity, null, async (tx, context) => ({
       role: context.role,
-      rows: read ? await tx.any(activitiesAfter({ after, upTo, limit })) : [],
+      rows: await tx.any(activitiesAfter({ after, upTo, limit: Number.MAX_SAFE_INTEGER })),
     }))
   }
 
@@ -341,7 +309,7 @@ export class Hub {
    * One step of a room: the rows (room.cursor, upTo] read once per role among its live clients,
    * as one of them. A client whose current role differs from the one we knew reads for itself.
    */
-  async deliver(room: Room, upTo: Position) {
+  private async deliver(room: Room, upTo: Position) {
     const after = room.cursor
     const byRole = new Map<Role, Client[]>()
     for (const client of room.clients) {
@@ -358,17 +326,17 @@ export class Hub {
           const reader = waiting[0]!
           let result: { role: Role; rows: readonly ActivityRow[] }
           try {
-            result = await this.readAs(reader, after, upTo, Number.MAX_SAFE_INTEGER)
+            result = await this.readAs(reader, after, upTo)
           } catch (error) {
-            const refusal = asRefusal(error)
-            if (!refusal) throw error
-            if (refusal.type === 'tenant-suspended') {
+            const lost = accessLost(error)
+            if (!lost) throw error
+            if (lost.type === 'tenant-suspended') {
               // The whole tenant is refused, whoever reads.
-              await Promise.all([...room.clients].map((client) => this.refuse(client, refusal)))
+              await Promise.all([...room.clients].map((client) => this.refuse(client, lost)))
               return
             }
             waiting.shift()
-            await this.refuse(reader, refusal)
+            await this.refuse(reader, lost)
             continue
           }
           if (result.role !== role) {
@@ -384,10 +352,10 @@ export class Hub {
     )
     for (const client of stragglers) {
       if (client.closed) continue
-      const result = await this.readAs(client, after, upTo, Number.MAX_SAFE_INTEGER).catch(async (error) => {
-        const refusal = asRefusal(error)
-        if (!refusal) throw error
-        await this.refuse(client, refusal)
+      const result = await this.readAs(client, after, upTo).catch(async (error) => {
+        const lost = accessLost(error)
+        if (!lost) throw error
+        await this.refuse(client, lost)
         return null
       })
       if (result) this.emitRows(room, client, result.rows)
@@ -482,10 +450,9 @@ export class Hub {
       clients.map(async (client) => {
         const verdict = verdicts.get(client.identity.sessionId)
         if (!verdict) return
-        if (verdict.refusal === 'TNSUS') {
-          await this.refuse(client, new Problem('tenant-suspended', 'this tenant is suspended'))
-        } else if (verdict.refusal === 'TN401' || !verdict.role) {
-          await this.refuse(client, new Problem('unauthorized', 'the session has ended or you are no longer a member'))
+        if (verdict.refusal !== null || !verdict.role) {
+          const lost = problemFromOwnCode(verdict.refusal ?? 'TN401', verdict.message ?? 'the session has ended')
+          await this.refuse(client, lost ?? new Problem('unauthorized', 'the session has ended'))
         } else if (verdict.role !== client.role) {
           client.role = verdict.role
         }
@@ -517,10 +484,4 @@ export class Hub {
       )
     }, delay)
   }
-}
-
-/** A database refusal (no session or membership, suspended tenant) as the problem HTTP would answer. */
-export function asRefusal(error: unknown): Problem | null {
-  const problem = error instanceof Problem ? error : problemFromDatabaseError(error)
-  return problem && (problem.type === 'unauthorized' || problem.type === 'tenant-suspended') ? problem : null
 }

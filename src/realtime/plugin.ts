@@ -4,32 +4,22 @@ import fp from 'fastify-plugin'
 import pgListen from 'pg-listen'
 import { Server } from 'socket.io'
 import { z } from 'zod'
-import { activityPosition } from '../activities/queries.ts'
-import { verifyAccessToken } from '../auth/plugin.ts'
-import type { RequestIdentity } from '../db/context.ts'
-import { withTenantContext } from '../db/context.ts'
+import { requireTenant, verifyAccessToken } from '../auth/plugin.ts'
+import { accessLost } from '../db/errors.ts'
 import type { ReadinessCheck } from '../health/readiness.ts'
 import { clientKey } from '../limits/client.ts'
 import { clientAddress, proxyTrust } from '../net.ts'
 import { Problem } from '../problems.ts'
 import { Admission, EventWindow, Seat } from './admission.ts'
-import { asRefusal, Client, Hub } from './hub.ts'
+import { Hub } from './hub.ts'
 import { queueUsage } from './queries.ts'
+import { Client } from './room.ts'
 
 const createSubscriber = pgListen.default
 
-/**
- * A socket watches one tenant's activities: a tenantless token (a user who belongs to no tenant)
- * has nothing to watch and is refused at the handshake, like a non-member.
- */
-async function verifyTenantToken(
-  app: FastifyInstance,
-  token: string,
-): Promise<RequestIdentity & { expiresAt: number }> {
-  const { tenantId, ...rest } = await verifyAccessToken(app, token)
-  if (tenantId === null)
-    throw new Problem('forbidden', 'a tenantless token has no tenant to follow: join or create one')
-  return { ...rest, tenantId }
+/** A socket watches one tenant's activities: a tenantless token is refused as tenant routes refuse it. */
+async function verifyTenantToken(app: FastifyInstance, token: string) {
+  return requireTenant(await verifyAccessToken(app, token))
 }
 
 export const ACTIVITY_CHANNEL = 'tenantry_activity'
@@ -118,28 +108,19 @@ export const realtimePlugin = fp(
         const { expiresAt, ...identity } = await verifyTenantToken(app, auth.data.token)
         admission.admitUser(seat, identity.userId)
         await app.budgets.tenant(identity.tenantId)
-        const lastEventId = auth.data.lastEventId ?? null
-        const { role, cursor } = await app.tenantSlots.run(identity.tenantId, () =>
-          withTenantContext(app.db, identity, null, async (tx, context) => ({
-            role: context.role,
-            cursor: lastEventId === null ? null : await tx.maybeOne(activityPosition(lastEventId)),
-          })),
-        )
+        const client = new Client(socket, { identity, expiresAt })
+        // One transaction: the session check, lastEventId's position and the replay.
+        await app.tenantSlots.run(identity.tenantId, () => hub.admit(client, auth.data.lastEventId ?? null))
+        // However the handshake ends from here (the client may vanish), the room lets it go.
+        socket.conn.once('close', () => hub.detach(client))
         socket.data.seat = seat
-        socket.data.client = new Client(socket, {
-          identity,
-          role,
-          expiresAt,
-          cursor: cursor ? { tx: cursor.tx, seq: cursor.seq } : null,
-          lastId: cursor ? lastEventId : null,
-          resync: lastEventId !== null && lastEventId > 0 && cursor === null,
-        })
+        socket.data.client = client
         next()
       } catch (error) {
         const problem =
           error instanceof Problem
             ? error
-            : (asRefusal(error) ?? new Problem('unavailable', 'the realtime service cannot authorize right now'))
+            : (accessLost(error) ?? new Problem('unavailable', 'the realtime service cannot authorize right now'))
         if (problem.type === 'unavailable') log.error({ err: error }, 'realtime handshake failed')
         seat.release()
         next(handshakeError(problem))
@@ -188,7 +169,7 @@ export const realtimePlugin = fp(
           const problem =
             error instanceof Problem
               ? error
-              : (asRefusal(error) ?? new Problem('unavailable', 'the token could not be checked right now'))
+              : (accessLost(error) ?? new Problem('unavailable', 'the token could not be checked right now'))
           reply({ ok: false, problem: problem.body() })
         }
       })
