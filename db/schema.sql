@@ -801,6 +801,7 @@ CREATE OR REPLACE FUNCTION app_private.session_standing(p_session_ids uuid[])
  RETURNS TABLE(session_id uuid, user_id uuid, tenant_id uuid, role app_public.membership_role, refusal text, message text)
  LANGUAGE sql
  STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
   select ids.id,
          s.user_id,
