@@ -7,10 +7,10 @@
  */
 import { randomBytes } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
-import { Redis } from 'ioredis'
 import t, { type Test } from 'tap'
 import { FairQueue, QueueFullError } from '../../src/fairness/fair-queue.ts'
 import { buildTestApp, factoriesOf, PASSWORD, uniqueName } from '../helpers/app.ts'
+import { redisAnswers, TEST_REDIS_URL } from '../helpers/redis.ts'
 
 // 3,000+ requests and a few dozen bcrypt hashes: more than the suite's 120 s per file on a busy machine.
 t.setTimeout(600_000)
@@ -168,24 +168,7 @@ t.test('40 accept guesses against one account: the cap answers before the 11th (
   t.comment(`40 accept guesses from 4 addresses: ${JSON.stringify(tally(statuses))}; guess 38 (right): ${statuses[37]}`)
 })
 
-const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
-async function redisAnswers(): Promise<boolean> {
-  const probe = new Redis(REDIS_URL, {
-    lazyConnect: true,
-    connectTimeout: 500,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-  })
-  probe.on('error', () => {})
-  try {
-    await probe.connect()
-    return (await probe.ping()) === 'PONG'
-  } catch {
-    return false
-  } finally {
-    probe.disconnect()
-  }
-}
+const REDIS_URL = TEST_REDIS_URL
 const noRedis = (await redisAnswers()) ? false : `no Redis answers at ${REDIS_URL}`
 
 async function lockoutAttempt(t: Test, env: Record<string, string>) {

@@ -14,33 +14,16 @@ import { REDIS_COMMAND_TIMEOUT_MS } from '../../src/limits/store.ts'
 import { freePort } from '../../src/net.ts'
 import { buildTestApp } from '../helpers/app.ts'
 import { createTestDatabase } from '../helpers/db.ts'
+import { redisAnswers, TEST_REDIS_URL } from '../helpers/redis.ts'
 import { waitFor } from '../helpers/wait.ts'
 
-const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
+const REDIS_URL = TEST_REDIS_URL
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 const tally = (values: number[]) =>
   values.reduce<Record<string, number>>((acc, v) => {
     acc[v] = (acc[v] ?? 0) + 1
     return acc
   }, {})
-
-async function answers(url: string): Promise<boolean> {
-  const probe = new Redis(url, {
-    lazyConnect: true,
-    connectTimeout: 500,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-  })
-  probe.on('error', () => {})
-  try {
-    await probe.connect()
-    return (await probe.ping()) === 'PONG'
-  } catch {
-    return false
-  } finally {
-    probe.disconnect()
-  }
-}
 
 /** GET from a chosen loopback source address (the server sees it as the client). */
 function get(port: number, path: string, localAddress: string): Promise<{ status: number; remaining: string }> {
@@ -87,7 +70,7 @@ async function startApi(t: Test, env: Record<string, string>) {
   throw new Error('API not ready after 30 s')
 }
 
-const sharedRedis = (await answers(REDIS_URL))
+const sharedRedis = (await redisAnswers(REDIS_URL))
   ? false
   : `no Redis answers at ${REDIS_URL} (set TEST_REDIS_URL, or start one on 127.0.0.1:6379)`
 if (sharedRedis) console.log(`# skipped the shared-budget test: ${sharedRedis}`)
@@ -147,7 +130,7 @@ t.test('Redis paused or down: 0 errors, bounded latency, limits per instance', {
     server.kill('SIGKILL')
   })
   const url = `redis://127.0.0.1:${port}`
-  await waitFor(`redis-server to answer at ${url}`, () => answers(url), { timeoutMs: 5000, intervalMs: 20 })
+  await waitFor(`redis-server to answer at ${url}`, () => redisAnswers(url), { timeoutMs: 5000, intervalMs: 20 })
   const { app } = await buildTestApp(t, { env: { REDIS_URL: url, RATE_LIMIT_PER_IP: '1000' } })
 
   /** `count` parallel requests from one address: statuses and the slowest answer. */
