@@ -236,6 +236,41 @@ export function postFrom(
 }
 
 /**
+ * A real HTTP GET from `localAddress` (see `postFrom`), a fresh connection each time, with an
+ * optional bearer token; status 0 is a connection error or a 10 s timeout.
+ */
+export function getFrom(url: string, path: string, localAddress: string, token?: string): Promise<Answer> {
+  const started = performance.now()
+  const { hostname, port } = new URL(url)
+  return new Promise((resolve) => {
+    const req = http.request(
+      {
+        host: hostname,
+        port,
+        path,
+        localAddress,
+        agent: false,
+        timeout: 10_000,
+        headers: token ? { authorization: `Bearer ${token}` } : {},
+      },
+      (res) => {
+        let text = ''
+        res.setEncoding('utf8')
+        res.on('data', (chunk) => {
+          text += chunk
+        })
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text, ms: performance.now() - started }),
+        )
+      },
+    )
+    req.on('timeout', () => req.destroy(new Error('timeout')))
+    req.on('error', () => resolve({ status: 0, headers: {}, body: '', ms: performance.now() - started }))
+    req.end()
+  })
+}
+
+/**
  * Open-loop GET load at a fixed rate: request i is due at start + i/rate whatever happened to
  * the previous ones, and its latency is measured from that due time, so a stalled server shows
  * up in the percentiles (no coordinated omission) instead of slowing the load down. Bounded:

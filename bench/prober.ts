@@ -4,39 +4,13 @@
  * a bearer token), each from the next address of PROBE_PREFIX.1–250 on a fresh connection,
  * PROBE_PAUSE_MS apart, until the parent sends 'stop'; then it sends back the summary.
  */
-import http from 'node:http'
-import { performance } from 'node:perf_hooks'
-import { Latencies } from './load.ts'
+import { getFrom, Latencies } from './load.ts'
 
-const url = new URL(process.env.PROBE_URL ?? '')
+const url = process.env.PROBE_URL ?? ''
 const path = process.env.PROBE_PATH ?? '/health'
 const token = process.env.PROBE_TOKEN
 const prefix = process.env.PROBE_PREFIX ?? '127.0.60'
 const pause = Number(process.env.PROBE_PAUSE_MS ?? 20)
-
-function get(localAddress: string): Promise<{ status: number; ms: number }> {
-  const started = performance.now()
-  return new Promise((resolve) => {
-    const req = http.request(
-      {
-        host: url.hostname,
-        port: url.port,
-        path,
-        localAddress,
-        agent: false,
-        timeout: 10_000,
-        headers: token ? { authorization: `Bearer ${token}` } : {},
-      },
-      (res) => {
-        res.resume()
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, ms: performance.now() - started }))
-      },
-    )
-    req.on('timeout', () => req.destroy(new Error('timeout')))
-    req.on('error', () => resolve({ status: 0, ms: performance.now() - started }))
-    req.end()
-  })
-}
 
 let running = true
 process.on('message', (message) => {
@@ -48,7 +22,7 @@ let count = 0
 let failures = 0
 const statuses: Record<string, number> = {}
 while (running) {
-  const answer = await get(`${prefix}.${1 + (count++ % 250)}`)
+  const answer = await getFrom(url, path, `${prefix}.${1 + (count++ % 250)}`, token)
   statuses[answer.status] = (statuses[answer.status] ?? 0) + 1
   if (answer.status === 200) latencies.add(answer.ms)
   else failures++

@@ -1,7 +1,7 @@
 /**
  * `npm run bench` (never part of `npm test`): one embedded PostgreSQL seeded with 1,000
  * tenants × 1,000 items, the real API (src/server.ts) in its own process (two for realtime), and
- * seven scenarios.
+ * eight scenarios (the eighth, bench/sockets.ts, attacks the API's socket and event limits).
  * Every result is a ratio of two measurements taken in this run, interleaved in time, so the
  * targets mean the same on any machine and a slow drift of the host hits both sides alike.
  *
@@ -15,7 +15,8 @@
  * Knobs (environment): BENCH_TENANTS, BENCH_ITEMS (per tenant), BENCH_SECONDS (measured seconds
  * per variant), BENCH_WARMUP (seconds), BENCH_LOG_LEVEL (the API's LOG_LEVEL, default warn),
  * BENCH_RT_SOCKETS / BENCH_RT_TENANTS / BENCH_RT_WRITES (realtime: sockets, tenants, writes per
- * second; default 1,000 / 100 / 100), BENCH_CPU_PROF=1 (V8 CPU profiles of the API under bench/results/prof/, summarise them with
+ * second; default 1,000 / 100 / 100), BENCH_SOCKET_ATTEMPTS / BENCH_AUTH_EVENTS (scenario 8; default
+ * 20,000 / 100,000), BENCH_CPU_PROF=1 (V8 CPU profiles of the API under bench/results/prof/, summarise them with
  * `node bench/profile-summary.ts <file>`). The API child also reads the usual variables
  * (BCRYPT_COST, DATABASE_POOL_SIZE, PASSWORD_HASH_THREADS...).
  */
@@ -42,6 +43,7 @@ import { realtimeScenario } from './realtime.ts'
 import { type Check, type Report, type Row, writeReport } from './report.ts'
 import { rlsOverhead } from './rls.ts'
 import { type Identity, seed } from './seed.ts'
+import { socketScenario } from './sockets.ts'
 
 const int = (name: string, fallback: number) => {
   const value = Number(process.env[name] ?? fallback)
@@ -194,9 +196,12 @@ async function main(): Promise<number> {
       passwordHash,
       log: (m) => log(`  ${m}`),
     })
-    await withClient(rootDbUrl, (client) =>
-      client.query('update app_public.plans set requests_per_minute = 100000000, item_limit = null'),
-    )
+    // The shipped budgets, put back for scenario 8, which measures them.
+    const shippedPlans = await withClient(rootDbUrl, async (client) => {
+      const { rows } = await client.query('select id, requests_per_minute, item_limit from app_public.plans')
+      await client.query('update app_public.plans set requests_per_minute = 100000000, item_limit = null')
+      return rows as { id: string; requests_per_minute: number; item_limit: number | null }[]
+    })
     const seedSeconds = (performance.now() - t0) / 1000
     log(`  seeded in ${seedSeconds.toFixed(1)} s`)
     const tokens = identities.map((id) =>
@@ -720,6 +725,85 @@ async function main(): Promise<number> {
       pass: perAccount.ratio <= 2,
     })
     details.fairHashingPerAccount = perAccount
+    await neighbourApi.stop()
+
+    // ---- 8. sockets and socket events under the limits ------------------------------------
+    log(
+      '\n## 8. side doors: socket floods with and without a valid token, and an `auth` event flood beside a neighbour tenant (default limits, shipped plan budgets)',
+    )
+    await withClient(rootDbUrl, async (client) => {
+      for (const plan of shippedPlans)
+        await client.query('update app_public.plans set requests_per_minute = $2, item_limit = $3 where id = $1', [
+          plan.id,
+          plan.requests_per_minute,
+          plan.item_limit,
+        ])
+    })
+    const sockets = await socketScenario({ apiScript, env, rootDbUrl, log })
+    const healthFailures = sockets.a.probe.failures + sockets.b.probe.failures
+    const floodLabel = (flood: typeof sockets.a) =>
+      `${flood.attempts} attempts in ${flood.seconds.toFixed(1)} s from 50 addresses: ${flood.accepted} accepted ${JSON.stringify(flood.outcomes)}; RSS ${flood.rssBefore.toFixed(0)} → ${flood.rssMax.toFixed(0)} MiB peak`
+    const probeLabel = (probe: typeof sockets.baseline) =>
+      `/health p50 ${probe.p50.toFixed(2)} ms, p99 ${probe.p99.toFixed(2)} ms, ${probe.count} probes, ${probe.failures} failed`
+    rows.push(
+      {
+        scenario: '8. /health, no attack',
+        inputs: 'every 20 ms, 5 s',
+        result: null,
+        ratio: probeLabel(sockets.baseline),
+      },
+      {
+        scenario: '8A. socket flood, one account',
+        inputs: floodLabel(sockets.a),
+        result: null,
+        ratio: probeLabel(sockets.a.probe),
+      },
+      {
+        scenario: '8B. socket flood, no valid token',
+        inputs: floodLabel(sockets.b),
+        result: null,
+        ratio: probeLabel(sockets.b.probe),
+      },
+      {
+        scenario: '8C. neighbour GET /v1/items beside an `auth` event flood',
+        inputs: `${sockets.flood.sent} events over ${sockets.flood.connections} connections in ${sockets.flood.seconds.toFixed(1)} s (first socket cut after ${sockets.flood.firstSocketSent}), ${sockets.flood.processed} processed; attacker budget ${sockets.budget.before} → ${sockets.budget.after ?? sockets.budget.afterStatus} of ${sockets.budget.limit}/min`,
+        result: null,
+        ratio: `p99 ${sockets.neighbour.during.p99.toFixed(2)} ms vs ${sockets.neighbour.before.p99.toFixed(2)} ms before = ${sockets.neighbour.ratio.toFixed(2)}×; ${sockets.neighbour.during.failures} of ${sockets.neighbour.during.count} failed ${JSON.stringify(sockets.neighbour.during.statuses)}`,
+      },
+    )
+    checks.push(
+      {
+        name: 'socket flood with one token: sockets accepted (REALTIME_SOCKETS_PER_USER)',
+        measured: sockets.a.accepted,
+        target: '≤ 20',
+        pass: sockets.a.accepted <= 20,
+      },
+      {
+        name: 'socket flood with no valid token: sockets accepted',
+        measured: sockets.b.accepted,
+        target: '= 0',
+        pass: sockets.b.accepted === 0,
+      },
+      {
+        name: '/health failures during both socket floods',
+        measured: healthFailures,
+        target: '= 0',
+        pass: healthFailures === 0,
+      },
+      {
+        name: 'neighbour requests failed during the `auth` event flood',
+        measured: sockets.neighbour.during.failures,
+        target: '= 0',
+        pass: sockets.neighbour.during.failures === 0,
+      },
+      {
+        name: 'neighbour p99 during an `auth` event flood / before',
+        measured: sockets.neighbour.ratio,
+        target: '≤ 2.00',
+        pass: sockets.neighbour.ratio <= 2,
+      },
+    )
+    details.sockets = sockets
 
     // ---- report -------------------------------------------------------------------------
     const runtimeSeconds = (performance.now() - started) / 1000
