@@ -15,6 +15,7 @@ import { ACTIVITY_TYPES, describe, FAMILIES, relativeTime } from './events.js'
 const $ = (selector) => document.querySelector(selector)
 const ROLES = ['viewer', 'member', 'admin', 'owner']
 const atLeast = (role, min) => ROLES.indexOf(role) >= ROLES.indexOf(min)
+const plural = (n, noun) => `${n} ${noun}${n === 1 ? '' : 's'}`
 const SESSION_KEY = 'tenantry.session'
 const FEED_KEEP = 200
 const HISTORY_PAGES = 5
@@ -245,7 +246,7 @@ function markAway() {
 function countAway() {
   state.away.count += 1
   const n = state.away.count
-  state.away.li.textContent = `While you were away: ${n} new ${n === 1 ? 'event' : 'events'}`
+  state.away.li.textContent = `While you were away: ${plural(n, 'new event')}`
 }
 
 setInterval(() => {
@@ -462,11 +463,13 @@ async function loadInvitations() {
 
 // ---- tenant, plan and usage ------------------------------------------------------------------
 
+/** One line of usage; `limit` null is unlimited, undefined a figure with no limit. */
 function usageRow(label, used, limit, extra) {
   const dt = document.createElement('dt')
   dt.textContent = label
   const dd = document.createElement('dd')
   dd.textContent = `${used} of ${limit ?? 'unlimited'}${extra ? ` (${extra})` : ''}`
+  if (limit === undefined) dd.textContent = String(used)
   if (limit !== null && limit !== undefined) {
     const meter = document.createElement('meter')
     meter.min = 0
@@ -486,10 +489,15 @@ async function loadTenant() {
   $('#plan-change').elements.plan.value = tenant.plan
   const u = tenant.usage
   $('#usage').replaceChildren(
-    ...usageRow('Members', u.members.used, u.members.limit, `${u.members.pendingInvitations} invitations pending`),
+    ...usageRow(
+      'Members',
+      u.members.used,
+      u.members.limit,
+      `${plural(u.members.pendingInvitations, 'invitation')} pending`,
+    ),
     ...usageRow('Items', u.items.used, u.items.limit),
     ...usageRow('Requests this minute', u.requestsPerMinute.used, u.requestsPerMinute.limit),
-    ...usageRow('Largest item payload', `${Math.round(u.itemPayloadBytes.limit / 1024)} KiB`, null),
+    ...usageRow('Largest item payload', `${Math.round(u.itemPayloadBytes.limit / 1024)} KiB`),
   )
 }
 
@@ -723,10 +731,7 @@ async function startSession(session, { resume = false } = {}) {
   state.session = session
   storeSession()
   scheduleRefresh()
-  const me = await api('GET', '/v1/me')
-  state.session.memberships = me.memberships
-  state.session.role = me.role ?? session.role
-  state.names = new Map([[me.user.id, me.user.name]])
+  state.names = new Map([[session.user.id, session.user.name]])
   const saved = resume ? storedFeed() : null
   if (saved) for (const [id, name] of saved.names ?? []) state.names.set(id, name)
   renderSession()
@@ -734,8 +739,14 @@ async function startSession(session, { resume = false } = {}) {
   show($('#sign-in'), false)
   show($('#booting'), false)
   show($('#workspace'), true)
+  // All in parallel: the session answer already names the user, tenant and role; /v1/me adds
+  // the other tenants for the switch.
   const history = saved ? null : loadHistory()
-  await Promise.all([loadState(), history])
+  const me = api('GET', '/v1/me').then((me) => {
+    state.session.memberships = me.memberships
+    renderSession()
+  })
+  await Promise.all([loadState(), history, me])
   if (saved) {
     // A reload: what was shown comes back from this tab's storage; what was missed comes
     // back over the socket, replayed after saved.lastEventId.

@@ -61,7 +61,12 @@ export function createChart(container, totalsList) {
           axes: [axis, { ...axis, size: 40 }],
           series: [
             {},
-            ...familyIds.map((family) => ({ label: FAMILIES[family].label, stroke: FAMILIES[family].color, width: 2 })),
+            ...familyIds.map((family) => ({
+              label: FAMILIES[family].label,
+              stroke: FAMILIES[family].color,
+              width: 2,
+              points: { show: false },
+            })),
           ],
         },
         data,
