@@ -128,8 +128,23 @@ function setConnection(label) {
 
 const feedKey = () => `tenantry.feed.${state.session.tenant.id}.${state.session.user.id}`
 
+// "Duplicate tab" copies sessionStorage, so two tabs may hold one session's refresh token.
+// Each rotation is announced to the tabs of the same chain (an id made at sign-in and copied
+// with the storage): they keep the newest token, and neither presents a spent one (which would
+// revoke the session as a replay).
+const tabs = 'BroadcastChannel' in window ? new BroadcastChannel('tenantry.session') : null
+tabs?.addEventListener('message', ({ data }) => {
+  if (!state.session || !data?.chain || data.chain !== state.session.chain) return
+  state.session.refreshToken = data.refreshToken
+  sessionStorage.setItem(SESSION_KEY, JSON.stringify({ refreshToken: data.refreshToken, chain: data.chain }))
+})
+
+const newChain = () => Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16)).join('')
+
 function storeSession() {
-  sessionStorage.setItem(SESSION_KEY, JSON.stringify({ refreshToken: state.session.refreshToken }))
+  const { refreshToken, chain } = state.session
+  sessionStorage.setItem(SESSION_KEY, JSON.stringify({ refreshToken, chain }))
+  tabs?.postMessage({ chain, refreshToken })
 }
 
 function storedSession() {
@@ -719,7 +734,7 @@ function refreshSession() {
 }
 
 /** Signed in (login, switch or a resumed tab): load the state, then go live over the socket. */
-async function startSession(session, { resume = false } = {}) {
+async function startSession(session, { resume = false, chain = newChain() } = {}) {
   state.feedReady = false
   if (!session.tenant) {
     // A tenantless session (no membership left): nothing to show here.
@@ -728,7 +743,7 @@ async function startSession(session, { resume = false } = {}) {
     notice('You belong to no tenant: accept an invitation or create a tenant first.')
     return
   }
-  state.session = session
+  state.session = { ...session, chain }
   storeSession()
   scheduleRefresh()
   state.names = new Map([[session.user.id, session.user.name]])
@@ -818,7 +833,7 @@ async function resume() {
   show($('#booting'), true)
   try {
     const next = await request('POST', '/v1/auth/refresh', { refreshToken: stored.refreshToken })
-    await startSession(next, { resume: true })
+    await startSession(next, { resume: true, chain: stored.chain ?? newChain() })
   } catch (error) {
     endLocally()
     if (error instanceof ApiError) notice(`Please sign in again: ${error.message}`)

@@ -418,3 +418,29 @@ t.test(
     t.same(tab.problems, [])
   },
 )
+
+t.test('a duplicated tab shares the session: neither presents a spent refresh token', { skip }, async (t) => {
+  // Strict rotation: any replay of a spent refresh token revokes the session.
+  const { app } = await buildTestApp(t, { env: { REFRESH_REUSE_INTERVAL: '0' } })
+  const base = await listen(app)
+  const owner = await factoriesOf(app).tenant()
+  const browser = await launch(t)
+  const first = await openTab(browser, base)
+  await signIn(first, owner)
+  // "Duplicate tab": a second page of the same browser with a copy of the first's sessionStorage.
+  const copy = String(await first.page.evaluate('JSON.stringify(Object.entries(sessionStorage))'))
+  const second = await first.context.newPage()
+  await second.addInitScript({
+    content: `if (sessionStorage.length === 0) for (const [k, v] of ${copy}) sessionStorage.setItem(k, v)`,
+  })
+  await second.goto(`${base}/dashboard`)
+  await second.waitForSelector('#connection.live', { timeout: 10_000 })
+  t.pass('the copy resumed the session (and rotated its refresh token)')
+  await first.page.reload()
+  await first.page.waitForSelector('#connection.live', { timeout: 10_000 })
+  t.pass('the first tab reloads with the rotated token it was told about')
+  await second.reload()
+  await second.waitForSelector('#connection.live', { timeout: 10_000 })
+  t.pass('and so does the copy')
+  t.equal(await first.page.locator('#sign-in').isVisible(), false, 'nobody was signed out')
+})
