@@ -308,6 +308,16 @@ t.test('the dashboard, as an owner, a member and a viewer use it', { skip }, asy
     await signedOut.context.close()
   })
 
+  await t.test('a member demoted to viewer loses the controls at once', async (t) => {
+    await b.page.waitForSelector('#item-create', { state: 'visible' })
+    const patch = await call(app, owner, 'PATCH', `/v1/members/${member.user.id}`, { role: 'viewer' })
+    t.equal(patch.statusCode, 200)
+    await b.page.waitForSelector('#item-create', { state: 'hidden', timeout: 2000 })
+    t.equal(await b.page.locator('#items button.rename').count(), 0, 'no rename buttons')
+    t.match(await b.page.textContent('#who'), /viewer/)
+    await b.page.waitForSelector(`#feed li:has-text("changed ${member.user.name}’s role from member to viewer")`)
+  })
+
   await t.test('removing the member signs their page out within a second', async (t) => {
     const start = performance.now()
     t.equal((await call(app, owner, 'DELETE', `/v1/members/${member.user.id}`)).statusCode, 204)
@@ -336,6 +346,21 @@ t.test('an admin broadcasts, invites and revokes, and switches tenants', { skip 
   const tab = await openTab(browser, base)
   const { page } = tab
   await signIn(tab, owner)
+
+  // Members from the page: a role change, a removal, and a refusal shown as a notice.
+  const dan = await factories.member(owner.tenant, 'member', `dan-${process.pid}`)
+  await page.waitForSelector(`#members li[data-user-id="${dan.user.id}"]`)
+  await page.selectOption(`#members li[data-user-id="${dan.user.id}"] select`, 'admin')
+  await page.waitForSelector(
+    `#feed li:has-text("${owner.user.name} changed ${dan.user.name}’s role from member to admin")`,
+  )
+  await page.click(`#members li[data-user-id="${dan.user.id}"] button:has-text("Remove")`)
+  await page.waitForSelector(`#members li[data-user-id="${dan.user.id}"]`, { state: 'detached' })
+  await page.waitForSelector(`#feed li:has-text("${owner.user.name} removed ${dan.user.name}")`)
+  t.pass('a role changed and a member removed from the page, both in the feed by name')
+  await page.click(`#members li[data-user-id="${owner.user.id}"] button:has-text("Leave")`)
+  await page.waitForSelector('#notice:has-text("owner")')
+  t.equal(await page.locator('#workspace').isVisible(), true, 'the last owner cannot leave: a notice, the page intact')
 
   await page.fill('#broadcast input[name=message]', 'hello from the page')
   await page.click('#broadcast button[type=submit]')
