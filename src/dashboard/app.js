@@ -97,10 +97,12 @@ function notice(message) {
   show($('#notice'), Boolean(message))
 }
 
-/** A refused action is a notice, never a broken page: 403s say what the role may not do. */
+/** A refused action is a notice, never a broken page: a 403 for the role says which role. */
 function report(error) {
-  if (error?.status === 403) {
+  if (error?.problem?.type === '/problems/forbidden') {
     notice(`Not allowed: ${error.message}. Your role here is ${state.session?.role ?? 'unknown'}.`)
+  } else if (error?.status === 403) {
+    notice(`Not allowed: ${error.message}.`)
   } else if (error?.status === 429) {
     notice(`Too many requests: ${error.message}. Try again in a moment.`)
   } else {
