@@ -338,6 +338,14 @@ export function conformanceCases(fixtures: CaseFixtures): { cases: Case[]; publi
       status: 200,
       prepare: anonymous('/dashboard/style.css'),
     },
+    ...(['events.js', 'chart.js', 'uplot.iife.min.js', 'uplot.min.css'] as const).map(
+      (file): PublicCase => ({
+        route: `GET /dashboard/${file}`,
+        does: `dashboard ${file}`,
+        status: 200,
+        prepare: anonymous(`/dashboard/${file}`),
+      }),
+    ),
     {
       route: 'GET /dashboard/socket.io.min.js',
       does: 'Socket.IO browser client',
