@@ -127,7 +127,7 @@ function nginxConfig(dir: string, listen: number, apis: [number, number]): strin
   return text
 }
 
-type Logged = { address: string; method: string; path: string; status: number; upstream: string }
+type Logged = { at: number; address: string; method: string; path: string; status: number; upstream: string }
 
 /** nginx's access log (deploy/nginx.conf's `upstream` format): who asked, and which instance answered. */
 function accessLog(dir: string): Logged[] {
@@ -137,8 +137,12 @@ function accessLog(dir: string): Logged[] {
   } catch {}
   const lines: Logged[] = []
   for (const line of text.split('\n')) {
-    const m = /^(\S+) \[[^\]]+\] "(\S+) (\S+)[^"]*" (\d+) \d+ upstream=(.*?) upstream_status=/.exec(line)
-    if (m) lines.push({ address: m[1]!, method: m[2]!, path: m[3]!, status: Number(m[4]), upstream: m[5]! })
+    const m = /^(\S+) \[([^\]]+)\] "(\S+) (\S+)[^"]*" (\d+) \d+ upstream=(.*?) upstream_status=/.exec(line)
+    if (m) {
+      // $time_local: 02/Dec/2026:09:04:12 +0000
+      const at = Date.parse(m[2]!.replace(/^(\d+)\/(\w+)\/(\d+):(\S+) (\S+)$/, '$1 $2 $3 $4 $5'))
+      lines.push({ at, address: m[1]!, method: m[3]!, path: m[4]!, status: Number(m[5]), upstream: m[6]! })
+    }
   }
   return lines
 }
@@ -559,6 +563,17 @@ t.test(
         instance.child.kill('SIGTERM')
         const code = await instance.exited
         await begin(instance.spec)
+        // As a rolling restart must: the next instance stops only once the load balancer sends
+        // requests to this one again (nginx retries a failed server after fail_timeout, 2 s).
+        const back = Math.floor(Date.now() / 1000) * 1000 // the log has whole seconds
+        await waitFor(
+          `nginx sends requests to ${name} again`,
+          () =>
+            accessLog(dir).some(
+              (l) => l.at >= back && instanceOf(l.upstream) === name && l.status < 300 && l.path.startsWith('/v1/'),
+            ),
+          { timeoutMs: 15_000, intervalMs: 50 },
+        )
         restarts.push(
           `${name}: exit ${code}, serving again after ${((performance.now() - started) / 1000).toFixed(1)} s`,
         )
@@ -583,6 +598,13 @@ t.test(
           .filter(([status]) => !/^2\d\d$/.test(status))
           .reduce((sum, [, n]) => sum + n, 0)
       t.comment(`rolling restart: ${restarts.join('; ')}`)
+      // What nginx met on the way (a refused connection is retried on the other instance).
+      const kinds: Record<string, number> = {}
+      for (const line of readFileSync(join(dir, 'error.log'), 'utf8').split('\n')) {
+        const kind = / \[error\] \S+ \*\d+ (.*?) while /.exec(line)?.[1]
+        if (kind) kinds[kind] = (kinds[kind] ?? 0) + 1
+      }
+      t.comment(`nginx errors during the whole run: ${JSON.stringify(kinds)}`)
       t.comment(
         `requests through nginx meanwhile: GET ${JSON.stringify(outcomes.GET)}, POST ${JSON.stringify(outcomes.POST)}`,
       )
