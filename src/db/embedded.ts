@@ -33,7 +33,8 @@ export async function startEmbeddedPostgres(options: {
   const requested = resolve(options.dataDir)
   await assertPortFree(options.port)
   mkdirSync(dirname(requested), { recursive: true })
-  const passwords = loadPasswords(join(requested, '..', `${basename(requested)}.credentials.json`))
+  const credentials = join(requested, '..', `${basename(requested)}.credentials.json`)
+  const hadCredentials = existsSync(credentials)
   const runningAsRoot = process.getuid?.() === 0
   // PostgreSQL refuses to run as root; the package then runs it as a `postgres` system user,
   // which must be able to reach both the binaries and the data directory. We never loosen
@@ -42,6 +43,13 @@ export async function startEmbeddedPostgres(options: {
   // copy in the system's temporary directory, and a data directory the `postgres` user could not
   // reach is kept in a directory of its own instead (relocatedDataDir).
   const dataDir = runningAsRoot && !traversableByOthers(dirname(requested)) ? relocatedDataDir(requested) : requested
+  if (!hadCredentials && existsSync(join(dataDir, 'PG_VERSION'))) {
+    // New passwords would never match the roles inside: say what to do instead of failing to log in.
+    throw new EmbeddedPostgresError(
+      `The embedded PostgreSQL in ${dataDir} was created with passwords kept in ${credentials}, which is gone: restore that file, or delete ${dataDir} to start with an empty database.`,
+    )
+  }
+  const passwords = loadPasswords(credentials)
   mkdirSync(dataDir, { recursive: true })
   const EmbeddedPostgres = await loadEmbeddedPostgres(runningAsRoot)
   const log: string[] = []

@@ -1,9 +1,9 @@
-import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs'
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import t from 'tap'
 import { withClient } from '../../src/db/bootstrap.ts'
-import { startEmbeddedPostgres } from '../../src/db/embedded.ts'
+import { EmbeddedPostgresError, startEmbeddedPostgres } from '../../src/db/embedded.ts'
 import { freePort } from '../../src/net.ts'
 
 const asRoot = process.getuid?.() === 0
@@ -37,5 +37,25 @@ t.test(
     const again = await startEmbeddedPostgres({ dataDir: requested, port: await freePort() })
     t.equal(again.dataDir, cluster.dataDir, 'a restart uses the same relocated cluster')
     await again.stop()
+  },
+)
+
+t.test(
+  'a cluster whose credentials file is gone is named, with what to do, instead of failing to log in',
+  async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'tenantry-stale-'))
+    chmodSync(dir, 0o755) // as root, the postgres user must reach it
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+    const dataDir = join(dir, 'pg')
+    const cluster = await startEmbeddedPostgres({ dataDir, port: await freePort() })
+    await cluster.stop()
+    rmSync(join(dir, 'pg.credentials.json'))
+    const error = await startEmbeddedPostgres({ dataDir, port: await freePort() }).then(
+      () => undefined,
+      (caught: unknown) => caught as Error,
+    )
+    t.type(error, EmbeddedPostgresError)
+    t.match(error?.message, `delete ${dataDir} to start with an empty database`)
+    t.notOk(existsSync(join(dir, 'pg.credentials.json')), 'no new passwords were written over the old ones')
   },
 )
