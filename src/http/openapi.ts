@@ -56,6 +56,53 @@ const HEADERS = {
 const PROBLEM_JSON = 'application/problem+json'
 
 /**
+ * What a client reads in `detail`, per type, for the examples. Without examples of their own,
+ * Swagger UI and generated mocks drew every error response from the schema alone, and every one
+ * then showed a 400 `/validation-failed` (the first value of the `type` enum).
+ */
+const EXAMPLE_DETAIL: Partial<Record<ProblemType, string>> = {
+  'validation-failed': 'the request does not match the schema',
+  unauthorized: 'no access token: send Authorization: Bearer <accessToken>',
+  'invalid-token': 'the access token has expired',
+  'token-reused': 'this refresh token was already exchanged; the session has been revoked',
+  forbidden: 'your role does not allow this',
+  'plan-limit-exceeded': 'the free plan allows 3 members (members plus pending invitations)',
+  'tenant-suspended': 'this tenant is suspended',
+  'not-found': 'item not found',
+  conflict: 'that slug is already taken',
+  'last-owner': 'a tenant keeps at least one owner',
+  'precondition-failed': 'the resource changed since the ETag you sent',
+  'payload-too-large': 'the body is larger than 65536 bytes',
+  'unsupported-media-type': 'send the body as application/json',
+  'rate-limited': 'too many requests; retry in 12 seconds',
+  internal: 'something failed on our side; nothing was written',
+  unavailable: 'the database is not answering; nothing was written',
+}
+
+/** One named example per problem type a response can carry, each with its own type and status. */
+function problemExamples(types: ProblemType[], url: string): Record<string, { summary: string; value: unknown }> {
+  const instance = url.replace(/:(\w+)/g, (_, name: string) =>
+    name === 'id' || name === 'userId' ? '0b6f3b1e-5d4c-4d0e-9a51-6f7f1c2d3e4a' : name,
+  )
+  return Object.fromEntries(
+    types.map((type) => [
+      type,
+      {
+        summary: PROBLEM_TYPES[type].title,
+        value: {
+          type: problemUri(type),
+          title: PROBLEM_TYPES[type].title,
+          status: PROBLEM_TYPES[type].status,
+          detail: EXAMPLE_DETAIL[type] ?? PROBLEM_TYPES[type].means,
+          instance,
+          ...(type === 'validation-failed' ? { errors: [{ path: 'body.name', message: 'Required' }] } : {}),
+        },
+      },
+    ]),
+  )
+}
+
+/**
  * Per route, on top of fastify-type-provider-zod's transform: exact error responses (each status
  * the route can answer, as application/problem+json, with what each problem type means), real
  * success descriptions, response headers, and `security: []` on public routes. The `4xx`/`5xx`
@@ -99,7 +146,7 @@ export const transformRoute: typeof jsonSchemaTransform = (input) => {
     documented[status] = {
       description: types.map((type) => `${PROBLEM_TYPES[type].title} (\`${problemUri(type)}\`)`).join('; or '),
       ...(Object.keys(headers).length > 0 ? { headers } : {}),
-      content: { [PROBLEM_JSON]: { schema: problemSchema } },
+      content: { [PROBLEM_JSON]: { schema: problemSchema, examples: problemExamples(types, route.url) } },
     }
   }
 

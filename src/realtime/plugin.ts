@@ -246,11 +246,15 @@ export const realtimePlugin = fp(
       timer = setTimeout(tick, config.REALTIME_POLL_MS)
     })
     // Before the HTTP server closes: connected sockets would hold app.close() open forever.
+    // Their transports are closed, not their Socket.IO sessions: a client takes a server-side
+    // disconnect ("io server disconnect") as final and never retries, so a rolling restart would
+    // strand every dashboard; after a transport close it reconnects (through the load balancer,
+    // to an instance still running) and resumes from its lastEventId.
     app.addHook('preClose', async () => {
       closing = true
       clearTimeout(timer)
       hub.stop()
-      io.local.disconnectSockets(true)
+      io.engine.close()
     })
     app.addHook('onClose', async () => {
       clearTimeout(timer)

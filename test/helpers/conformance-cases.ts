@@ -328,6 +328,7 @@ export function conformanceCases(fixtures: CaseFixtures): { cases: Case[]; publi
     ...(payload ? { payload } : {}),
   })
   const publicCases: PublicCase[] = [
+    { route: 'GET /', does: 'redirects to the docs', status: 302, prepare: anonymous('/') },
     { route: 'GET /health', does: 'liveness', status: 200, prepare: anonymous('/health') },
     { route: 'GET /ready', does: 'readiness', status: 200, prepare: anonymous('/ready') },
     { route: 'GET /dashboard', does: 'dashboard page', status: 200, prepare: anonymous('/dashboard') },

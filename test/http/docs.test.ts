@@ -159,6 +159,15 @@ t.test('the OpenAPI document', async (t) => {
         )
         t.equal(response.content['application/problem+json'].schema.$ref, '#/components/schemas/Problem')
         const named = PROBLEM_SLUGS.filter((slug) => response.description.includes(problemUri(slug)))
+        // Each problem type the response names has its own example, of that type and status.
+        const examples = response.content['application/problem+json'].examples ?? {}
+        t.same(
+          Object.values(examples)
+            .map((example: Json) => `${example.value.status} ${example.value.type}`)
+            .sort(),
+          named.map((slug) => `${PROBLEM_TYPES[slug].status} ${problemUri(slug)}`).sort(),
+          `${key} ${status}: one example per problem type`,
+        )
         t.ok(named.length > 0, `${key} ${status}: names its problem types`)
         t.ok(
           named.every((slug) => String(PROBLEM_TYPES[slug].status) === status),

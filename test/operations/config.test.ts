@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import t from 'tap'
 import { ConfigError, loadConfig } from '../../src/config.ts'
 
@@ -74,4 +77,58 @@ t.test('socket limits: defaults, and bad values named', async (t) => {
       }),
     /REALTIME_MAX_SOCKETS[\s\S]*REALTIME_SOCKETS_PER_USER[\s\S]*REALTIME_SOCKETS_PER_ADDRESS[\s\S]*REALTIME_EVENTS_PER_MINUTE/,
   )
+})
+
+t.test('production refuses the compose placeholders and the secrets npm start generated', async (t) => {
+  const secret = 's'.repeat(32)
+  const production = { NODE_ENV: 'production', JWT_SECRET: secret }
+  // docker-compose.yml's defaults, as docker compose substitutes them when nothing is set.
+  const compose = {
+    ...production,
+    JWT_SECRET: 'change-me-jwt-secret-at-least-32-bytes',
+    DATABASE_URL: 'postgres://tenantry_app:change-me-app@postgres:5432/tenantry',
+    DATABASE_OWNER_URL: 'postgres://tenantry_owner:change-me-owner@postgres:5432/tenantry',
+    ROOT_DATABASE_URL: 'postgres://postgres:change-me-root@postgres:5432/postgres',
+  }
+  const error = (() => {
+    try {
+      loadConfig(compose)
+    } catch (caught) {
+      return caught as Error
+    }
+  })()
+  t.type(error, ConfigError)
+  for (const name of ['JWT_SECRET', 'DATABASE_URL', 'DATABASE_OWNER_URL', 'ROOT_DATABASE_URL']) {
+    t.match(error?.message, new RegExp(`${name}: holds a change-me placeholder`), `${name} is named`)
+  }
+  t.comment(`docker-compose.yml's placeholders under NODE_ENV=production:\n${error?.message}`)
+  t.ok(loadConfig({ ...compose, NODE_ENV: 'development' }), 'development accepts them (nothing is at stake)')
+  const chosen = {
+    ...production,
+    DATABASE_URL: 'postgres://tenantry_app:k7Qp2x@postgres:5432/tenantry',
+  }
+  t.ok(loadConfig(chosen), 'secrets of your own pass')
+
+  // What `npm start` generated for development, in the DATA_DIR a production process would read.
+  const dataDir = mkdtempSync(join(tmpdir(), 'tenantry-config-'))
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }))
+  const devJwt = 'd'.repeat(48)
+  writeFileSync(join(dataDir, 'jwt-secret'), `${devJwt}\n`)
+  writeFileSync(
+    join(dataDir, 'pg.credentials.json'),
+    JSON.stringify({ superuser: 'r00t', owner: 'own3r', app: 'app+pw' }),
+  )
+  t.throws(
+    () => loadConfig({ ...production, DATA_DIR: dataDir, JWT_SECRET: devJwt }),
+    /JWT_SECRET: is a development secret/,
+    'the development JWT secret',
+  )
+  t.throws(
+    () =>
+      loadConfig({ ...production, DATA_DIR: dataDir, DATABASE_URL: 'postgres://tenantry_app:app%2Bpw@db/tenantry' }),
+    /DATABASE_URL: is a development secret/,
+    'a generated database password (URL-encoded)',
+  )
+  t.ok(loadConfig({ ...production, DATA_DIR: dataDir }), 'other secrets pass beside a development DATA_DIR')
+  t.ok(loadConfig({ NODE_ENV: 'development', DATA_DIR: dataDir, JWT_SECRET: devJwt }), 'development uses them')
 })
