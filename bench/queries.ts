@@ -33,7 +33,7 @@ export const listQuery = {
 /** GET /v1/items?limit=20 as the API sends it now: one statement, the body built by PostgreSQL. */
 export const oneStatementList = (identity: Identity) => ({
   name: 'tenantry_api_list_items',
-  text: `select app_api.list_items($1::uuid, $2::uuid, $3::uuid, $4::app_public.membership_role, $5::int4, $6::timestamptz, $7::uuid, $8::int4) as body`,
+  text: `select body from app_api.list_items($1::uuid, $2::uuid, $3::uuid, $4::app_public.membership_role, $5::int4, $6::timestamptz, $7::uuid, $8::int4)`,
   values: [identity.tenantId, identity.userId, identity.sessionId, 'viewer', LIMIT, null, null, 1024 * 1024],
 })
 
