@@ -29,6 +29,8 @@ export const tenantJson = (id: FragmentSqlToken, requests: RequestUsage) =>
     where exists (select from app_public.tenants where id = ${id})`
 
 export const currentTenantId = sql.fragment`app_public.current_tenant_id()`
+/** A tenant by id, as its member sees it under RLS (a tenant just created, say). */
+export const tenantId = (id: string) => sql.fragment`${id}::uuid`
 
 export const renameTenant = (name: string) =>
   sql.type(CreatedRow)`

@@ -1,6 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
-import { sql } from 'slonik'
 import { z } from 'zod'
 import { insertBroadcast, toActivity } from '../activities/queries.ts'
 import { Activity } from '../activities/schemas.ts'
@@ -169,7 +168,7 @@ export async function tenantRoutes(fastify: FastifyInstance) {
         const created = await tx.one(
           queries.createTenant(request.body.name, request.body.slug, app.config.TENANTS_PER_USER),
         )
-        return tx.one(queries.tenantJson(sql.fragment`${created.id}::uuid`, null))
+        return tx.one(queries.tenantJson(queries.tenantId(created.id), null))
       })
       // Readable once you switch to it: GET /v1/tenant is always the tenant of your token.
       return sendJsonText(reply.code(201).header('location', '/v1/tenant'), row.body)
