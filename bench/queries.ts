@@ -1,13 +1,12 @@
-import { listItems } from '../src/items/queries.ts'
 import type { Identity } from './seed.ts'
 
 /**
- * The API's own statements, as text for a bare `pg` client: the list query is taken from
- * src/items/queries.ts (so it cannot drift), the context statement matches src/db/context.ts.
+ * Statements for a bare `pg` client. The database ceilings of scenario 1 run the read path as it
+ * was before reads became one statement (issue 20), so the ratio stays comparable across runs:
+ * START, begin_request, this list query (the API's until then, kept here verbatim), COMMIT. The
+ * one-statement ceiling calls app_api.list_items exactly as the API does now (src/db/read.ts).
  */
 export const LIMIT = 20
-const firstPage = listItems(null, LIMIT)
-const toPg = (text: string) => text.replace(/\$slonik_(\d+)/g, '$$$1')
 /** The API fetches one row more than it returns, to know whether there is a next page. */
 export const LIST_ROWS = LIMIT + 1
 
@@ -18,10 +17,25 @@ export const executeArguments = (values: readonly unknown[]) =>
     : `(${values.map((value) => (typeof value === 'number' ? String(value) : `'${String(value).replaceAll("'", "''")}'`)).join(', ')})`
 
 export const listQuery = {
-  name: firstPage.name as string,
-  text: toPg(firstPage.sql),
-  values: [...firstPage.values] as unknown[],
+  name: 'tenantry_items_first_page_21',
+  text: `select
+  id, name, created_at as "createdAt", updated_at as "updatedAt", created_by as "createdBy",
+  created_at::text as "sortAt",
+  case when sum(octet_length(payload::text)) over newest_first - octet_length(payload::text)
+            < 1048576
+       then payload end as payload from app_public.items
+        window newest_first as (order by created_at desc, id desc rows unbounded preceding)
+        order by created_at desc, id desc
+        limit 21`,
+  values: [] as unknown[],
 }
+
+/** GET /v1/items?limit=20 as the API sends it now: one statement, the body built by PostgreSQL. */
+export const oneStatementList = (identity: Identity) => ({
+  name: 'tenantry_api_list_items',
+  text: `select body from app_api.list_items($1::uuid, $2::uuid, $3::uuid, $4::app_public.membership_role, $5::int4, $6::timestamptz, $7::uuid, $8::int4)`,
+  values: [identity.tenantId, identity.userId, identity.sessionId, 'viewer', LIMIT, null, null, 1024 * 1024],
+})
 
 export const beginRequest = (identity: Identity) => ({
   name: 'tenantry_begin_request',

@@ -29,7 +29,8 @@ export type RealtimeResult = {
   sentToReceive: { p50: number; p99: number; max: number }
   writeLatency: { p50: number; p99: number }
   cores: { instance1: number | null; instance2: number | null; postgres: number | null; loadGenerator: number | null }
-  writePath: { with: LoadResult; without: LoadResult; ratio: number }
+  /** Null when the scenario ran without it (measureWritePath: false). */
+  writePath: { with: LoadResult; without: LoadResult; ratio: number } | null
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -47,6 +48,8 @@ export async function realtimeScenario(options: {
   connections: number
   writeSeconds: number
   rounds: number
+  /** Also measure the write path with vs without NOTIFY + xid8 (default true). */
+  measureWritePath?: boolean
   log: (message: string) => void
 }): Promise<RealtimeResult> {
   const { log } = options
@@ -57,8 +60,8 @@ export async function realtimeScenario(options: {
     startServer(options.apiScript, options.env),
   ])
   const clients: Socket[] = []
-  try {
-    // ---- write-path cost: with vs without NOTIFY + the xid8 position ---------------------
+  // ---- write-path cost: with vs without NOTIFY + the xid8 position -----------------------
+  const measureWritePath = async () => {
     const writeToken = options.tokens.slice(0, options.tenants)
     const writeRequests: Request[] = [
       {
@@ -113,6 +116,10 @@ export async function realtimeScenario(options: {
     log(
       `  write path: with NOTIFY + xid8 ${withResult.rps.toFixed(0)}/s p99 ${withResult.p99.toFixed(2)} ms; without ${withoutResult.rps.toFixed(0)}/s p99 ${withoutResult.p99.toFixed(2)} ms; ratio ${ratio.toFixed(2)}`,
     )
+    return { with: withResult, without: withoutResult, ratio }
+  }
+  try {
+    const writePath = options.measureWritePath === false ? null : await measureWritePath()
 
     // ---- fan-out -------------------------------------------------------------------------
     const tenants = options.tokens.slice(0, options.tenants)
@@ -237,7 +244,7 @@ export async function realtimeScenario(options: {
         postgres: use1.postgres,
         loadGenerator: use1.loadGenerator,
       },
-      writePath: { with: withResult, without: withoutResult, ratio },
+      writePath,
     }
     log(
       `  ${sent.size} writes (${failedWrites} failed) at ${options.writesPerSecond}/s for ${options.seconds} s: delivered ${result.delivered} of ${expected} (${((100 * result.delivered) / Math.max(1, expected)).toFixed(2)}%)`,

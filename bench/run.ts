@@ -1,7 +1,8 @@
 /**
  * `npm run bench` (never part of `npm test`): one embedded PostgreSQL seeded with 1,000
  * tenants × 1,000 items, the real API (src/server.ts) in its own process (two for realtime), and
- * eight scenarios (the eighth, bench/sockets.ts, attacks the API's socket and event limits).
+ * eight scenarios (the fifth at two scales; the eighth, bench/sockets.ts, attacks the API's socket
+ * and event limits).
  * Every result is a ratio of two measurements taken in this run, interleaved in time, so the
  * targets mean the same on any machine and a slow drift of the host hits both sides alike.
  *
@@ -38,7 +39,7 @@ import { machineBusy, measureCpu } from './cpu.ts'
 import { fairHashingScenario } from './fair-hashing.ts'
 import { background, closedLoop, combine, type LoadResult, loop, noisyClient, openLoop, type Slice } from './load.ts'
 import { startServer } from './processes.ts'
-import { beginRequest, LIMIT, LIST_ROWS, listQuery } from './queries.ts'
+import { beginRequest, LIMIT, LIST_ROWS, listQuery, oneStatementList } from './queries.ts'
 import { realtimeScenario } from './realtime.ts'
 import { type Check, type Report, type Row, writeReport } from './report.ts'
 import { rlsOverhead } from './rls.ts'
@@ -175,6 +176,9 @@ async function main(): Promise<number> {
       RATE_LIMIT_PER_IP: '10000000',
       RATE_LIMIT_AUTH_PER_IP: '10000000',
       LOGIN_FAILURES_PER_ACCOUNT: '10000000',
+      // The realtime scenarios hold thousands of sockets from this one address and 100 tokens.
+      REALTIME_SOCKETS_PER_ADDRESS: '100000',
+      REALTIME_SOCKETS_PER_USER: '100000',
     })
     const config = loadConfig(env)
     const hashThreads = config.PASSWORD_HASH_THREADS ?? Math.max(2, availableParallelism() - 1)
@@ -248,7 +252,7 @@ async function main(): Promise<number> {
       `\n## 1. read path: GET /v1/items?limit=${LIMIT}, random tenant per request, ${settings.connections} connections;`,
     )
     log(
-      `   hello world, API and database ceiling alternate in ${settings.rounds} slices of ${sliceSeconds} s each (after ${settings.warmupSeconds} s warm-up each)`,
+      `   hello world, API and the two database ceilings alternate in ${settings.rounds} slices of ${sliceSeconds} s each (after ${settings.warmupSeconds} s warm-up each)`,
     )
     const hello = await startServer(helloScript, env)
     cleanups.push(() => hello.stop())
@@ -276,6 +280,11 @@ async function main(): Promise<number> {
         client.release()
       }
     }
+    // The read as the API makes it now: one statement, the body built by PostgreSQL (issue 20).
+    const oneStatementCeiling = async () => {
+      const { rows } = await ceilingPool.query<{ body: string }>(oneStatementList(pick(identities)))
+      if (!rows[0]?.body.startsWith('{"data":[')) throw new Error('app_api.list_items returned no page')
+    }
     const variants = [
       {
         key: 'hello',
@@ -297,9 +306,15 @@ async function main(): Promise<number> {
         pid: null,
         run: (seconds: number) => loop({ concurrency: settings.connections, seconds, task: ceilingTransaction }),
       },
+      {
+        key: 'ceiling1',
+        label: `one-statement ceiling (app_api.list_items from a bare pg.Pool of ${config.DATABASE_POOL_SIZE})`,
+        pid: null,
+        run: (seconds: number) => loop({ concurrency: settings.connections, seconds, task: oneStatementCeiling }),
+      },
     ] as const
     for (const variant of variants) await variant.run(settings.warmupSeconds)
-    const slices: Record<string, Slice[]> = { hello: [], api: [], ceiling: [] }
+    const slices: Record<string, Slice[]> = { hello: [], api: [], ceiling: [], ceiling1: [] }
     for (let round = 0; round < settings.rounds; round++) {
       // Rotate the order, so no variant always runs right after the same other one.
       for (let i = 0; i < variants.length; i++) {
@@ -308,11 +323,11 @@ async function main(): Promise<number> {
       }
     }
     await hello.stop()
-    const [helloResult, readResult, ceilingResult] = variants.map((variant) => {
+    const [helloResult, readResult, ceilingResult, oneStatementResult] = variants.map((variant) => {
       const result = mustSucceed(variant.label, combine(slices[variant.key]!))
       show(variant.label, result)
       return result
-    }) as [LoadResult, LoadResult, LoadResult]
+    }) as [LoadResult, LoadResult, LoadResult, LoadResult]
     // Throughput of every slice, in order: how much the host drifted during the scenario.
     details.readPathSlices = Object.fromEntries(
       Object.entries(slices).map(([key, list]) => [key, list.map((slice) => Math.round(slice.ok / slice.seconds))]),
@@ -324,7 +339,10 @@ async function main(): Promise<number> {
     )
     const readVsCeiling = readResult.rps / ceilingResult.rps
     const readVsHello = readResult.rps / helloResult.rps
-    log(`  API/ceiling = ${readVsCeiling.toFixed(2)} (target ≥ 0.60), API/hello world = ${readVsHello.toFixed(3)}`)
+    const readVsOneStatement = readResult.rps / oneStatementResult.rps
+    log(
+      `  API/ceiling = ${readVsCeiling.toFixed(2)} (target ≥ 0.60), API/one-statement ceiling = ${readVsOneStatement.toFixed(2)}, API/hello world = ${readVsHello.toFixed(3)}`,
+    )
     rows.push(
       {
         scenario: '1. hello world (bare Fastify, same process setup)',
@@ -339,10 +357,16 @@ async function main(): Promise<number> {
         ratio: '1.00 (baseline)',
       },
       {
+        scenario: '1. one-statement ceiling (bare pg.Pool, no HTTP)',
+        inputs: `app_api.list_items, pool ${config.DATABASE_POOL_SIZE}, ${settings.connections} in flight`,
+        result: oneStatementResult,
+        ratio: `${(oneStatementResult.rps / ceilingResult.rps).toFixed(2)} of the four-statement ceiling`,
+      },
+      {
         scenario: '1. API read path',
         inputs: `GET /v1/items?limit=${LIMIT}, random tenant, ${settings.connections} conn`,
         result: readResult,
-        ratio: `${readVsCeiling.toFixed(2)} of ceiling, ${readVsHello.toFixed(3)} of hello world`,
+        ratio: `${readVsCeiling.toFixed(2)} of ceiling, ${readVsOneStatement.toFixed(2)} of the one-statement ceiling, ${readVsHello.toFixed(3)} of hello world`,
       },
     )
     checks.push({
@@ -519,32 +543,35 @@ async function main(): Promise<number> {
     })
     details.login = { bcryptMsSamples: verifyMs, hashThreads, loginCeiling, readRate: rate }
 
-    // ---- 5. realtime ---------------------------------------------------------------------
+    // ---- 5. realtime, at 1,000 sockets and at ten times that -------------------------------
     const rt = settings.realtime
-    log(
-      `\n## 5. realtime: ${rt.sockets} sockets over 2 API processes and ${rt.tenants} tenants, writes through instance 1 at ${rt.writesPerSecond}/s for ${settings.seconds} s;`,
-    )
-    log(`   write-path cost: POST /v1/items with vs without NOTIFY + the xid8 position, alternating`)
     await api.stop()
-    const realtime = await realtimeScenario({
-      apiScript,
-      env,
-      rootDbUrl,
-      postmasterPid,
-      tokens: tokens.map((token, i) => ({ token, tenantId: identities[i]!.tenantId })),
-      sockets: rt.sockets,
-      tenants: Math.min(rt.tenants, tokens.length),
-      writesPerSecond: rt.writesPerSecond,
-      seconds: settings.seconds,
-      connections: settings.connections,
-      writeSeconds: settings.seconds,
-      rounds: 4,
-      log: (m) => log(m),
-    })
-    const deliveredShare = realtime.delivered / Math.max(1, realtime.expected)
-    rows.push(
-      {
-        scenario: '5. realtime fan-out',
+    const realtimeTokens = tokens.map((token, i) => ({ token, tenantId: identities[i]!.tenantId }))
+    const realtimeAt = async (label: string, sockets: number, measureWritePath: boolean) => {
+      log(
+        `\n## ${label}. realtime: ${sockets} sockets over 2 API processes and ${rt.tenants} tenants, writes through instance 1 at ${rt.writesPerSecond}/s for ${settings.seconds} s`,
+      )
+      if (measureWritePath)
+        log('   write-path cost: POST /v1/items with vs without NOTIFY + the xid8 position, alternating')
+      const realtime = await realtimeScenario({
+        apiScript,
+        env,
+        rootDbUrl,
+        postmasterPid,
+        tokens: realtimeTokens,
+        sockets,
+        tenants: Math.min(rt.tenants, tokens.length),
+        writesPerSecond: rt.writesPerSecond,
+        seconds: settings.seconds,
+        connections: settings.connections,
+        writeSeconds: settings.seconds,
+        rounds: 4,
+        measureWritePath,
+        log: (m) => log(m),
+      })
+      const deliveredShare = realtime.delivered / Math.max(1, realtime.expected)
+      rows.push({
+        scenario: `${label}. realtime fan-out`,
         inputs: `${realtime.sockets} sockets, 2 instances, ${realtime.tenants} tenants, ${realtime.writesPerSecond} writes/s`,
         result: {
           rps: realtime.delivered / realtime.seconds,
@@ -556,31 +583,42 @@ async function main(): Promise<number> {
           max: realtime.latency.max,
           statusCodes: {},
         },
-        ratio: `delivered ${(100 * deliveredShare).toFixed(2)}%; cores: instance 1 ${cores(realtime.cores.instance1)}, instance 2 ${cores(realtime.cores.instance2)}, PostgreSQL ${cores(realtime.cores.postgres)}`,
-      },
-      {
-        scenario: '5. write path with NOTIFY + xid8',
-        inputs: `POST /v1/items, ${settings.connections} conn`,
-        result: realtime.writePath.with,
-        ratio: `${realtime.writePath.ratio.toFixed(2)} of the same without`,
-      },
-      {
-        scenario: '5. write path without NOTIFY + xid8',
-        inputs: 'trigger disabled, constant tx, its indexes dropped',
-        result: realtime.writePath.without,
-        ratio: '1.00',
-      },
-    )
-    checks.push(
-      {
-        name: 'realtime event p99 (commit → socket)',
-        measured: realtime.latency.p99,
-        target: '≤ 50 ms',
-        pass: realtime.latency.p99 <= 50,
-      },
-      { name: 'realtime delivered / expected', measured: deliveredShare, target: '= 1.00', pass: deliveredShare === 1 },
-    )
-    details.realtime = realtime
+        ratio: `delivered ${(100 * deliveredShare).toFixed(2)}%; cores: instance 1 ${cores(realtime.cores.instance1)}, instance 2 ${cores(realtime.cores.instance2)}, PostgreSQL ${cores(realtime.cores.postgres)}, load generator ${cores(realtime.cores.loadGenerator)}`,
+      })
+      if (realtime.writePath) {
+        rows.push(
+          {
+            scenario: `${label}. write path with NOTIFY + xid8`,
+            inputs: `POST /v1/items, ${settings.connections} conn`,
+            result: realtime.writePath.with,
+            ratio: `${realtime.writePath.ratio.toFixed(2)} of the same without`,
+          },
+          {
+            scenario: `${label}. write path without NOTIFY + xid8`,
+            inputs: 'trigger disabled, constant tx, its indexes dropped',
+            result: realtime.writePath.without,
+            ratio: '1.00',
+          },
+        )
+      }
+      checks.push(
+        {
+          name: `realtime event p99 (commit → socket), ${realtime.sockets} sockets`,
+          measured: realtime.latency.p99,
+          target: '≤ 50 ms',
+          pass: realtime.latency.p99 <= 50,
+        },
+        {
+          name: `realtime delivered / expected, ${realtime.sockets} sockets`,
+          measured: deliveredShare,
+          target: '= 1.00',
+          pass: deliveredShare === 1,
+        },
+      )
+      return realtime
+    }
+    details.realtime = await realtimeAt('5', rt.sockets, true)
+    details.realtimeTenTimes = await realtimeAt('5b', rt.sockets * 10, false)
 
     // ---- 6. noisy neighbour ------------------------------------------------------------
     // The realtime scenario stopped the read-path API (it runs two instances of its own).
@@ -834,8 +872,8 @@ async function main(): Promise<number> {
       notes: [
         'Processes: this process generates the load (autocannon, the bare pg pool, the RLS and open-loop clients); each server under test is a child process started like `npm start` (src/server.ts with DATABASE_URL) or, for hello world, bench/hello-server.ts; PostgreSQL runs its own backends. All share the same cores; `cpu` in latest.json says who used them in each phase.',
         'Latencies are client-side, at full precision; failed = non-2xx responses and connection errors; req/s counts 2xx only.',
-        `Scenario 1: closed loop, ${settings.connections} connections, a random tenant token per request. Hello world, API and ceiling alternate in ${settings.rounds} slices each (order rotating), so host drift hits all three alike.`,
-        'Database ceiling: the identical transaction (START TRANSACTION; begin_request; the list query from src/items/queries.ts; COMMIT) with the same prepared statement names, from a bare pg.Pool of the API pool size with 50 in flight.',
+        `Scenario 1: closed loop, ${settings.connections} connections, a random tenant token per request. Hello world, API and both ceilings alternate in ${settings.rounds} slices each (order rotating), so host drift hits all four alike.`,
+        'Database ceiling: the read as it was before issue 20, a transaction (START TRANSACTION; begin_request; the list query, kept verbatim in bench/queries.ts; COMMIT), from a bare pg.Pool of the API pool size with 50 in flight. One-statement ceiling: app_api.list_items exactly as the API calls it now, from the same pool.',
         'RLS overhead: one backend (superuser session switching with SET ROLE, so both sides run on the same connection), batches of 100 alternating order. The target applies to the list statement as the client sees it; the executor-only ratio (EXPLAIN ANALYZE EXECUTE) and the whole-transaction ratio (which adds the begin_request round trip) are reported beside it.',
         "Login flood: the read path runs open loop at a fixed rate (30% of its measured maximum) with latency measured from each request's due time, so a stall counts in full; idle halves before and after the flood. A saturated closed loop would only measure how the cores are shared.",
         'Seeding: tenants, users, memberships and sessions through every trigger; items set-based with session_replication_role = replica (no ITEM_CREATED activity per seeded item), round-robin across tenants; VACUUM ANALYZE and CHECKPOINT before any scenario.',

@@ -244,7 +244,14 @@ export async function socketScenario(options: {
 }): Promise<SocketScenario> {
   const { apiScript, rootDbUrl, log } = options
   const env: NodeJS.ProcessEnv = { ...options.env }
-  for (const name of ['RATE_LIMIT_PER_IP', 'RATE_LIMIT_AUTH_PER_IP', 'LOGIN_FAILURES_PER_ACCOUNT']) delete env[name]
+  for (const name of [
+    'RATE_LIMIT_PER_IP',
+    'RATE_LIMIT_AUTH_PER_IP',
+    'LOGIN_FAILURES_PER_ACCOUNT',
+    'REALTIME_SOCKETS_PER_ADDRESS',
+    'REALTIME_SOCKETS_PER_USER',
+  ])
+    delete env[name]
   const server = await startServer(apiScript, env)
   try {
     const attacker = await register(server.url, 1, '127.0.50.1')

@@ -302,7 +302,7 @@ violations as (
          concat_ws('.', schema_name, object_name, column_name) || ' (' || object_type || ')',
          privilege || ' granted to ' || granted_to
   from app_audit.api_role_grants
-  where object_type <> 'database' and schema_name not in ('app_public', 'app_private')
+  where object_type <> 'database' and schema_name not in ('app_public', 'app_private', 'app_api')
 
   union all
   select 'view_respects_rls', n.nspname || '.' || c.relname,
@@ -332,7 +332,7 @@ violations as (
          'owned by ' || pg_catalog.pg_get_userbyid(c.relowner) || ', not tenantry_owner'
   from pg_catalog.pg_class c
   join pg_catalog.pg_namespace n on n.oid = c.relnamespace
-  where n.nspname in ('app_public', 'app_private', 'app_audit')
+  where n.nspname in ('app_public', 'app_private', 'app_api', 'app_audit')
     and c.relkind in ('r', 'p', 'v', 'm', 'f', 'S')
     and pg_catalog.pg_get_userbyid(c.relowner) <> 'tenantry_owner'
   union all
@@ -340,9 +340,9 @@ violations as (
          'owned by ' || pg_catalog.pg_get_userbyid(p.proowner) || ', not tenantry_owner'
   from pg_catalog.pg_proc p
   join pg_catalog.pg_namespace n on n.oid = p.pronamespace
-  where n.nspname in ('app_public', 'app_private', 'app_audit')
+  where n.nspname in ('app_public', 'app_private', 'app_api', 'app_audit')
     and pg_catalog.pg_get_userbyid(p.proowner) <> 'tenantry_owner'
 )
 select rule, object, detail from violations order by 1, 2, 3;
 
-comment on view app_audit.rule_violations is E'The catalog rules of this project, one row per violation; empty on a healthy schema (npm run db:audit and test/db/catalog-rules.test.ts fail otherwise). Rules: rls_enabled, rls_forced, table_has_policy (every app_public table); privilege_has_policy and policy_has_privilege (a command is granted to tenantry_app exactly when a permissive policy covers it); policy_to_api_role (every policy is TO tenantry_app only); policy_not_always_true (no USING/WITH CHECK that is literally true); api_role_exists, api_role_is_plain (no SUPERUSER, BYPASSRLS, CREATEROLE, CREATEDB, REPLICATION), api_role_owns_nothing, api_role_member_of_nothing, api_role_no_default_context (no app.*, row_security, role defaults); api_role_no_forbidden_privilege (no TRUNCATE, REFERENCES, TRIGGER, MAINTAIN, CREATE, TEMPORARY anywhere); api_role_no_private_table; api_role_grants_only_in_api_schemas; view_respects_rls (no owner-rights view, materialized view or foreign table readable by tenantry_app); definer_search_path_pinned, definer_not_public; owner_owns_everything (app_* relations and functions owned by tenantry_owner).';
+comment on view app_audit.rule_violations is E'The catalog rules of this project, one row per violation; empty on a healthy schema (npm run db:audit and test/db/catalog-rules.test.ts fail otherwise). Rules: rls_enabled, rls_forced, table_has_policy (every app_public table); privilege_has_policy and policy_has_privilege (a command is granted to tenantry_app exactly when a permissive policy covers it); policy_to_api_role (every policy is TO tenantry_app only); policy_not_always_true (no USING/WITH CHECK that is literally true); api_role_exists, api_role_is_plain (no SUPERUSER, BYPASSRLS, CREATEROLE, CREATEDB, REPLICATION), api_role_owns_nothing, api_role_member_of_nothing, api_role_no_default_context (no app.*, row_security, role defaults); api_role_no_forbidden_privilege (no TRUNCATE, REFERENCES, TRIGGER, MAINTAIN, CREATE, TEMPORARY anywhere); api_role_no_private_table; api_role_grants_only_in_api_schemas; view_respects_rls (no owner-rights view, materialized view or foreign table readable by tenantry_app); definer_search_path_pinned, definer_not_public; owner_owns_everything (app_* relations and functions owned by tenantry_owner). app_api holds the API''s one-statement reads: functions only, SECURITY INVOKER.';

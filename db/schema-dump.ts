@@ -20,7 +20,7 @@
  */
 import type pg from 'pg'
 
-export const SCHEMAS = ['public', 'app_public', 'app_private', 'app_audit'] as const
+export const SCHEMAS = ['public', 'app_public', 'app_private', 'app_api', 'app_audit'] as const
 
 type Row = Record<string, string>
 type Query = (text: string, values?: unknown[]) => Promise<Row[]>

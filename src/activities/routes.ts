@@ -2,9 +2,12 @@ import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { oneOrNotFound } from '../db/not-found.ts'
+import { arg } from '../db/read.ts'
 import { decodeCursor, IdCursor, toPage } from '../http/cursor.ts'
+import { sendJsonText } from '../http/json-text.ts'
+import { notFound } from '../problems.ts'
 import { START } from './position.ts'
-import { activitiesAfter, activityPosition, getActivity, listActivities, toActivity } from './queries.ts'
+import { activitiesAfter, activityPosition, toActivity } from './queries.ts'
 import { Activity, ActivityPage, ActivityQuery } from './schemas.ts'
 
 export async function activityRoutes(fastify: FastifyInstance) {
@@ -25,12 +28,16 @@ export async function activityRoutes(fastify: FastifyInstance) {
         response: { 200: ActivityPage },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const { limit, cursor, type, after } = request.query
       if (after === undefined) {
-        const beforeId = decodeCursor(cursor, IdCursor)?.[0]
-        const rows = await request.inTenant((tx) => tx.any(listActivities({ type, limit, beforeId })))
-        return toPage(rows, limit, (row) => [row.id], toActivity)
+        const beforeId = decodeCursor(cursor, IdCursor)?.[0] ?? null
+        const page = await request.readInTenant('list_activities', [
+          arg(limit, 'int4'),
+          arg(beforeId, 'int8'),
+          arg(type ?? null, 'text'),
+        ])
+        return sendJsonText(reply, page?.body ?? null)
       }
       // Gap fill in commit order, the order sockets receive events in. The cursor is the last
       // row's id, like `after` itself: a client never sees the internal position, which counts
@@ -57,7 +64,10 @@ export async function activityRoutes(fastify: FastifyInstance) {
         response: { 200: Activity },
       },
     },
-    async (request) =>
-      request.inTenant(async (tx) => toActivity(await oneOrNotFound(tx, getActivity(request.params.id), 'activity'))),
+    async (request, reply) => {
+      const activity = await request.readInTenant('get_activity', [arg(request.params.id, 'int8')])
+      if (activity === null) throw notFound('activity')
+      return sendJsonText(reply, activity.body)
+    },
   )
 }

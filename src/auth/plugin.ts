@@ -1,9 +1,11 @@
 import fastifyJwt from '@fastify/jwt'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
+import type { FragmentSqlToken } from 'slonik'
 import { z } from 'zod'
 import type { Config } from '../config.ts'
 import { type TenantContext, type TokenIdentity, type Tx, withTenantContext, withUserContext } from '../db/context.ts'
+import { type ApiResponse, apiRead } from '../db/read.ts'
 import type { Access } from '../http/access.ts'
 import { forbidden, Problem } from '../problems.ts'
 import type { Role } from '../roles.ts'
@@ -23,6 +25,11 @@ declare module 'fastify' {
     authRefusal: Problem | null
     /** Runs the handler's database work in this request's tenant context (one transaction). */
     inTenant<T>(handler: (tx: Tx, context: TenantContext) => Promise<T>): Promise<T>
+    /**
+     * A read in one statement: app_api.`fn` sets this request's tenant context and returns the
+     * response body as JSON text with its ETag (null: nothing to show, a 404). See src/db/read.ts.
+     */
+    readInTenant(fn: string, args?: readonly FragmentSqlToken[]): Promise<ApiResponse | null>
     /** The same for routes that need a signed-in user but no tenant (app.user_id only). */
     inUser<T>(handler: (tx: Tx, context: TokenIdentity) => Promise<T>): Promise<T>
   }
@@ -100,12 +107,22 @@ export const authPlugin = fp(
     })
 
     app.decorateRequest('identity', null)
+    /** The least role the route allows, checked against memberships (null: RLS alone decides). */
+    const minimumRoleOf = (request: FastifyRequest): Role | null => {
+      const access = request.routeOptions.config.access
+      return options.enforceRoles && access && !NO_ROLE.has(access) ? (access as Role) : null
+    }
     app.decorateRequest('inTenant', function inTenant(handler) {
       if (!this.identity) throw new Problem('unauthorized', 'this route requires an access token')
       const identity = requireTenant(this.identity)
-      const access = this.routeOptions.config.access
-      const minimumRole = options.enforceRoles && access && !NO_ROLE.has(access) ? (access as Role) : null
+      const minimumRole = minimumRoleOf(this)
       return app.tenantSlots.run(identity.tenantId, () => withTenantContext(app.db, identity, minimumRole, handler))
+    })
+    app.decorateRequest('readInTenant', function readInTenant(fn, args = []) {
+      if (!this.identity) throw new Problem('unauthorized', 'this route requires an access token')
+      const identity = requireTenant(this.identity)
+      const context = { ...identity, minimumRole: minimumRoleOf(this) }
+      return app.tenantSlots.run(identity.tenantId, () => app.db.maybeOne(apiRead(fn, context, args)))
     })
     app.decorateRequest('inUser', function inUser(handler) {
       if (!this.identity) throw new Problem('unauthorized', 'this route requires an access token')

@@ -1,19 +1,15 @@
-import { createHash } from 'node:crypto'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { z } from 'zod'
 import { Problem } from '../problems.ts'
 
 /*
- * Optimistic concurrency for single resources. The ETag is a strong validator computed from the
- * JSON representation itself, so it changes exactly when what the client sees changes (an item's
+ * Optimistic concurrency for single resources. The ETag is a strong validator computed by the
+ * database from the JSON representation itself (app_api.etag over the text it sends), so it changes exactly when what the client sees changes (an item's
  * fields, a tenant's plan or member count), and needs no version column. A write with If-Match
  * locks the row, recomputes the current ETag in the same transaction and refuses with 412 when
  * they differ: of two editors holding the same ETag, the second waits for the first's lock, then
  * sees the new representation and is refused.
  */
-
-export const etagOf = (representation: unknown): string =>
-  `"${createHash('sha256').update(JSON.stringify(representation)).digest('base64url').slice(0, 32)}"`
 
 /** The entity tags of an If-Match / If-None-Match list (`*` stays `*`). */
 const entityTags = (header: string): string[] => header.split(',').map((tag) => tag.trim())
@@ -35,19 +31,19 @@ export const ConditionalReadHeaders = z.looseObject({
 })
 
 /** Strong comparison (RFC 9110 §13.1.1): a weak tag never matches. */
-export function requireMatch(ifMatch: string | undefined, current: unknown, what: string): void {
+export function requireMatch(ifMatch: string | undefined, currentEtag: string, what: string): void {
   if (ifMatch === undefined) return
   const tags = entityTags(ifMatch)
-  if (tags.includes('*') || tags.includes(etagOf(current))) return
+  if (tags.includes('*') || tags.includes(currentEtag)) return
   throw new Problem('precondition-failed', `the ${what} has changed since you read it; nothing was written`)
 }
 
 /**
- * Sets the ETag of `representation`; true when the client's If-None-Match already holds it, in
- * which case the handler answers 304 without a body (weak comparison, §13.1.2).
+ * Sets the ETag; true when the client's If-None-Match already holds it, in which case the handler
+ * answers 304 without a body (weak comparison, §13.1.2).
  */
-export function withEtag(request: FastifyRequest, reply: FastifyReply, representation: unknown): boolean {
-  const etag = etagOf(representation)
+export function withEtag(request: FastifyRequest, reply: FastifyReply, etag: string | null): boolean {
+  if (etag === null) return false
   reply.header('etag', etag)
   const held = request.headers['if-none-match']
   if (typeof held !== 'string') return false

@@ -1,11 +1,13 @@
 import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
-import { oneOrNotFound } from '../db/not-found.ts'
+import { arg } from '../db/read.ts'
 import { refusal } from '../db/refusal.ts'
-import { decodeCursor, TimeAndIdCursor, toPage } from '../http/cursor.ts'
+import { decodeCursor, TimeAndIdCursor } from '../http/cursor.ts'
 import { ConditionalReadHeaders, ConditionalWriteHeaders, requireMatch, withEtag } from '../http/etag.ts'
+import { sendJsonText } from '../http/json-text.ts'
 import { IdParams, PageQuery } from '../http/schemas.ts'
+import { notFound } from '../problems.ts'
 import * as queries from './queries.ts'
 import { CreateItemBody, Item, ItemPage, UpdateItemBody } from './schemas.ts'
 
@@ -25,11 +27,11 @@ export async function itemRoutes(fastify: FastifyInstance) {
         response: { 200: ItemPage },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const { limit, cursor } = request.query
       const before = decodeCursor(cursor, TimeAndIdCursor)
-      const page = queries.pageRows(await request.inTenant((tx) => tx.any(queries.listItems(before, limit))), limit)
-      return toPage(page.rows, page.limit, queries.itemCursor, queries.toItem)
+      const page = await request.readInTenant('list_items', queries.listItemsArgs(before, limit))
+      return sendJsonText(reply, page?.body ?? null)
     },
   )
 
@@ -52,9 +54,13 @@ export async function itemRoutes(fastify: FastifyInstance) {
       },
     },
     async (request, reply) => {
-      const item = queries.toItem(await request.inTenant((tx) => tx.one(queries.createItem(request.body))))
-      withEtag(request, reply, item)
-      return reply.code(201).header('location', `/v1/items/${item.id}`).send(item)
+      const { body, etag, id } = await request.inTenant((tx) => tx.one(queries.createItem(request.body)))
+      withEtag(request, reply, etag)
+      return reply
+        .code(201)
+        .header('location', `/v1/items/${id}`)
+        .type('application/json; charset=utf-8')
+        .send(body as never)
     },
   )
 
@@ -78,11 +84,10 @@ export async function itemRoutes(fastify: FastifyInstance) {
       },
     },
     async (request, reply) => {
-      const item = await request.inTenant(async (tx) => {
-        return queries.toItem(await oneOrNotFound(tx, queries.getItem(request.params.id), 'item'))
-      })
-      if (withEtag(request, reply, item)) return reply.code(304).send(null)
-      return item
+      const item = await request.readInTenant('get_item', [arg(request.params.id, 'uuid')])
+      if (item === null) throw notFound('item')
+      if (withEtag(request, reply, item.etag)) return reply.code(304).send(null)
+      return sendJsonText(reply, item.body)
     },
   )
 
@@ -114,14 +119,14 @@ export async function itemRoutes(fastify: FastifyInstance) {
         if (ifMatch !== undefined) {
           const current = await tx.maybeOne(queries.lockItem(id))
           if (!current) throw await refusal(tx, queries.itemVisible(id), 'item')
-          requireMatch(ifMatch, queries.toItem(current), 'item')
+          requireMatch(ifMatch, current.etag, 'item')
         }
         const row = await tx.maybeOne(queries.updateItem(id, request.body))
         if (!row) throw await refusal(tx, queries.itemVisible(id), 'item')
-        return queries.toItem(row)
+        return row
       })
-      withEtag(request, reply, item)
-      return item
+      withEtag(request, reply, item.etag)
+      return sendJsonText(reply, item.body)
     },
   )
 
@@ -146,7 +151,7 @@ export async function itemRoutes(fastify: FastifyInstance) {
         if (ifMatch !== undefined) {
           const current = await tx.maybeOne(queries.lockItem(id))
           if (!current) throw await refusal(tx, queries.itemVisible(id), 'item')
-          requireMatch(ifMatch, queries.toItem(current), 'item')
+          requireMatch(ifMatch, current.etag, 'item')
         }
         const deleted = await tx.maybeOne(queries.deleteItem(id))
         if (!deleted) throw await refusal(tx, queries.itemVisible(id), 'item')

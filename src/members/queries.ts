@@ -10,25 +10,8 @@ const RemovedRow = z.object({ user_id: z.uuid() })
 // The response schema is the row schema: columns are aliased to its names. sortAt is the exact
 // joined-at text the cursor keeps (an ISO string in milliseconds would drop microseconds).
 const MemberRow = Member.extend({ sortAt: z.string() })
-type MemberRow = z.infer<typeof MemberRow>
 
 export const toMember = fieldsOf(Member)
-export const memberCursor = (row: MemberRow) => [row.sortAt, row.userId] as const
-
-/**
- * Oldest member first. The tenant predicate is repeated on purpose: the memberships select
- * policy also shows the caller's own memberships in other tenants (GET /v1/me lists them), so
- * without it this list would include them. README, "Security model", says why in full.
- */
-export const listMembers = (after: readonly [string, string] | null, limit: number) =>
-  sql.type(MemberRow)`
-    select m.user_id as "userId", u.email, u.name, m.role, m.created_at as "joinedAt", m.created_at::text as "sortAt"
-    from app_public.memberships m
-    join app_public.users u on u.id = m.user_id
-    where m.tenant_id = app_public.current_tenant_id()
-      ${after ? sql.fragment`and (m.created_at, m.user_id) > (${after[0]}::timestamptz, ${after[1]}::uuid)` : sql.fragment``}
-    order by m.created_at, m.user_id
-    limit ${limit + 1}`
 
 export const changeRole = (userId: string, role: string) =>
   sql.type(MemberRow)`

@@ -1,8 +1,10 @@
 import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
+import { arg } from '../db/read.ts'
 import { refusal } from '../db/refusal.ts'
-import { decodeCursor, TimeAndIdCursor, toPage } from '../http/cursor.ts'
+import { decodeCursor, TimeAndIdCursor } from '../http/cursor.ts'
+import { sendJsonText } from '../http/json-text.ts'
 import { PageQuery } from '../http/schemas.ts'
 import * as queries from './queries.ts'
 import { ChangeRoleBody, Member, MemberPage, MemberParams } from './schemas.ts'
@@ -23,11 +25,15 @@ export async function memberRoutes(fastify: FastifyInstance) {
         response: { 200: MemberPage },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const { limit, cursor } = request.query
       const after = decodeCursor(cursor, TimeAndIdCursor)
-      const rows = await request.inTenant((tx) => tx.any(queries.listMembers(after, limit)))
-      return toPage(rows, limit, queries.memberCursor, queries.toMember)
+      const page = await request.readInTenant('list_members', [
+        arg(limit, 'int4'),
+        arg(after?.[0] ?? null, 'timestamptz'),
+        arg(after?.[1] ?? null, 'uuid'),
+      ])
+      return sendJsonText(reply, page?.body ?? null)
     },
   )
 

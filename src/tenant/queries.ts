@@ -1,66 +1,44 @@
 import { type FragmentSqlToken, sql } from 'slonik'
 import { z } from 'zod'
 import { NoColumns } from '../db/context.ts'
-import { Tenant } from './schemas.ts'
+import { arg } from '../db/read.ts'
 
 const CreatedRow = z.object({ id: z.uuid() })
 
 /** Requests this tenant made in the current minute, as the rate limiter counted them. */
 export type RequestUsage = { used: number; resetSeconds: number } | null
 
-type TenantRow = z.infer<typeof Tenant>
+/** A tenant as app_api.tenant_json builds it (the response body) and its ETag. */
+const TenantJson = z.object({ body: z.string(), etag: z.string() })
+
+/** GET /v1/tenant (app_api.get_tenant): this minute's request count fills in its usage. */
+export const getTenantArgs = (requests: RequestUsage) => [
+  arg(requests?.used ?? 0, 'int4'),
+  arg(requests?.resetSeconds ?? 0, 'int4'),
+]
 
 /**
- * The tenant with this minute's request count filled in: the one part of the response the
- * database does not know (the rate limiter counts it). Without it (null) the count reads 0,
- * which is also what the ETag is computed from.
+ * A tenant as the reads show it (app_api.tenant_json), after a write in the same transaction:
+ * its own statement, so it sees the write. The ETag leaves out the request count, which changes
+ * with every request (the ETag would then never match an If-Match).
  */
-export const withRequestUsage = (tenant: TenantRow, requests: RequestUsage): TenantRow =>
-  !requests
-    ? tenant
-    : {
-        ...tenant,
-        usage: {
-          ...tenant.usage,
-          requestsPerMinute: { ...tenant.usage.requestsPerMinute, ...requests },
-        },
-      }
+export const tenantJson = (id: FragmentSqlToken, requests: RequestUsage) =>
+  sql.type(TenantJson)`
+    select app_api.tenant_json(${id}, ${requests?.used ?? 0}::int4, ${requests?.resetSeconds ?? 0}::int4)::text as body,
+           app_api.etag(app_api.tenant_json(${id}, 0, 0)::text) as etag
+    where exists (select from app_public.tenants where id = ${id})`
 
-// The row is the response, usage built by PostgreSQL with its camelCase keys; the request count
-// is left at 0 for withRequestUsage.
-const withLimits = (tenants: FragmentSqlToken) => sql.type(Tenant)`
-  with t as (${tenants}),
-  counted as (
-    select t.*,
-           (select count(*) from app_public.memberships m where m.tenant_id = t.id)::int as member_count,
-           -- Admins only: invitations are invisible to other roles under RLS, so they see 0.
-           (select count(*) from app_public.invitations i
-            where i.tenant_id = t.id and i.accepted_at is null and i.revoked_at is null
-              and i.expires_at > now())::int as pending_invitations,
-           (select count(*) from app_public.items i where i.tenant_id = t.id)::int as item_count
-    from t
-  )
-  select c.id, c.slug, c.name, c.plan, p.member_limit as "memberLimit", c.member_count as "memberCount",
-         c.created_at as "createdAt",
-         json_build_object(
-           'members', json_build_object(
-             'used', c.member_count, 'pendingInvitations', c.pending_invitations, 'limit', p.member_limit),
-           'items', json_build_object('used', c.item_count, 'limit', p.item_limit),
-           'itemPayloadBytes', json_build_object('limit', p.item_payload_bytes),
-           'requestsPerMinute', json_build_object('used', 0, 'limit', p.requests_per_minute, 'resetSeconds', 0)
-         ) as usage
-  from counted c join app_public.plans p on p.id = c.plan`
+export const currentTenantId = sql.fragment`app_public.current_tenant_id()`
+/** A tenant by id, as its member sees it under RLS (a tenant just created, say). */
+export const tenantId = (id: string) => sql.fragment`${id}::uuid`
 
-export const currentTenant = () =>
-  withLimits(sql.fragment`select * from app_public.tenants where id = app_public.current_tenant_id()`)
+export const renameTenant = (name: string) =>
+  sql.type(CreatedRow)`
+    update app_public.tenants set name = ${name} where id = app_public.current_tenant_id() returning id`
 
 /** Locks the current tenant row until the transaction ends (If-Match writes). */
 export const lockTenant = () =>
   sql.type(NoColumns)`select from app_public.tenants where id = app_public.current_tenant_id() for update`
-
-export const renameTenant = (name: string) =>
-  withLimits(sql.fragment`
-    update app_public.tenants set name = ${name} where id = app_public.current_tenant_id() returning *`)
 
 /**
  * The current tenant's plan change. The database decides whether it is an upgrade and refuses
@@ -73,10 +51,6 @@ export const changePlan = (plan: string, upgradesOpen: boolean) =>
 export const createTenant = (name: string, slug: string, maxTenants: number) =>
   sql.type(CreatedRow)`
     select app_private.create_tenant(${name}::text, ${slug}::text, ${maxTenants}::integer) as id`
-
-/** A tenant of the current user by id, as its member sees it. */
-export const tenantById = (id: string) =>
-  withLimits(sql.fragment`select * from app_public.tenants where id = ${id}::uuid`)
 
 export const tenantVisible = () =>
   sql.type(NoColumns)`select from app_public.tenants where id = app_public.current_tenant_id()`

@@ -7,6 +7,8 @@ import type { Tx } from '../db/context.ts'
 import { oneOrNotFound } from '../db/not-found.ts'
 import { refusal } from '../db/refusal.ts'
 import { ConditionalReadHeaders, ConditionalWriteHeaders, requireMatch, withEtag } from '../http/etag.ts'
+import { sendJsonText } from '../http/json-text.ts'
+import { notFound } from '../problems.ts'
 import * as queries from './queries.ts'
 import { BroadcastBody, ChangePlanBody, CreateTenantBody, Tenant, UpdateTenantBody } from './schemas.ts'
 
@@ -15,12 +17,6 @@ const requestUsage = (request: FastifyRequest): queries.RequestUsage =>
     used: request.tenantBudget.limit - request.tenantBudget.remaining,
     resetSeconds: request.tenantBudget.resetSeconds,
   }
-
-/**
- * What the tenant's ETag is computed from: its representation without this minute's request
- * count, which changes with every request (the ETag would then never match an If-Match).
- */
-const versionOf = (row: Parameters<typeof queries.withRequestUsage>[0]) => row
 
 export async function tenantRoutes(fastify: FastifyInstance) {
   const app = fastify.withTypeProvider<ZodTypeProvider>()
@@ -44,9 +40,10 @@ export async function tenantRoutes(fastify: FastifyInstance) {
       },
     },
     async (request, reply) => {
-      const row = await request.inTenant((tx) => oneOrNotFound(tx, queries.currentTenant(), 'tenant'))
-      if (withEtag(request, reply, versionOf(row))) return reply.code(304).send(null)
-      return queries.withRequestUsage(row, requestUsage(request))
+      const tenant = await request.readInTenant('get_tenant', queries.getTenantArgs(requestUsage(request)))
+      if (tenant === null) throw notFound('tenant')
+      if (withEtag(request, reply, tenant.etag)) return reply.code(304).send(null)
+      return sendJsonText(reply, tenant.body)
     },
   )
 
@@ -54,8 +51,8 @@ export async function tenantRoutes(fastify: FastifyInstance) {
   const whenUnchanged = async (tx: Tx, ifMatch: string | undefined) => {
     if (ifMatch === undefined) return
     await oneOrNotFound(tx, queries.lockTenant(), 'tenant')
-    const current = await tx.maybeOne(queries.currentTenant())
-    requireMatch(ifMatch, current && versionOf(current), 'tenant')
+    const current = await oneOrNotFound(tx, queries.tenantJson(queries.currentTenantId, null), 'tenant')
+    requireMatch(ifMatch, current.etag, 'tenant')
   }
 
   app.patch(
@@ -79,14 +76,14 @@ export async function tenantRoutes(fastify: FastifyInstance) {
       },
     },
     async (request, reply) => {
-      const row = await request.inTenant(async (tx) => {
+      const tenant = await request.inTenant(async (tx) => {
         await whenUnchanged(tx, request.headers['if-match'])
-        const row = await tx.maybeOne(queries.renameTenant(request.body.name))
-        if (!row) throw await refusal(tx, queries.tenantVisible(), 'tenant')
-        return row
+        const renamed = await tx.maybeOne(queries.renameTenant(request.body.name))
+        if (!renamed) throw await refusal(tx, queries.tenantVisible(), 'tenant')
+        return tx.one(queries.tenantJson(queries.currentTenantId, requestUsage(request)))
       })
-      withEtag(request, reply, versionOf(row))
-      return queries.withRequestUsage(row, requestUsage(request))
+      withEtag(request, reply, tenant.etag)
+      return sendJsonText(reply, tenant.body)
     },
   )
 
@@ -114,13 +111,13 @@ export async function tenantRoutes(fastify: FastifyInstance) {
       },
     },
     async (request, reply) => {
-      const row = await request.inTenant(async (tx) => {
+      const tenant = await request.inTenant(async (tx) => {
         await whenUnchanged(tx, request.headers['if-match'])
         await tx.query(queries.changePlan(request.body.plan, app.config.PLAN_UPGRADES === 'open'))
-        return oneOrNotFound(tx, queries.currentTenant(), 'tenant')
+        return oneOrNotFound(tx, queries.tenantJson(queries.currentTenantId, requestUsage(request)), 'tenant')
       })
-      withEtag(request, reply, versionOf(row))
-      return queries.withRequestUsage(row, requestUsage(request))
+      withEtag(request, reply, tenant.etag)
+      return sendJsonText(reply, tenant.body)
     },
   )
 
@@ -171,10 +168,10 @@ export async function tenantRoutes(fastify: FastifyInstance) {
         const created = await tx.one(
           queries.createTenant(request.body.name, request.body.slug, app.config.TENANTS_PER_USER),
         )
-        return tx.one(queries.tenantById(created.id))
+        return tx.one(queries.tenantJson(queries.tenantId(created.id), null))
       })
       // Readable once you switch to it: GET /v1/tenant is always the tenant of your token.
-      return reply.code(201).header('location', '/v1/tenant').send(row)
+      return sendJsonText(reply.code(201).header('location', '/v1/tenant'), row.body)
     },
   )
 }

@@ -188,7 +188,7 @@ const checks: Check[] = [
         client,
         `select * from app_audit.api_role_grants
          where object_type <> 'database'
-           and (schema_name not in ('app_public', 'app_private')
+           and (schema_name not in ('app_public', 'app_private', 'app_api')
                 or (schema_name = 'app_private' and object_type not in ('schema', 'function', 'procedure')))`,
       )
       return grants.map(describeGrant)
@@ -247,7 +247,8 @@ const checks: Check[] = [
     },
   },
   {
-    promise: 'tenantry_owner owns every table, view, sequence and function in app_public, app_private and app_audit',
+    promise:
+      'tenantry_owner owns every table, view, sequence and function in app_public, app_private, app_api and app_audit',
     rules: ['owner_owns_everything'],
     catches: ['sabotage_foreign_owner() is owned by', `sabotage_api_owned is owned by ${API_ROLE}`],
     async find(client) {
@@ -255,18 +256,18 @@ const checks: Check[] = [
         client,
         `select n.nspname || '.' || c.relname as name, pg_get_userbyid(c.relowner) as owner
          from pg_class c join pg_namespace n on n.oid = c.relnamespace
-         where n.nspname in ('app_public', 'app_private', 'app_audit') and c.relkind in ('r', 'p', 'v', 'm', 'f', 'S')
+         where n.nspname in ('app_public', 'app_private', 'app_api', 'app_audit') and c.relkind in ('r', 'p', 'v', 'm', 'f', 'S')
          union all
          select p.oid::regprocedure::text, pg_get_userbyid(p.proowner)
          from pg_proc p join pg_namespace n on n.oid = p.pronamespace
-         where n.nspname in ('app_public', 'app_private', 'app_audit')`,
+         where n.nspname in ('app_public', 'app_private', 'app_api', 'app_audit')`,
       )
       return owned.filter((o) => o.owner !== OWNER_ROLE).map((o) => `${o.name} is owned by ${o.owner}`)
     },
   },
   {
     // The DBA reads the catalog, not our migrations: each object says why it exists.
-    promise: 'every function, table and policy in app_public and app_private has a comment',
+    promise: 'every function, table and policy in app_public, app_private and app_api has a comment',
     rules: [],
     catches: [
       'function app_private.sabotage_mutable_path() has no comment',
@@ -277,7 +278,7 @@ const checks: Check[] = [
       const missing = await rows<{ what: string }>(
         client,
         `select 'function ' || p.oid::regprocedure::text as what from pg_proc p
-          where p.pronamespace in ('app_public'::regnamespace, 'app_private'::regnamespace)
+          where p.pronamespace in ('app_public'::regnamespace, 'app_private'::regnamespace, 'app_api'::regnamespace)
             and obj_description(p.oid, 'pg_proc') is null
          union all
          select 'table ' || c.oid::regclass::text from pg_class c

@@ -5,6 +5,7 @@ import { type Config, loadConfig } from '../../src/config.ts'
 import type { Role } from '../../src/roles.ts'
 import { createTestDatabase, type TestDatabase } from './db.ts'
 import { createFactories, type Factories, type Session } from './factories.ts'
+import { checkResponsesAgainstOpenApi } from './openapi.ts'
 
 export { PASSWORD, type Session, uniqueName } from './factories.ts'
 
@@ -19,6 +20,8 @@ export async function buildTestApp(
     db?: TestDatabase
     /** A logger to read in the test (default: none). */
     logger?: FastifyServerOptions['logger']
+    /** What a 2xx body that does not match OpenAPI does (default: fails the test). */
+    openApiMismatch?: (message: string) => void
   } = {},
 ): Promise<TestApp> {
   const db = options.db ?? (await createTestDatabase(t))
@@ -42,6 +45,7 @@ export async function buildTestApp(
     enforceRolesInApi: options.enforceRolesInApi ?? true,
     logger: options.logger ?? false,
   })
+  checkResponsesAgainstOpenApi(t, app, options.openApiMismatch)
   t.teardown(() => app.close())
   const factories = await createFactories(t, app, db)
   factoriesByApp.set(app, factories)

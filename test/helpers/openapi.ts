@@ -1,7 +1,9 @@
+import { appendFileSync } from 'node:fs'
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js'
 import addFormats from 'ajv-formats'
 import fc from 'fast-check'
 import type { FastifyInstance } from 'fastify'
+import type { Test } from 'tap'
 
 // biome-ignore lint/suspicious/noExplicitAny: OpenAPI documents are walked by shape
 export type Schema = Record<string, any>
@@ -20,6 +22,11 @@ export async function loadOpenApi(app: FastifyInstance): Promise<{ doc: Schema; 
   const res = await app.inject({ method: 'GET', url: '/docs/json' })
   if (res.statusCode !== 200) throw new Error(`/docs/json answered ${res.statusCode}`)
   const doc = res.json() as Schema
+  return { doc, operations: operationsOf(doc) }
+}
+
+/** Every operation of an OpenAPI document. */
+export function operationsOf(doc: Schema): Operation[] {
   const operations: Operation[] = []
   for (const [path, item] of Object.entries(doc.paths as Record<string, Schema>)) {
     for (const [method, op] of Object.entries(item)) {
@@ -46,7 +53,7 @@ export async function loadOpenApi(app: FastifyInstance): Promise<{ doc: Schema; 
       })
     }
   }
-  return { doc, operations }
+  return operations
 }
 
 const pointer = (tokens: string[]) =>
@@ -69,6 +76,43 @@ export function responseValidator(doc: Schema): (op: Operation, status: number, 
     }
     return validate(body) ? null : ajv.errorsText(validate.errors)
   }
+}
+
+/**
+ * Read routes send JSON text that PostgreSQL built, with no zod encode at run time (DESIGN.md,
+ * "Performance: one round trip per read"): the suite checks it instead. Every 2xx JSON response
+ * of every app built by buildTestApp is validated against the schema the served OpenAPI document
+ * declares for its route and status; a mismatch fails the test that made the request. The count
+ * goes to TENANTRY_OPENAPI_COUNT_FILE (one line per test process), which test/run.ts sums.
+ */
+export function checkResponsesAgainstOpenApi(
+  t: Test,
+  app: FastifyInstance,
+  mismatch: (message: string) => void = (message) => t.fail(message),
+): void {
+  let checker: { validate: ReturnType<typeof responseValidator>; operations: Map<string, Operation> } | undefined
+  let checked = 0
+  app.addHook('onSend', async (request, reply, payload) => {
+    const contentType = String(reply.getHeader('content-type') ?? '')
+    if (typeof payload !== 'string' || reply.statusCode >= 300 || !contentType.startsWith('application/json')) {
+      return payload
+    }
+    const route = request.routeOptions.url
+    if (route === undefined) return payload
+    if (!checker) {
+      const doc = app.swagger() as Schema
+      const operations = new Map(operationsOf(doc).map((op) => [`${op.method} ${op.path}`, op]))
+      checker = { validate: responseValidator(doc), operations }
+    }
+    const operation = checker.operations.get(`${request.method} ${route.replace(/:(\w+)/g, '{$1}')}`)
+    if (!operation) return payload // undocumented on purpose: /docs/json, the dashboard
+    const problem = checker.validate(operation, reply.statusCode, JSON.parse(payload))
+    checked++
+    if (problem) mismatch(`${request.method} ${route} ${reply.statusCode}: the body does not match OpenAPI: ${problem}`)
+    return payload
+  })
+  const countFile = process.env.TENANTRY_OPENAPI_COUNT_FILE
+  if (countFile) t.teardown(() => appendFileSync(countFile, `${checked}\n`))
 }
 
 function deref(schema: Schema, doc: Schema): Schema {

@@ -1,0 +1,32 @@
+import { type FragmentSqlToken, type PrimitiveValueExpression, sql } from 'slonik'
+import { z } from 'zod'
+import type { Role } from '../roles.ts'
+import type { RequestIdentity } from './context.ts'
+
+/** Who reads, and the least role the route allows (null: the database alone decides). */
+export type ReadContext = RequestIdentity & { minimumRole: Role | null }
+
+const Response = z.object({ body: z.string(), etag: z.string().nullable() })
+export type ApiResponse = z.infer<typeof Response>
+
+/** The SQL types app_api functions take, by their pg_type names (a quoted `int` is no type). */
+type SqlType = 'uuid' | 'int4' | 'int8' | 'text' | 'timestamptz'
+
+/** One argument of an app_api function, typed: a prepared statement's parameters need their types. */
+export const arg = (value: PrimitiveValueExpression, type: SqlType): FragmentSqlToken =>
+  sql.fragment`${value}::${sql.identifier([type])}`
+
+/**
+ * A read in one statement (DESIGN.md, "Performance: one round trip per read"):
+ * `select body, etag from app_api.<fn>(tenant, user, session, minimum role, ...args)`. The
+ * function sets the request context itself (app_api.enter), then returns the response body as
+ * JSON text, and the ETag of a single resource; no row when there is nothing to show (a 404).
+ * No transaction is opened: the statement's implicit transaction ends the context with it.
+ * Prepared once per connection.
+ */
+export const apiRead = (fn: string, context: ReadContext, args: readonly FragmentSqlToken[] = []) =>
+  sql.prepared(`tenantry_api_${fn}`, Response)`
+    select body, etag from ${sql.identifier(['app_api', fn])}(
+      ${context.tenantId}::uuid, ${context.userId}::uuid, ${context.sessionId}::uuid,
+      ${context.minimumRole}::app_public.membership_role${args.length > 0 ? sql.fragment`, ${sql.join(args, sql.fragment`, `)}` : sql.fragment``}
+    )`
