@@ -38,6 +38,7 @@ CREATE OR REPLACE FUNCTION app_api.activity_json(p_activity app_public.activitie
 AS $function$
     select row_to_json(r) from (
       select (p_activity).id, (p_activity).type, (p_activity).tenant_id as "tenantId", (p_activity).actor_id as actor,
+             (p_activity).actor_api_key_id as "actorApiKey",
              (p_activity).target, (p_activity).payload, app_api.iso((p_activity).created_at) as "createdAt"
     ) r
   $function$;
@@ -61,7 +62,11 @@ CREATE OR REPLACE FUNCTION app_api.enter(p_tenant_id uuid, p_user_id uuid, p_ses
  SET search_path TO 'pg_catalog'
 AS $function$
 declare
-  v_role app_public.membership_role := app_private.begin_request(p_tenant_id, p_user_id, p_session_id);
+  -- A request is a user's session, or an API key (no user: p_session_id names the key).
+  v_role app_public.membership_role := case
+    when p_user_id is null then app_private.begin_key_request(p_tenant_id, p_session_id)
+    else app_private.begin_request(p_tenant_id, p_user_id, p_session_id)
+  end;
 begin
   if p_minimum_role is not null and v_role < p_minimum_role then
     raise exception 'this requires the % role or higher; you are %', p_minimum_role,
@@ -73,7 +78,7 @@ end;
 $function$;
 grant execute on function app_api.enter(uuid,uuid,uuid,app_public.membership_role) to tenantry_app;
 revoke execute on function app_api.enter(uuid,uuid,uuid,app_public.membership_role) from public;
-comment on function app_api.enter(uuid,uuid,uuid,app_public.membership_role) is 'The first statement of every app_api read: begin_request, then the route''s minimum role (from memberships, never the token). TN401/TNSUS from begin_request; TN403 below the minimum.';
+comment on function app_api.enter(uuid,uuid,uuid,app_public.membership_role) is 'The first statement of every app_api read: begin_request (a session: p_user_id and p_session_id), or begin_key_request (an API key: p_user_id NULL, p_session_id the key), then the route''s minimum role (from the database, never the token). TN401/TNSUS from those; TN403 below the minimum.';
 
 CREATE OR REPLACE FUNCTION app_api.etag(p_representation text)
  RETURNS text
@@ -561,6 +566,58 @@ grant execute on function app_private.admin_set_tenant_suspended(uuid,boolean,te
 revoke execute on function app_private.admin_set_tenant_suspended(uuid,boolean,text) from public;
 comment on function app_private.admin_set_tenant_suspended(uuid,boolean,text) is 'Platform admin: suspends or resumes a tenant (sets or clears suspended_at). TN404: unknown tenant.';
 
+CREATE OR REPLACE FUNCTION app_private.api_key_for_hash(p_key_hash bytea)
+ RETURNS TABLE(api_key_id uuid, tenant_id uuid)
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select k.id, k.tenant_id from app_public.api_keys k
+  where k.key_hash = p_key_hash and k.revoked_at is null
+    and (k.expires_at is null or k.expires_at > pg_catalog.now())
+$function$;
+grant execute on function app_private.api_key_for_hash(bytea) to tenantry_app;
+revoke execute on function app_private.api_key_for_hash(bytea) from public;
+comment on function app_private.api_key_for_hash(bytea) is 'The live API key with this SHA-256 (its id and tenant), or no row. For the API''s authentication step only; begin_key_request decides each request.';
+
+CREATE OR REPLACE FUNCTION app_private.begin_key_request(p_tenant_id uuid, p_api_key_id uuid)
+ RETURNS app_public.membership_role
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_key record;
+begin
+  select k.role, k.last_used_at, t.suspended_at into v_key
+  from app_public.api_keys k join app_public.tenants t on t.id = k.tenant_id
+  where k.tenant_id = p_tenant_id and k.id = p_api_key_id and k.revoked_at is null
+    and (k.expires_at is null or k.expires_at > pg_catalog.now());
+  if not found then
+    raise exception 'this API key is unknown, revoked or expired' using errcode = 'TN401';
+  end if;
+  if v_key.suspended_at is not null then
+    raise exception 'this tenant is suspended' using errcode = 'TNSUS';
+  end if;
+  -- Usage to the minute, not a write per request. SKIP LOCKED: a request never waits for
+  -- another one's transaction (or a revocation) only to note the time.
+  if v_key.last_used_at is null or v_key.last_used_at < pg_catalog.now() - interval '1 minute' then
+    update app_public.api_keys k set last_used_at = pg_catalog.now()
+    where (k.tenant_id, k.id) in (
+      select l.tenant_id, l.id from app_public.api_keys l
+      where l.tenant_id = p_tenant_id and l.id = p_api_key_id
+      for update skip locked);
+  end if;
+  perform pg_catalog.set_config('app.tenant_id', p_tenant_id::text, true),
+          pg_catalog.set_config('app.api_key_id', p_api_key_id::text, true),
+          pg_catalog.set_config('app.role', v_key.role::text, true);
+  return v_key.role;
+end;
+$function$;
+grant execute on function app_private.begin_key_request(uuid,uuid) to tenantry_app;
+revoke execute on function app_private.begin_key_request(uuid,uuid) from public;
+comment on function app_private.begin_key_request(uuid,uuid) is 'begin_request for an API key: sets app.tenant_id, app.api_key_id and app.role (the key''s role, read now) for the current transaction; app.user_id stays unset. TN401: unknown, revoked or expired key; TNSUS: tenant suspended. Notes last_used_at at most once a minute.';
+
 CREATE OR REPLACE FUNCTION app_private.begin_request(p_tenant_id uuid, p_user_id uuid, p_session_id uuid)
  RETURNS app_public.membership_role
  LANGUAGE plpgsql
@@ -915,12 +972,12 @@ revoke execute on function app_private.realtime_committed_after(xid8,bigint,inte
 comment on function app_private.realtime_committed_after(xid8,bigint,integer) is 'Realtime bridge: positions (tenant, tx, seq; no content) of activities committed after (p_tx, p_seq) and below the snapshot horizon, in commit order; no rows when there are none.';
 
 CREATE OR REPLACE FUNCTION app_private.realtime_removal_notice(p_session_id uuid, p_after_tx xid8)
- RETURNS TABLE(id bigint, type text, tenant_id uuid, actor_id uuid, target text, payload jsonb, created_at timestamp with time zone, tx xid8, seq bigint)
+ RETURNS SETOF app_public.activities
  LANGUAGE sql
  STABLE SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-  select a.id, a.type, a.tenant_id, a.actor_id, a.target, a.payload, a.created_at, a.tx, a.seq
+  select a.*
   from app_private.sessions s
   join app_public.activities a
     on a.tenant_id = s.tenant_id and a.type = 'USER_REMOVED' and a.target = s.user_id::text
@@ -1192,6 +1249,60 @@ $function$;
 revoke execute on function app_private.tg_activities__number() from public;
 comment on function app_private.tg_activities__number() is 'Trigger: numbers each activity per tenant (tenants.last_activity_id + 1) under the tenant-row lock, so a tenant''s ids are gap-free and in commit order; skips the row when the tenant is being deleted.';
 
+CREATE OR REPLACE FUNCTION app_private.tg_api_keys__activity()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if tg_op = 'INSERT' then
+    perform app_private.log_activity(new.tenant_id, 'API_KEY_CREATED', new.id::text,
+      pg_catalog.jsonb_build_object('apiKeyId', new.id, 'name', new.name, 'prefix', new.prefix,
+        'role', new.role, 'expiresAt', app_api.iso(new.expires_at)));
+  elsif old.revoked_at is null and new.revoked_at is not null then
+    perform app_private.log_activity(new.tenant_id, 'API_KEY_REVOKED', new.id::text,
+      pg_catalog.jsonb_build_object('apiKeyId', new.id, 'name', new.name, 'prefix', new.prefix));
+  elsif (old.name, old.role) is distinct from (new.name, new.role) then
+    perform app_private.log_activity(new.tenant_id, 'API_KEY_UPDATED', new.id::text,
+      pg_catalog.jsonb_build_object('apiKeyId', new.id, 'name', new.name, 'prefix', new.prefix,
+        'role', new.role, 'previousName', old.name, 'previousRole', old.role));
+  end if;
+  return null;
+end;
+$function$;
+revoke execute on function app_private.tg_api_keys__activity() from public;
+comment on function app_private.tg_api_keys__activity() is 'Trigger: API_KEY_CREATED, API_KEY_UPDATED (name or role), API_KEY_REVOKED.';
+
+CREATE OR REPLACE FUNCTION app_private.tg_api_keys__enforce_plan_quota()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_plan record;
+  v_live bigint;
+begin
+  perform 1 from app_public.tenants t where t.id = new.tenant_id for no key update;
+  select p.id, p.api_key_limit into v_plan
+  from app_public.tenants t join app_public.plans p on p.id = t.plan
+  where t.id = new.tenant_id;
+  if v_plan.api_key_limit is not null then
+    select count(*) into v_live from app_public.api_keys k
+    where k.tenant_id = new.tenant_id and k.revoked_at is null
+      and (k.expires_at is null or k.expires_at > pg_catalog.now());
+    if v_live >= v_plan.api_key_limit then
+      raise exception 'the % plan allows at most % API keys', v_plan.id, v_plan.api_key_limit
+        using errcode = 'TNPLM';
+    end if;
+  end if;
+  return new;
+end;
+$function$;
+revoke execute on function app_private.tg_api_keys__enforce_plan_quota() from public;
+comment on function app_private.tg_api_keys__enforce_plan_quota() is 'Trigger: a new API key must fit the plan''s api_key_limit of live keys (SQLSTATE TNPLM). Inserts are serialised per tenant by a row lock.';
+
 CREATE OR REPLACE FUNCTION app_private.tg_invitations__activity()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -1345,7 +1456,7 @@ begin
   else
     perform app_private.log_activity(old.tenant_id, 'USER_REMOVED', old.user_id::text,
       pg_catalog.jsonb_build_object('userId', old.user_id, 'role', old.role,
-        'left', old.user_id = app_public.current_user_id()));
+        'left', coalesce(old.user_id = app_public.current_user_id(), false)));
   end if;
   return null;
 end;
@@ -1505,6 +1616,21 @@ $function$;
 revoke execute on function app_private.tg_tenants__enforce_plan_fits() from public;
 comment on function app_private.tg_tenants__enforce_plan_fits() is 'Trigger: no plan change below the current member or item count (SQLSTATE TNPLM).';
 
+CREATE OR REPLACE FUNCTION app_public.current_api_key_id()
+ RETURNS uuid
+ LANGUAGE sql
+ STABLE PARALLEL SAFE
+AS $function$
+  select case
+    when pg_catalog.current_setting('app.api_key_id', true)
+         operator(pg_catalog.~*) '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+    then pg_catalog.current_setting('app.api_key_id', true)::pg_catalog.uuid
+  end
+$function$;
+grant execute on function app_public.current_api_key_id() to tenantry_app;
+revoke execute on function app_public.current_api_key_id() from public;
+comment on function app_public.current_api_key_id() is 'API key of the current request (app.api_key_id, set by begin_key_request), NULL when unset, empty or malformed, and for every request made by a user.';
+
 CREATE OR REPLACE FUNCTION app_public.current_member_role()
  RETURNS app_public.membership_role
  LANGUAGE sql
@@ -1642,11 +1768,12 @@ create table app_public.activities (
   created_at timestamp with time zone default now() not null,
   tx xid8 default pg_current_xact_id() not null,
   id bigint not null,
+  actor_api_key_id uuid default app_public.current_api_key_id(),
   constraint activities_pkey PRIMARY KEY (tenant_id, id),
   constraint activities_broadcast_message CHECK (((type <> 'BROADCAST_MESSAGE'::text) OR ((jsonb_typeof((payload -> 'message'::text)) = 'string'::text) AND ((payload - 'message'::text) = '{}'::jsonb) AND ((char_length((payload ->> 'message'::text)) >= 1) AND (char_length((payload ->> 'message'::text)) <= 1000))))),
   constraint activities_payload_is_object CHECK ((jsonb_typeof(payload) = 'object'::text)),
   constraint activities_trigger_payload_size CHECK (((type = 'BROADCAST_MESSAGE'::text) OR (octet_length((payload)::text) <= 4000))),
-  constraint activities_type_check CHECK ((type = ANY (ARRAY['USER_JOINED'::text, 'USER_REMOVED'::text, 'ROLE_CHANGED'::text, 'PLAN_UPGRADED'::text, 'PLAN_DOWNGRADED'::text, 'BROADCAST_MESSAGE'::text, 'INVITATION_CREATED'::text, 'INVITATION_REVOKED'::text, 'TENANT_UPDATED'::text, 'TENANT_SUSPENDED'::text, 'TENANT_RESUMED'::text, 'ITEM_CREATED'::text, 'ITEM_UPDATED'::text, 'ITEM_DELETED'::text]))),
+  constraint activities_type_check CHECK ((type = ANY (ARRAY['USER_JOINED'::text, 'USER_REMOVED'::text, 'ROLE_CHANGED'::text, 'PLAN_UPGRADED'::text, 'PLAN_DOWNGRADED'::text, 'BROADCAST_MESSAGE'::text, 'INVITATION_CREATED'::text, 'INVITATION_REVOKED'::text, 'TENANT_UPDATED'::text, 'TENANT_SUSPENDED'::text, 'TENANT_RESUMED'::text, 'ITEM_CREATED'::text, 'ITEM_UPDATED'::text, 'ITEM_DELETED'::text, 'API_KEY_CREATED'::text, 'API_KEY_UPDATED'::text, 'API_KEY_REVOKED'::text]))),
   constraint activities_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES app_public.tenants(id) ON DELETE CASCADE
 );
 alter table app_public.activities enable row level security;
@@ -1657,11 +1784,11 @@ CREATE UNIQUE INDEX activities_tx_seq_idx ON app_public.activities USING btree (
 CREATE TRIGGER _200_number BEFORE INSERT ON app_public.activities FOR EACH ROW EXECUTE FUNCTION app_private.tg_activities__number();
 CREATE TRIGGER _900_notify AFTER INSERT ON app_public.activities FOR EACH ROW EXECUTE FUNCTION app_private.tg_activities__notify();
 create policy insert_admin_broadcast on app_public.activities as permissive for insert to tenantry_app
-  with check (((tenant_id = ( SELECT app_public.current_tenant_id() AS current_tenant_id)) AND (( SELECT app_public.current_member_role() AS current_member_role) >= 'admin'::app_public.membership_role) AND (type = 'BROADCAST_MESSAGE'::text) AND (actor_id = ( SELECT app_public.current_user_id() AS current_user_id))));
+  with check (((tenant_id = ( SELECT app_public.current_tenant_id() AS current_tenant_id)) AND (( SELECT app_public.current_member_role() AS current_member_role) >= 'admin'::app_public.membership_role) AND (type = 'BROADCAST_MESSAGE'::text) AND (NOT (actor_id IS DISTINCT FROM ( SELECT app_public.current_user_id() AS current_user_id)))));
 comment on policy insert_admin_broadcast on app_public.activities is 'Admins broadcast messages; every other activity is written by triggers.';
 create policy select_member on app_public.activities as permissive for select to tenantry_app
-  using (((tenant_id = ( SELECT app_public.current_tenant_id() AS current_tenant_id)) AND (( SELECT app_public.current_member_role() AS current_member_role) IS NOT NULL) AND ((type <> ALL (ARRAY['INVITATION_CREATED'::text, 'INVITATION_REVOKED'::text])) OR (( SELECT app_public.current_member_role() AS current_member_role) >= 'admin'::app_public.membership_role))));
-comment on policy select_member on app_public.activities is 'Members read the current tenant''s log; INVITATION_* (they carry the invitee''s email) only admins and owners, as GET /v1/invitations.';
+  using (((tenant_id = ( SELECT app_public.current_tenant_id() AS current_tenant_id)) AND (( SELECT app_public.current_member_role() AS current_member_role) IS NOT NULL) AND ((type <> ALL (ARRAY['INVITATION_CREATED'::text, 'INVITATION_REVOKED'::text, 'API_KEY_CREATED'::text, 'API_KEY_UPDATED'::text, 'API_KEY_REVOKED'::text])) OR (( SELECT app_public.current_member_role() AS current_member_role) >= 'admin'::app_public.membership_role))));
+comment on policy select_member on app_public.activities is 'Members read the current tenant''s log; INVITATION_* (they carry the invitee''s email) and API_KEY_* only admins and owners, as the lists they come from.';
 grant select on table app_public.activities to tenantry_app;
 grant insert (payload) on table app_public.activities to tenantry_app;
 grant insert (type) on table app_public.activities to tenantry_app;
@@ -1671,8 +1798,70 @@ comment on column app_public.activities.actor_id is 'Who did it (app.user_id at 
 comment on column app_public.activities.target is 'Id of what it was done to (a user, item or invitation id).';
 comment on column app_public.activities.tx is 'Commit-order position: the inserting transaction (pg_current_xact_id()). Readers deliver rows below pg_snapshot_xmin(pg_current_snapshot()) in (tx, id) order, so a lower id that commits late is never skipped.';
 comment on column app_public.activities.id is 'Per-tenant number, gap-free and in commit order for the tenant (tg_activities__number). What clients see and hand back as lastEventId / after.';
+comment on column app_public.activities.actor_api_key_id is 'The API key that did it (app.api_key_id at the time; actor_id is then NULL). Not a foreign key: the log outlives keys.';
 comment on constraint activities_broadcast_message on app_public.activities is 'A broadcast is {message} of 1 to 1000 characters: the same rule as POST /v1/tenant/broadcasts.';
 comment on constraint activities_trigger_payload_size on app_public.activities is 'Payloads written by triggers stay under 4000 bytes; NOTIFY carries ids only, whatever their size.';
+
+-- table app_public.api_keys
+create table app_public.api_keys (
+  tenant_id uuid default app_public.current_tenant_id() not null,
+  id uuid default gen_random_uuid() not null,
+  name text not null,
+  role app_public.membership_role not null,
+  prefix text not null,
+  key_hash bytea not null,
+  created_by uuid default app_public.current_user_id(),
+  created_at timestamp with time zone default now() not null,
+  expires_at timestamp with time zone,
+  revoked_at timestamp with time zone,
+  last_used_at timestamp with time zone,
+  constraint api_keys_pkey PRIMARY KEY (tenant_id, id),
+  constraint api_keys_key_hash_key UNIQUE (key_hash),
+  constraint api_keys_check CHECK (((expires_at IS NULL) OR (expires_at > created_at))),
+  constraint api_keys_key_hash_check CHECK ((octet_length(key_hash) = 32)),
+  constraint api_keys_name_check CHECK (((char_length(name) >= 1) AND (char_length(name) <= 100))),
+  constraint api_keys_prefix_check CHECK ((prefix ~ '^[a-z0-9]{8}$'::text)),
+  constraint api_keys_role_check CHECK ((role <> 'owner'::app_public.membership_role)),
+  constraint api_keys_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES app_public.tenants(id) ON DELETE CASCADE
+);
+alter table app_public.api_keys enable row level security;
+alter table app_public.api_keys force row level security;
+CREATE INDEX api_keys_tenant_live_idx ON app_public.api_keys USING btree (tenant_id, created_at DESC, id DESC) WHERE (revoked_at IS NULL);
+CREATE TRIGGER _500_enforce_plan_quota BEFORE INSERT ON app_public.api_keys FOR EACH ROW EXECUTE FUNCTION app_private.tg_api_keys__enforce_plan_quota();
+CREATE TRIGGER _900_activity AFTER INSERT OR UPDATE OF name, role, revoked_at ON app_public.api_keys FOR EACH ROW EXECUTE FUNCTION app_private.tg_api_keys__activity();
+create policy insert_admin on app_public.api_keys as permissive for insert to tenantry_app
+  with check (((tenant_id = ( SELECT app_public.current_tenant_id() AS current_tenant_id)) AND (( SELECT app_public.current_member_role() AS current_member_role) >= 'admin'::app_public.membership_role) AND (created_by = ( SELECT app_public.current_user_id() AS current_user_id))));
+comment on policy insert_admin on app_public.api_keys is 'Admins and owners (people, not keys) create the current tenant''s API keys.';
+create policy select_admin on app_public.api_keys as permissive for select to tenantry_app
+  using (((tenant_id = ( SELECT app_public.current_tenant_id() AS current_tenant_id)) AND (( SELECT app_public.current_member_role() AS current_member_role) >= 'admin'::app_public.membership_role) AND (( SELECT app_public.current_user_id() AS current_user_id) IS NOT NULL)));
+comment on policy select_admin on app_public.api_keys is 'Admins and owners (people, not keys) see the current tenant''s API keys.';
+create policy update_admin on app_public.api_keys as permissive for update to tenantry_app
+  using (((tenant_id = ( SELECT app_public.current_tenant_id() AS current_tenant_id)) AND (( SELECT app_public.current_member_role() AS current_member_role) >= 'admin'::app_public.membership_role) AND (( SELECT app_public.current_user_id() AS current_user_id) IS NOT NULL) AND (revoked_at IS NULL)))
+  with check ((tenant_id = ( SELECT app_public.current_tenant_id() AS current_tenant_id)));
+comment on policy update_admin on app_public.api_keys is 'Admins and owners (people, not keys) rename, re-role or revoke the current tenant''s live API keys.';
+grant insert (expires_at) on table app_public.api_keys to tenantry_app;
+grant insert (key_hash) on table app_public.api_keys to tenantry_app;
+grant insert (name) on table app_public.api_keys to tenantry_app;
+grant insert (prefix) on table app_public.api_keys to tenantry_app;
+grant insert (role) on table app_public.api_keys to tenantry_app;
+grant select (created_at) on table app_public.api_keys to tenantry_app;
+grant select (created_by) on table app_public.api_keys to tenantry_app;
+grant select (expires_at) on table app_public.api_keys to tenantry_app;
+grant select (id) on table app_public.api_keys to tenantry_app;
+grant select (last_used_at) on table app_public.api_keys to tenantry_app;
+grant select (name) on table app_public.api_keys to tenantry_app;
+grant select (prefix) on table app_public.api_keys to tenantry_app;
+grant select (revoked_at) on table app_public.api_keys to tenantry_app;
+grant select (role) on table app_public.api_keys to tenantry_app;
+grant select (tenant_id) on table app_public.api_keys to tenantry_app;
+grant update (name) on table app_public.api_keys to tenantry_app;
+grant update (revoked_at) on table app_public.api_keys to tenantry_app;
+grant update (role) on table app_public.api_keys to tenantry_app;
+comment on table app_public.api_keys is 'API keys of a tenant: machine clients acting at a role below owner. Revoked keys are kept (the log names them); begin_key_request reads every field on every request.';
+comment on column app_public.api_keys.prefix is 'The public part of the key (tnt_<prefix>_<secret>): names the key in lists and logs.';
+comment on column app_public.api_keys.key_hash is 'SHA-256 of the whole key. tenantry_app can write it but has no SELECT on this column; app_private.api_key_for_hash looks it up.';
+comment on column app_public.api_keys.created_by is 'The admin who created the key.';
+comment on column app_public.api_keys.last_used_at is 'The last request made with the key, to the minute: begin_key_request writes it at most once a minute.';
 
 -- table app_public.invitations
 create table app_public.invitations (
@@ -1702,7 +1891,7 @@ CREATE TRIGGER _200_revoke_only BEFORE UPDATE ON app_public.invitations FOR EACH
 CREATE TRIGGER _500_check_new BEFORE INSERT ON app_public.invitations FOR EACH ROW EXECUTE FUNCTION app_private.tg_invitations__check_new();
 CREATE TRIGGER _900_activity AFTER INSERT OR UPDATE OF revoked_at ON app_public.invitations FOR EACH ROW EXECUTE FUNCTION app_private.tg_invitations__activity();
 create policy insert_admin on app_public.invitations as permissive for insert to tenantry_app
-  with check (((tenant_id = ( SELECT app_public.current_tenant_id() AS current_tenant_id)) AND (( SELECT app_public.current_member_role() AS current_member_role) >= 'admin'::app_public.membership_role) AND ((role <> 'owner'::app_public.membership_role) OR (( SELECT app_public.current_member_role() AS current_member_role) = 'owner'::app_public.membership_role)) AND (invited_by = ( SELECT app_public.current_user_id() AS current_user_id))));
+  with check (((tenant_id = ( SELECT app_public.current_tenant_id() AS current_tenant_id)) AND (( SELECT app_public.current_member_role() AS current_member_role) >= 'admin'::app_public.membership_role) AND ((role <> 'owner'::app_public.membership_role) OR (( SELECT app_public.current_member_role() AS current_member_role) = 'owner'::app_public.membership_role)) AND (NOT (invited_by IS DISTINCT FROM ( SELECT app_public.current_user_id() AS current_user_id)))));
 comment on policy insert_admin on app_public.invitations is 'Admins invite to the current tenant; only an owner invites an owner.';
 create policy select_admin on app_public.invitations as permissive for select to tenantry_app
   using (((tenant_id = ( SELECT app_public.current_tenant_id() AS current_tenant_id)) AND (( SELECT app_public.current_member_role() AS current_member_role) >= 'admin'::app_public.membership_role)));
@@ -1753,8 +1942,8 @@ create policy delete_admin on app_public.items as permissive for delete to tenan
   using (((tenant_id = ( SELECT app_public.current_tenant_id() AS current_tenant_id)) AND (( SELECT app_public.current_member_role() AS current_member_role) >= 'admin'::app_public.membership_role)));
 comment on policy delete_admin on app_public.items is 'Admins and owners delete items.';
 create policy insert_member on app_public.items as permissive for insert to tenantry_app
-  with check (((tenant_id = ( SELECT app_public.current_tenant_id() AS current_tenant_id)) AND (( SELECT app_public.current_member_role() AS current_member_role) >= 'member'::app_public.membership_role) AND (created_by = ( SELECT app_public.current_user_id() AS current_user_id))));
-comment on policy insert_member on app_public.items is 'Members and above create items in the current tenant.';
+  with check (((tenant_id = ( SELECT app_public.current_tenant_id() AS current_tenant_id)) AND (( SELECT app_public.current_member_role() AS current_member_role) >= 'member'::app_public.membership_role) AND (NOT (created_by IS DISTINCT FROM ( SELECT app_public.current_user_id() AS current_user_id)))));
+comment on policy insert_member on app_public.items is 'Members and above (people or keys) create items in the current tenant.';
 create policy select_viewer on app_public.items as permissive for select to tenantry_app
   using (((tenant_id = ( SELECT app_public.current_tenant_id() AS current_tenant_id)) AND (( SELECT app_public.current_member_role() AS current_member_role) >= 'viewer'::app_public.membership_role)));
 comment on policy select_viewer on app_public.items is 'Every member, viewers included, reads the current tenant''s items.';
@@ -1816,8 +2005,10 @@ create table app_public.plans (
   requests_per_minute integer not null,
   item_limit integer,
   item_payload_bytes integer default 16384 not null,
+  api_key_limit integer,
   constraint plans_pkey PRIMARY KEY (id),
   constraint plans_rank_key UNIQUE (rank),
+  constraint plans_api_key_limit_check CHECK ((api_key_limit > 0)),
   constraint plans_id_check CHECK ((id ~ '^[a-z][a-z0-9_]{0,31}$'::text)),
   constraint plans_item_limit_check CHECK ((item_limit > 0)),
   constraint plans_item_payload_bytes_check CHECK (((item_payload_bytes >= 1) AND (item_payload_bytes <= 65536))),
@@ -1828,8 +2019,8 @@ create table app_public.plans (
 alter table app_public.plans enable row level security;
 alter table app_public.plans force row level security;
 create policy select_authenticated on app_public.plans as permissive for select to tenantry_app
-  using ((( SELECT app_public.current_user_id() AS current_user_id) IS NOT NULL));
-comment on policy select_authenticated on app_public.plans is 'Anyone with a request context can read the plan catalogue.';
+  using (((( SELECT app_public.current_user_id() AS current_user_id) IS NOT NULL) OR (( SELECT app_public.current_api_key_id() AS current_api_key_id) IS NOT NULL)));
+comment on policy select_authenticated on app_public.plans is 'Anyone with a request context (a user or an API key) can read the plan catalogue.';
 grant select on table app_public.plans to tenantry_app;
 comment on table app_public.plans is 'Subscription plans: member limit (NULL = unlimited) and per-tenant request rate.';
 comment on column app_public.plans.rank is 'Orders plans: moving to a higher rank is an upgrade, to a lower one a downgrade.';
@@ -1837,6 +2028,7 @@ comment on column app_public.plans.member_limit is 'Maximum memberships per tena
 comment on column app_public.plans.requests_per_minute is 'API requests per minute per tenant, counted by the API''s rate limiter (read through app_private.tenant_requests_per_minute).';
 comment on column app_public.plans.item_limit is 'Maximum items per tenant; NULL means unlimited. Enforced by a trigger on items.';
 comment on column app_public.plans.item_payload_bytes is 'Maximum size of one item''s payload (its JSON text, in bytes). Enforced by a trigger on items.';
+comment on column app_public.plans.api_key_limit is 'Maximum live API keys per tenant (neither revoked nor expired); NULL means unlimited. Enforced by a trigger on api_keys.';
 
 -- table app_public.tenants
 create table app_public.tenants (
@@ -1865,10 +2057,10 @@ CREATE TRIGGER _100_timestamps BEFORE INSERT OR UPDATE OF slug, name, plan, susp
 CREATE TRIGGER _500_enforce_plan_fits BEFORE UPDATE OF plan ON app_public.tenants FOR EACH ROW WHEN ((old.plan IS DISTINCT FROM new.plan)) EXECUTE FUNCTION app_private.tg_tenants__enforce_plan_fits();
 CREATE TRIGGER _900_activity AFTER UPDATE OF plan, name, suspended_at ON app_public.tenants FOR EACH ROW EXECUTE FUNCTION app_private.tg_tenants__activity();
 create policy select_member on app_public.tenants as permissive for select to tenantry_app
-  using ((EXISTS ( SELECT 1
+  using (((EXISTS ( SELECT 1
    FROM app_public.memberships m
-  WHERE ((m.tenant_id = tenants.id) AND (m.user_id = ( SELECT app_public.current_user_id() AS current_user_id))))));
-comment on policy select_member on app_public.tenants is 'You can see the tenants you belong to.';
+  WHERE ((m.tenant_id = tenants.id) AND (m.user_id = ( SELECT app_public.current_user_id() AS current_user_id))))) OR ((id = ( SELECT app_public.current_tenant_id() AS current_tenant_id)) AND (( SELECT app_public.current_api_key_id() AS current_api_key_id) IS NOT NULL))));
+comment on policy select_member on app_public.tenants is 'You can see the tenants you belong to; an API key sees its own tenant.';
 create policy update_admin on app_public.tenants as permissive for update to tenantry_app
   using (((id = ( SELECT app_public.current_tenant_id() AS current_tenant_id)) AND (( SELECT app_public.current_member_role() AS current_member_role) >= 'admin'::app_public.membership_role)))
   with check ((id = ( SELECT app_public.current_tenant_id() AS current_tenant_id)));

@@ -27,7 +27,7 @@ const atMost = (position: Position) => sql.fragment`(tx, seq) <= (${position.tx}
 const belowHorizon = sql.fragment`tx < pg_snapshot_xmin(pg_current_snapshot())`
 /** Every column of an activity row, aliased to the response's names, position included. */
 export const activityColumns = sql.fragment`
-  id, type, tenant_id as "tenantId", actor_id as actor, target, payload, created_at as "createdAt",
+  id, type, tenant_id as "tenantId", actor_id as actor, actor_api_key_id as "actorApiKey", target, payload, created_at as "createdAt",
   ${positionColumns}`
 // Qualified: a bare "tx" here would sort by the text column of the select list.
 const oldestFirst = sql.fragment`order by activities.tx, activities.seq`

@@ -16,6 +16,9 @@ export const ACTIVITY_TYPES = [
   'ITEM_CREATED',
   'ITEM_UPDATED',
   'ITEM_DELETED',
+  'API_KEY_CREATED',
+  'API_KEY_UPDATED',
+  'API_KEY_REVOKED',
 ] as const
 export const ActivityType = z.enum(ACTIVITY_TYPES)
 
@@ -29,7 +32,8 @@ export const Activity = z
       ),
     type: ActivityType,
     tenantId: Id,
-    actor: Id.nullable().describe('User who caused it; null for the platform'),
+    actor: Id.nullable().describe('User who caused it; null for the platform and for an API key'),
+    actorApiKey: Id.nullable().describe('The API key that caused it (then `actor` is null); null otherwise'),
     target: z.string().nullable(),
     payload: z.record(z.string(), z.unknown()),
     createdAt: Timestamp,

@@ -108,3 +108,9 @@ export const rememberDevice = (
 export const deviceRecognised = (email: string, tokenHash: Buffer, lifetimeSeconds: number) =>
   sql.type(z.object({ recognised: z.boolean() }))`
     select app_private.device_recognised(${email}::text, ${sql.binary(tokenHash)}, ${seconds(lifetimeSeconds)}) as recognised`
+
+const ApiKeyForHashRow = z.object({ api_key_id: z.uuid(), tenant_id: z.uuid() })
+/** The live API key with this hash (its id and tenant), for the authentication step only. */
+export const apiKeyForHash = (keyHash: Buffer) =>
+  sql.type(ApiKeyForHashRow)`
+    select api_key_id, tenant_id from app_private.api_key_for_hash(${sql.binary(keyHash)})`

@@ -17,7 +17,7 @@ t.test(
 
     // Seed two tenants through the app's own flow (register, open_session, begin_request), so every
     // app_public table holds rows of both: users, tenants, memberships and activities by register;
-    // items, invitations and a broadcast by the owner of each tenant.
+    // items, invitations, an API key and a broadcast by the owner of each tenant.
     const tenants: { tenantId: string; userId: string; sessionId: string }[] = []
     for (const name of ['catalog-a', 'catalog-b']) {
       const [registered] = await rows<{ user_id: string; tenant_id: string }>(
@@ -49,6 +49,10 @@ t.test(
             `invitee-${name}@example.com`,
             createHash('sha256').update(randomBytes(32)).digest(),
           ])
+          await app.query(
+            `insert into app_public.api_keys (name, role, prefix, key_hash) values ($1, 'viewer', 'abcd1234', $2)`,
+            [`${name} key`, createHash('sha256').update(randomBytes(32)).digest()],
+          )
           await app.query(
             `insert into app_public.activities (type, payload) values ('BROADCAST_MESSAGE', '{"message": "hello"}')`,
           )

@@ -51,6 +51,11 @@ export type CaseFixtures = {
 
 export function conformanceCases(fixtures: CaseFixtures): { cases: Case[]; publicCases: PublicCase[] } {
   const { api, f, owner, tenant, caller, item, invitation } = fixtures
+  const apiKey = async (): Promise<{ id: string }> => {
+    const created = await call(api, owner, 'POST', '/v1/api-keys', { name: uniqueName('key'), role: 'viewer' })
+    if (created.statusCode !== 201) throw new Error(`API key fixture: ${created.statusCode} ${created.body}`)
+    return created.json()
+  }
   const cases: Case[] = [
     {
       route: 'POST /v1/auth/logout',
@@ -246,6 +251,51 @@ export function conformanceCases(fixtures: CaseFixtures): { cases: Case[]; publi
       does: 'revoke a pending invitation',
       status: 204,
       prepare: async (role) => ({ caller: await caller(role), url: `/v1/invitations/${(await invitation()).id}` }),
+    },
+    {
+      route: 'POST /v1/api-keys',
+      does: 'create an API key',
+      status: 201,
+      prepare: async (role) => ({
+        caller: await caller(role),
+        url: '/v1/api-keys',
+        payload: { name: uniqueName('key'), role: 'member' },
+      }),
+    },
+    {
+      route: 'GET /v1/api-keys',
+      does: 'list API keys',
+      status: 200,
+      prepare: async (role) => {
+        const key = await apiKey()
+        return {
+          caller: await caller(role),
+          url: '/v1/api-keys?limit=100',
+          shows: (body) => body.data.some((k: Json) => k.id === key.id),
+        }
+      },
+    },
+    {
+      route: 'GET /v1/api-keys/:id',
+      does: 'read an API key',
+      status: 200,
+      prepare: async (role) => ({ caller: await caller(role), url: `/v1/api-keys/${(await apiKey()).id}` }),
+    },
+    {
+      route: 'PATCH /v1/api-keys/:id',
+      does: "change an API key's role",
+      status: 200,
+      prepare: async (role) => ({
+        caller: await caller(role),
+        url: `/v1/api-keys/${(await apiKey()).id}`,
+        payload: { role: 'viewer' },
+      }),
+    },
+    {
+      route: 'DELETE /v1/api-keys/:id',
+      does: 'revoke an API key',
+      status: 204,
+      prepare: async (role) => ({ caller: await caller(role), url: `/v1/api-keys/${(await apiKey()).id}` }),
     },
     {
       route: 'GET /v1/activities',
