@@ -13,6 +13,7 @@ export const SECRET_NAMES = ['password_hash', 'token_hash', 'passwordHash', 'tok
 /** Where the contract puts tokens: the invitation token once, token pairs from auth and accept. */
 export const TOKEN_KEYS: Record<string, string[]> = {
   token: ['POST /v1/invitations'],
+  key: ['POST /v1/api-keys'],
   accessToken: [
     'POST /v1/auth/register',
     'POST /v1/auth/login',
@@ -119,6 +120,13 @@ export async function twoTenants(t: Test) {
     await invite(B.admin, 'b-invitee@example.com'),
     await invite(B.admin, 'b-second@example.com', 'viewer'),
   ]
+  const createKey = async (as: Session, name: string): Promise<{ id: string; key: string }> => {
+    const res = await send(as, 'POST', '/v1/api-keys', { name, role: 'admin' })
+    if (res.statusCode !== 201) throw new Error(`API key: ${res.statusCode} ${res.body}`)
+    return res.json()
+  }
+  const aApiKey = await createKey(A.admin, 'a machine')
+  const bApiKeys = [await createKey(B.admin, 'b machine'), await createKey(B.owner, 'b deploys')]
   await send(A.admin, 'POST', '/v1/tenant/broadcasts', { message: 'hello A' })
   await send(B.admin, 'POST', '/v1/tenant/broadcasts', { message: 'hello B, confidential' })
 
@@ -166,6 +174,8 @@ export async function twoTenants(t: Test) {
     bItems,
     aInvitation,
     bInvitations,
+    aApiKey,
+    bApiKeys,
     both,
     bothInB,
     bOnlyUsers,

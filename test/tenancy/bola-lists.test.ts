@@ -11,7 +11,7 @@ import { bIsUntouched, type Json, leaves, type Method, ROLES_DOWN, twoTenants } 
 
 t.test('Two tenants, lists and bodies', async (t) => {
   const ctx = await twoTenants(t)
-  const { app, f, send, A, B, aItems, bItems, bInvitations, bOnlyUsers, bActivityIds, invite } = ctx
+  const { app, f, send, A, B, aItems, bItems, bInvitations, bOnlyUsers, bActivityIds, invite, aApiKey } = ctx
 
   t.test("list endpoints as A never contain any of B's ids", async (t) => {
     const bValues = new Set<string | number>([
@@ -122,6 +122,13 @@ t.test('Two tenants, lists and bodies', async (t) => {
           body: { token: pending.token, name: 'Mass Invitee', password: PASSWORD },
         },
         { route: 'POST /v1/items', caller: A.member, body: { name: 'mass item', payload: { a: 1 } } },
+        { route: 'POST /v1/api-keys', caller: A.owner, body: { name: 'mass key', role: 'viewer' } },
+        {
+          route: 'PATCH /v1/api-keys/:id',
+          caller: A.owner,
+          url: `/v1/api-keys/${aApiKey.id}`,
+          body: { name: 'mass key renamed', role: 'member' },
+        },
         {
           route: 'PATCH /v1/items/:id',
           caller: A.member,

@@ -9,7 +9,21 @@ import { bIsUntouched, type Json, type Method, problem, ROLES_DOWN, twoTenants }
 
 t.test('Two tenants, ids in paths', async (t) => {
   const ctx = await twoTenants(t)
-  const { app, send, A, B, aItems, bItems, aInvitation, bInvitations, both, bothInB, bOnlyUsers, bActivityIds } = ctx
+  const {
+    app,
+    send,
+    A,
+    B,
+    aItems,
+    bItems,
+    aInvitation,
+    bInvitations,
+    bApiKeys,
+    both,
+    bothInB,
+    bOnlyUsers,
+    bActivityIds,
+  } = ctx
 
   type Probe = {
     promise: string
@@ -88,6 +102,28 @@ t.test('Two tenants, ids in paths', async (t) => {
       route: '/v1/invitations/:id',
       url: (id) => `/v1/invitations/${id}`,
       ids: bInvitations.map((i) => i.id),
+    },
+    {
+      promise: "tenant A cannot read tenant B's API keys",
+      method: 'GET',
+      route: '/v1/api-keys/:id',
+      url: (id) => `/v1/api-keys/${id}`,
+      ids: bApiKeys.map((k) => k.id),
+    },
+    {
+      promise: "tenant A cannot change tenant B's API keys",
+      method: 'PATCH',
+      route: '/v1/api-keys/:id',
+      url: (id) => `/v1/api-keys/${id}`,
+      body: { role: 'viewer' },
+      ids: bApiKeys.map((k) => k.id),
+    },
+    {
+      promise: "tenant A cannot revoke tenant B's API keys",
+      method: 'DELETE',
+      route: '/v1/api-keys/:id',
+      url: (id) => `/v1/api-keys/${id}`,
+      ids: bApiKeys.map((k) => k.id),
     },
   ]
 
