@@ -3,17 +3,17 @@ import { z } from 'zod'
 import { jsonb } from '../db/json.ts'
 import { fieldsOf } from '../http/schemas.ts'
 import type { Position } from './position.ts'
-import { Activity } from './schemas.ts'
+import { ActivityFields } from './schemas.ts'
 
 // The response (and event) schema is the row schema: columns are aliased to its names.
-export const ActivityRow = Activity.extend({
+export const ActivityRow = ActivityFields.extend({
   /** Commit-order position (xid8 as text, then seq); internal, never part of the API. */
   tx: z.string(),
   seq: z.number(),
 })
 export type ActivityRow = z.infer<typeof ActivityRow>
 
-export const toActivity = fieldsOf(Activity)
+export const toActivity = fieldsOf(ActivityFields)
 
 const PositionRow = z.object({ tx: z.string(), seq: z.number() })
 

@@ -4,6 +4,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import t from 'tap'
+import { ACTIVITY_TYPES } from '../../src/activities/schemas.ts'
 import { PROBLEM_SLUGS, PROBLEM_TYPES, problemUri } from '../../src/problems.ts'
 import { buildTestApp, registerTenant } from '../helpers/app.ts'
 
@@ -29,8 +30,17 @@ t.test('the OpenAPI document', async (t) => {
   t.test('is OpenAPI 3.1 with a bearer scheme and components that have properties', async (t) => {
     t.equal(spec.openapi, '3.1.0')
     t.match(spec.components.securitySchemes.bearerAuth, { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
-    for (const name of ['Problem', 'Session', 'Item', 'Member', 'Invitation', 'Activity', 'Tenant']) {
+    for (const name of ['Problem', 'Session', 'Item', 'Member', 'Invitation', 'ItemCreatedActivity', 'Tenant']) {
       t.ok(Object.keys(spec.components.schemas[name]?.properties ?? {}).length > 0, `component ${name} has properties`)
+    }
+    const activity = spec.components.schemas.Activity
+    t.equal(activity.oneOf?.length, ACTIVITY_TYPES.length, 'Activity: one member per activity type')
+    t.equal(activity.discriminator?.propertyName, 'type', 'discriminated by type')
+    for (const type of ACTIVITY_TYPES) {
+      const member = spec.components.schemas[activity.discriminator.mapping[type].split('/').pop()]
+      t.same(member?.properties?.type, { type: 'string', const: type }, `${type}: its own member`)
+      const payload = spec.components.schemas[member?.properties?.payload?.$ref?.split('/').pop()]
+      t.equal(payload?.additionalProperties, false, `${type}: a closed payload schema of its own`)
     }
   })
 
