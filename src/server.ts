@@ -3,6 +3,7 @@ import { buildApp } from './app.ts'
 import { ConfigError, loadConfig } from './config.ts'
 import { ensureRolesAndDatabase, migrate } from './db/bootstrap.ts'
 import { type EmbeddedCluster, EmbeddedPostgresError, startEmbeddedPostgres } from './db/embedded.ts'
+import { type JobWorker, startWorker } from './jobs/runner.ts'
 
 /**
  * `npm start`. Without DATABASE_URL: an embedded PostgreSQL under DATA_DIR, roles, database and
@@ -13,12 +14,14 @@ async function main() {
   const config = loadConfig()
   let embedded: EmbeddedCluster | undefined
   let appUrl: string
+  let ownerUrl = config.DATABASE_OWNER_URL
   if (config.DATABASE_URL === undefined) {
     embedded = await startEmbeddedPostgres({ dataDir: join(config.DATA_DIR, 'pg'), port: config.EMBEDDED_PG_PORT })
     const urls = embedded.urls('tenantry')
     await ensureRolesAndDatabase(urls)
     await migrate(urls.owner, urls.root)
     appUrl = urls.app
+    ownerUrl = urls.owner
   } else {
     appUrl = config.DATABASE_URL
     if (config.ROOT_DATABASE_URL && config.DATABASE_OWNER_URL) {
@@ -28,6 +31,15 @@ async function main() {
   }
 
   const app = await buildApp({ config, databaseUrl: appUrl })
+  // The job worker (mail, purges) in this process, unless separate `npm run worker`s do it.
+  let worker: JobWorker | undefined
+  if (config.RUN_JOBS && ownerUrl) {
+    worker = await startWorker({ config, connectionString: ownerUrl, log: app.log as never })
+  } else if (config.RUN_JOBS) {
+    app.log.warn(
+      'no job worker in this process: set DATABASE_OWNER_URL, or run `npm run worker` (mail waits until one runs)',
+    )
+  }
 
   // Graceful shutdown: stop accepting, let in-flight requests finish, release the pool, then
   // stop the embedded cluster. A second signal exits at once.
@@ -41,6 +53,8 @@ async function main() {
       // close() waits for in-flight requests; idle keep-alive connections would hold it open.
       const sweep = setInterval(() => app.server.closeIdleConnections(), 100)
       await app.close().finally(() => clearInterval(sweep))
+      // Jobs in flight finish and are released, so no mail waits for a lock timeout.
+      await worker?.stop()
       await embedded?.stop()
     } finally {
       clearTimeout(timer)

@@ -195,7 +195,6 @@ t.test('Two tenants, lists and bodies', async (t) => {
   )
 
   bIsUntouched(t, ctx, [
-    'POST /v1/invitations token',
     'POST /v1/auth/register accessToken',
     'POST /v1/auth/refresh refreshToken',
     'POST /v1/invitations/accept accessToken',
