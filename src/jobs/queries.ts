@@ -18,3 +18,25 @@ export const PURGE_MAIL_LEFTOVERS = `
 export const STORE_DEV_MAIL = `
   insert into app_private.dev_mail (recipient, subject, text, html, links, message_id)
   values ($1, $2, $3, $4, $5::text[], $6)`
+
+/*
+ * Liveness of workers. graphile-worker frees the jobs of a worker that died without a graceful
+ * stop (SIGKILL, a lost machine) only after 4 hours. Each worker pool therefore holds a
+ * session-level advisory lock named after its pool id for as long as it lives; PostgreSQL drops
+ * it with the connection when the process dies. Any worker finding a pool id in locked_by whose
+ * lock it can take knows that pool is gone, and unlocks its jobs for the others at once.
+ */
+export const HOLD_POOL_LOCK = `select pg_advisory_lock(hashtextextended('tenantry.worker-pool:' || $1, 0))`
+
+export const RELEASE_DEAD_POOLS = `
+  with candidates as (
+    select distinct locked_by from graphile_worker._private_jobs where locked_by is not null
+  ), dead as (
+    select locked_by from candidates
+    where pg_try_advisory_lock(hashtextextended('tenantry.worker-pool:' || locked_by, 0))
+  ), released as (
+    select locked_by, pg_advisory_unlock(hashtextextended('tenantry.worker-pool:' || locked_by, 0)) from dead
+  )
+  select coalesce(array_agg(locked_by), '{}') as pools from released`
+
+export const FORCE_UNLOCK = `select graphile_worker.force_unlock_workers($1::text[])`

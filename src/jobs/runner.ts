@@ -1,8 +1,14 @@
-import { parseCronItems, type Runner, run, Logger as WorkerLogger } from 'graphile-worker'
+import { EventEmitter } from 'node:events'
+import { parseCronItems, type Runner, type RunnerOptions, run, Logger as WorkerLogger } from 'graphile-worker'
+import pg from 'pg'
 import type { Logger } from 'pino'
 import type { Config } from '../config.ts'
 import { devMailbox, type Mailer, smtpMailer } from '../mail/mailer.ts'
+import { FORCE_UNLOCK, HOLD_POOL_LOCK, RELEASE_DEAD_POOLS } from './queries.ts'
 import { taskList } from './tasks.ts'
+
+/** How often a worker looks for the jobs of workers that died (and once at start). */
+const DEAD_POOL_SWEEP_MS = 10_000
 
 export type JobWorker = { runner: Runner; stop: () => Promise<void> }
 
@@ -33,7 +39,18 @@ export async function startWorker(options: {
   const { config, log } = options
   const mailer = options.mailer ?? (config.SMTP_URL ? smtpMailer(config.SMTP_URL, config.MAIL_FROM) : devMailbox(log))
   const concurrency = options.concurrency ?? config.WORKER_CONCURRENCY
+  // Held for the pool's life: PostgreSQL releases it when this process dies (src/jobs/queries.ts).
+  const liveness = new pg.Client({ connectionString: options.connectionString })
+  liveness.on('error', (error: Error) => log.error({ err: error }, 'job worker liveness connection failed'))
+  await liveness.connect()
+  const events = new EventEmitter() as NonNullable<RunnerOptions['events']>
+  const poolIds: string[] = []
+  events.on('pool:create', ({ workerPool }) => {
+    poolIds.push(workerPool.id)
+    liveness.query(HOLD_POOL_LOCK, [workerPool.id]).catch(() => {})
+  })
   const runner = await run({
+    events,
     connectionString: options.connectionString,
     concurrency,
     maxPoolSize: concurrency + 2,
@@ -58,11 +75,24 @@ export async function startWorker(options: {
             },
           ]),
   })
+  const releaseDeadPools = async () => {
+    const { rows } = await liveness.query<{ pools: string[] }>(RELEASE_DEAD_POOLS)
+    const dead = rows[0]!.pools.filter((id) => !poolIds.includes(id))
+    if (dead.length === 0) return
+    await liveness.query(FORCE_UNLOCK, [dead])
+    log.warn({ pools: dead }, 'released the jobs of job workers that died')
+  }
+  const sweep = () => void releaseDeadPools().catch((error) => log.error({ err: error }, 'dead worker sweep failed'))
+  sweep()
+  const timer = setInterval(sweep, DEAD_POOL_SWEEP_MS)
+  timer.unref()
   return {
     runner,
     stop: async () => {
+      clearInterval(timer)
       await runner.stop()
       mailer.close()
+      await liveness.end()
     },
   }
 }

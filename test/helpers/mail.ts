@@ -1,3 +1,4 @@
+import { type ChildProcess, spawn } from 'node:child_process'
 import type { FastifyInstance } from 'fastify'
 import pino from 'pino'
 import { SMTPServer } from 'smtp-server'
@@ -66,7 +67,7 @@ const decodeQuotedPrintable = (text: string) =>
  * `received`. `stop()` closes it (the port refuses connections, as a server that is down);
  * `start()` opens it again on the same port.
  */
-export async function smtpPeer(t: Test) {
+export async function smtpPeer(t: Test, options: { delayMs?: number } = {}) {
   const port = await freePort()
   const received: ReceivedMail[] = []
   let server: SMTPServer | null = null
@@ -79,7 +80,9 @@ export async function smtpPeer(t: Test) {
         onData(stream, session, callback) {
           const chunks: Buffer[] = []
           stream.on('data', (chunk: Buffer) => chunks.push(chunk))
-          stream.on('end', () => {
+          stream.on('end', async () => {
+            // A slow server: the mail is acknowledged only after the delay.
+            if (options.delayMs) await new Promise((resolve) => setTimeout(resolve, options.delayMs))
             const raw = decodeQuotedPrintable(Buffer.concat(chunks).toString('utf8'))
             const header = (name: string) => new RegExp(`^${name}: (.*)$`, 'im').exec(raw)?.[1]?.trim() ?? ''
             received.push({
@@ -106,4 +109,41 @@ export async function smtpPeer(t: Test) {
   await start()
   t.teardown(stop)
   return { url: `smtp://127.0.0.1:${port}`, received, start, stop }
+}
+
+/**
+ * A process of ours (`src/server.ts` or `src/worker.ts`) as npm runs it, with `env`; killed at
+ * teardown unless the test killed it first. `ready`: an HTTP URL to poll until it answers.
+ */
+export async function spawnProcess(
+  t: Test,
+  script: 'src/server.ts' | 'src/worker.ts',
+  env: Record<string, string>,
+): Promise<{ child: ChildProcess; exited: Promise<unknown> }> {
+  const child = spawn(process.execPath, [script], {
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', NODE_ENV: 'test', LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  })
+  const exited = new Promise((resolve) => child.once('exit', resolve))
+  t.teardown(async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
+    await exited
+  })
+  return { child, exited }
+}
+
+/** src/server.ts in its own process over `env`'s DATABASE_URL; resolves with its URL once ready. */
+export async function spawnApi(t: Test, env: Record<string, string>): Promise<string> {
+  const port = await freePort()
+  const { child } = await spawnProcess(t, 'src/server.ts', { HOST: '127.0.0.1', PORT: String(port), ...env })
+  const url = `http://127.0.0.1:${port}`
+  for (let i = 0; ; i++) {
+    const up = await fetch(`${url}/ready`).then(
+      (res) => res.ok,
+      () => false,
+    )
+    if (up) return url
+    if (i > 300 || child.exitCode !== null) throw new Error('API process did not become ready')
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
 }
