@@ -34,6 +34,7 @@ import { ensureRolesAndDatabase, migrate, withClient } from '../src/db/bootstrap
 import { startEmbeddedPostgres } from '../src/db/embedded.ts'
 import { freePort } from '../src/net.ts'
 import { machineBusy, measureCpu } from './cpu.ts'
+import { enumerationScenario } from './enumeration.ts'
 import { fairHashingScenario } from './fair-hashing.ts'
 import { background, closedLoop, combine, type LoadResult, loop, noisyClient, openLoop, type Slice } from './load.ts'
 import { startServer } from './processes.ts'
@@ -173,6 +174,9 @@ async function main(): Promise<number> {
       RATE_LIMIT_PER_IP: '10000000',
       RATE_LIMIT_AUTH_PER_IP: '10000000',
       LOGIN_FAILURES_PER_ACCOUNT: '10000000',
+      // Production requires both; no mail leaves the bench (no worker runs: no owner URL).
+      SMTP_URL: 'smtp://127.0.0.1:9',
+      PUBLIC_URL: 'http://localhost',
     })
     const config = loadConfig(env)
     const hashThreads = config.PASSWORD_HASH_THREADS ?? Math.max(2, availableParallelism() - 1)
@@ -720,6 +724,28 @@ async function main(): Promise<number> {
       pass: perAccount.ratio <= 2,
     })
     details.fairHashingPerAccount = perAccount
+
+    // ---- 8. enumeration timing (bench/enumeration.ts) -----------------------------------
+    log('\n## 8. enumeration: forgot-password time, an address with an account vs one without')
+    const enumeration = await enumerationScenario({
+      url: neighbourApi.url,
+      knownEmails: identities.slice(3).map((identity) => identity.email),
+      samples: 300,
+      log,
+    })
+    rows.push({
+      scenario: '8. enumeration: POST /v1/auth/password/forgot, known vs unknown address',
+      inputs: `${enumeration.samples} pairs, sequential, alternating order; statuses ${JSON.stringify(enumeration.statuses)}, ${enumeration.sameBody ? 'one body' : 'bodies differ'}`,
+      result: null,
+      ratio: `median ${enumeration.known.p50.toFixed(2)} ms vs ${enumeration.unknown.p50.toFixed(2)} ms = ${enumeration.ratio.toFixed(2)}×`,
+    })
+    checks.push({
+      name: 'enumeration: forgot-password median, slower / faster of known and unknown address',
+      measured: enumeration.ratio,
+      target: '≤ 1.10',
+      pass: enumeration.ratio <= 1.1 && enumeration.sameBody,
+    })
+    details.enumeration = enumeration
 
     // ---- report -------------------------------------------------------------------------
     const runtimeSeconds = (performance.now() - started) / 1000

@@ -272,6 +272,8 @@ async function main() {
       ACCESS_TOKEN_TTL: '3600',
       DATABASE_URL: urls.app,
       BCRYPT_COST: '10',
+      SMTP_URL: 'smtp://127.0.0.1:9', // production requires both; no mail leaves the bench
+      PUBLIC_URL: 'http://localhost',
     })
     const apiScript = fileURLToPath(new URL('../src/server.ts', import.meta.url))
     const server = await startServer(apiScript, env)
