@@ -782,6 +782,27 @@ grant execute on function app_private.purge_sessions(interval) to tenantry_app;
 revoke execute on function app_private.purge_sessions(interval) from public;
 comment on function app_private.purge_sessions(interval) is 'Deletes revoked, expired and over-age sessions (with their tokens) and expired refresh tokens. One caller at a time (advisory lock); the others get ran = false.';
 
+CREATE OR REPLACE FUNCTION app_private.queue_password_reset(p_email text, p_token_hash bytea, p_sealed_token text)
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  perform graphile_worker.add_job(
+    'password_reset',
+    pg_catalog.json_build_object(
+      'email', pg_catalog.lower(p_email),
+      'tokenHash', pg_catalog.encode(p_token_hash, 'hex'),
+      'sealed', p_sealed_token),
+    max_attempts => 5
+  );
+end;
+$function$;
+grant execute on function app_private.queue_password_reset(text,bytea,text) to tenantry_app;
+revoke execute on function app_private.queue_password_reset(text,bytea,text) from public;
+comment on function app_private.queue_password_reset(text,bytea,text) is 'Forgot password: queues one job (task password_reset) whatever the address, so the request takes the same time and does the same work for an address with or without an account.';
+
 CREATE OR REPLACE FUNCTION app_private.realtime_check_sessions(p_session_ids uuid[])
  RETURNS TABLE(session_id uuid, role app_public.membership_role, refusal text, message text)
  LANGUAGE sql
@@ -997,9 +1018,8 @@ begin
     pg_catalog.jsonb_build_object('name', v_user.name), 'reset_password:' || v_user.id);
 end;
 $function$;
-grant execute on function app_private.request_password_reset(text,bytea,text) to tenantry_app;
 revoke execute on function app_private.request_password_reset(text,bytea,text) from public;
-comment on function app_private.request_password_reset(text,bytea,text) is 'Forgot password: mails a reset link (1 hour) when the address has an account and its budget allows; otherwise does nothing, silently.';
+comment on function app_private.request_password_reset(text,bytea,text) is 'Run by the job worker (task password_reset, queued by app_private.queue_password_reset): mails a reset link (1 hour) when the address has an account and its budget allows; otherwise does nothing.';
 
 CREATE OR REPLACE FUNCTION app_private.resend_email_verification(p_token_hash bytea, p_sealed_token text)
  RETURNS void

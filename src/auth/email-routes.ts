@@ -50,7 +50,8 @@ export async function emailRoutes(fastify: FastifyInstance) {
       },
     },
     async (request, reply) => {
-      await app.db.query(queries.requestPasswordReset(request.body.email, newToken()))
+      // The same work for every address: one job; the worker looks the address up.
+      await app.db.query(queries.queuePasswordReset(request.body.email, newToken()))
       return reply.code(202).send(MAIL_ACCEPTED)
     },
   )

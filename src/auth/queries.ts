@@ -116,9 +116,10 @@ export const registerAccount = (
 export const emailVerified = (userId: string) =>
   sql.type(z.object({ verified: z.boolean() }))`select app_private.email_verified(${userId}::uuid) as verified`
 
-export const requestPasswordReset = (email: string, token: MailedToken) =>
+/** One job whatever the address: the worker looks it up (app_private.request_password_reset). */
+export const queuePasswordReset = (email: string, token: MailedToken) =>
   sql.type(NoColumns)`
-    select from app_private.request_password_reset(${email}::text, ${sql.binary(token.hash)}, ${token.sealed}::text)`
+    select from app_private.queue_password_reset(${email}::text, ${sql.binary(token.hash)}, ${token.sealed}::text)`
 
 export const resetPassword = (tokenHash: Buffer, passwordHash: string) =>
   sql.type(NoColumns)`select from app_private.reset_password(${sql.binary(tokenHash)}, ${passwordHash}::text)`

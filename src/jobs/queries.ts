@@ -15,6 +15,10 @@ export const PURGE_MAIL_LEFTOVERS = `
   )
   select (select count(*) from tokens)::int as tokens, (select count(*) from budget)::int as budget`
 
+/** Forgot password, out of band: lookup, budget, token and mail (queued by queue_password_reset). */
+export const REQUEST_PASSWORD_RESET = `
+  select app_private.request_password_reset($1::text, decode($2::text, 'hex'), $3::text)`
+
 export const STORE_DEV_MAIL = `
   insert into app_private.dev_mail (recipient, subject, text, html, links, message_id)
   values ($1, $2, $3, $4, $5::text[], $6)`

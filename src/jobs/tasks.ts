@@ -1,9 +1,16 @@
 import type { Task, TaskList } from 'graphile-worker'
 import type { Logger } from 'pino'
+import { z } from 'zod'
 import type { Config } from '../config.ts'
 import { composeMail, type Mailer, MailJob } from '../mail/mailer.ts'
 import { sealer } from '../mail/seal.ts'
-import { PURGE_MAIL_LEFTOVERS, PURGE_SESSIONS, STORE_DEV_MAIL } from './queries.ts'
+import { PURGE_MAIL_LEFTOVERS, PURGE_SESSIONS, REQUEST_PASSWORD_RESET, STORE_DEV_MAIL } from './queries.ts'
+
+const PasswordResetJob = z.object({
+  email: z.string(),
+  tokenHash: z.string().regex(/^[0-9a-f]{64}$/),
+  sealed: z.string(),
+})
 
 export type TaskDeps = { config: Config; mailer: Mailer; log: Logger }
 
@@ -38,5 +45,11 @@ export function taskList(deps: TaskDeps): TaskList {
     deps.log.info({ purged: sessions.rows[0], leftovers: leftovers.rows[0] }, 'purged ended sessions and tokens')
   }
 
-  return { send_mail: sendMail, purge_sessions: purgeSessions }
+  // Forgot password: whether the address has an account is decided here, not in the request.
+  const passwordReset: Task = async (payload, helpers) => {
+    const job = PasswordResetJob.parse(payload)
+    await helpers.query(REQUEST_PASSWORD_RESET, [job.email, job.tokenHash, job.sealed])
+  }
+
+  return { send_mail: sendMail, password_reset: passwordReset, purge_sessions: purgeSessions }
 }

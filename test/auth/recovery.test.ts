@@ -7,7 +7,7 @@
 import type { FastifyInstance } from 'fastify'
 import t from 'tap'
 import { buildTestApp, call, factoriesOf, PASSWORD, registerTenant, type Session } from '../helpers/app.ts'
-import { invitationToken, queuedToken } from '../helpers/mail.ts'
+import { invitationToken, queuedToken, runQueuedResets } from '../helpers/mail.ts'
 
 const NEW_PASSWORD = 'a brand new passphrase'
 const post = (app: FastifyInstance, url: string, payload: Record<string, unknown>) =>
@@ -21,6 +21,7 @@ const login = (app: FastifyInstance, email: string, password: string) =>
 
 /** Kinds of the mails queued for an address, oldest first. */
 async function queuedKinds(app: FastifyInstance, to: string): Promise<string[]> {
+  await runQueuedResets(app)
   const { rows } = await factoriesOf(app).root.query<{ kind: string }>(
     `select payload->>'kind' as kind from graphile_worker._private_jobs where payload->>'to' = $1 order by id`,
     [to],
@@ -128,6 +129,18 @@ t.test('mailed-token flows', async (t) => {
       t.equal(answer.statusCode, 202)
       t.same(answer.json(), answers[0]!.json(), 'the same body')
     }
+    const queued = await f.root.query(
+      `select j.payload->>'email' as email from graphile_worker._private_jobs j
+       join graphile_worker._private_tasks k on k.id = j.task_id
+       where k.identifier = 'password_reset' and j.payload->>'email' = any($1::text[]) order by j.id`,
+      [[known.user.email, 'nobody-here@example.com']],
+    )
+    t.same(
+      queued.rows.map((row) => row.email),
+      [known.user.email, 'nobody-here@example.com', known.user.email],
+      'the request does the same for every address: one job, looked up by the worker',
+    )
+    await runQueuedResets(app)
     const { rows } = await f.root.query(
       `select count(*)::int as n from app_private.email_tokens where user_id = $1 and purpose = 'reset_password'`,
       [known.user.id],

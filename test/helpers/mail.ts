@@ -1,13 +1,31 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import type { FastifyInstance } from 'fastify'
+import { runOnce, Logger as WorkerLogger } from 'graphile-worker'
 import pino from 'pino'
 import { SMTPServer } from 'smtp-server'
 import type { Test } from 'tap'
 import type { Config } from '../../src/config.ts'
 import { type JobWorker, startWorker } from '../../src/jobs/runner.ts'
+import { taskList } from '../../src/jobs/tasks.ts'
+import { devMailbox } from '../../src/mail/mailer.ts'
 import { sealer } from '../../src/mail/seal.ts'
 import { freePort } from '../../src/net.ts'
 import { factoriesOf } from './app.ts'
+
+/**
+ * Runs the queued forgot-password jobs (task password_reset) with the worker's own task, and
+ * nothing else: the mails they queue stay queued for queuedToken. For tests that run no worker.
+ */
+export async function runQueuedResets(app: FastifyInstance): Promise<void> {
+  const silent = pino({ level: 'silent' })
+  const tasks = taskList({ config: app.config, mailer: devMailbox(silent), log: silent })
+  await runOnce({
+    pgPool: factoriesOf(app).root,
+    taskList: { password_reset: tasks.password_reset! },
+    noHandleSignals: true,
+    logger: new WorkerLogger(() => () => {}),
+  })
+}
 
 /**
  * The token a queued mail carries, read from its job (graphile-worker keeps it until it is sent)
@@ -15,6 +33,7 @@ import { factoriesOf } from './app.ts'
  * no worker; `jobKey` is the key app_private.enqueue_mail gave it (`invitation:<id>`, …).
  */
 export async function queuedToken(app: FastifyInstance, jobKey: string): Promise<string> {
+  if (jobKey.startsWith('reset_password:')) await runQueuedResets(app)
   const { rows } = await factoriesOf(app).root.query<{ sealed: string | null }>(
     `select j.payload->>'sealed' as sealed from graphile_worker._private_jobs j where j.key = $1`,
     [jobKey],
