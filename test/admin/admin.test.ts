@@ -5,9 +5,9 @@
 import { Writable } from 'node:stream'
 import type { FastifyInstance, InjectOptions } from 'fastify'
 import t from 'tap'
-import { addMember, buildTestApp, call, PASSWORD, registerTenant, type Session } from '../helpers/app.ts'
+import { addMember, buildTestApp, call, factoriesOf, PASSWORD, registerTenant, type Session } from '../helpers/app.ts'
 import { connect, createTestDatabase } from '../helpers/db.ts'
-import { invitationToken } from '../helpers/mail.ts'
+import { invitationToken, queuedToken } from '../helpers/mail.ts'
 
 const TOKEN = 'platform-admin-token-for-tests-0123456789'
 
@@ -151,6 +151,16 @@ t.test('platform admin', async (t) => {
       owner: { id: null, email: `${s}@example.com` },
       invitation: { token: String, expiresAt: String },
     })
+    const mailed = await factoriesOf(app).root.query(
+      `select payload->>'kind' as kind, key from graphile_worker._private_jobs where payload->>'to' = $1`,
+      [`${s}@example.com`],
+    )
+    t.match(mailed.rows, [{ kind: 'invitation', key: /^invitation:/ }], 'the owner invitation is mailed to the owner')
+    t.equal(
+      await queuedToken(app, mailed.rows[0].key),
+      created.invitation.token,
+      'the mail carries the token the platform admin sees',
+    )
     const accepted = await app.inject({
       method: 'POST',
       url: '/v1/invitations/accept',
