@@ -397,29 +397,43 @@ begin
   if v_token.purpose = 'verify_email' then
     update app_public.users u set email_verified_at = coalesce(u.email_verified_at, pg_catalog.now())
       where u.id = v_token.user_id and u.email = v_token.email;
+    if not found then
+      raise exception 'this link was already used, has expired or is not valid' using errcode = 'TN410';
+    end if;
+    return 'verified';
   elsif v_token.purpose = 'change_email' then
     if exists (select from app_public.users u where u.email = v_token.email) then
       raise exception 'an account with this address was created meanwhile' using errcode = 'TN409';
     end if;
     update app_public.users u set email = v_token.email, email_verified_at = pg_catalog.now()
       where u.id = v_token.user_id;
-    -- Links mailed to the old address (reset, verification, the cancel link) stop working.
-    perform app_private.revoke_email_tokens(v_token.user_id);
-    return 'changed';
-  else
+    -- Links mailed to the old address stop working, except its cancel link.
     update app_private.email_tokens t set revoked_at = pg_catalog.now()
-      where t.user_id = v_token.user_id and t.purpose = 'change_email' and t.used_at is null and t.revoked_at is null;
-    return 'cancelled';
+      where t.user_id = v_token.user_id and t.purpose not in ('invitation', 'cancel_email_change')
+        and t.used_at is null and t.revoked_at is null;
+    return 'changed';
   end if;
-  if not found then
-    raise exception 'this link was already used, has expired or is not valid' using errcode = 'TN410';
+  -- The old address's cancel link: no pending change survives it.
+  update app_private.email_tokens t set revoked_at = pg_catalog.now()
+    where t.user_id = v_token.user_id and t.purpose = 'change_email' and t.used_at is null and t.revoked_at is null;
+  -- Already changed: the old address comes back, and whoever made the change is signed out.
+  if not exists (select from app_public.users u where u.id = v_token.user_id and u.email = v_token.email) then
+    if exists (select from app_public.users u where u.email = v_token.email) then
+      raise exception 'an account with this address was created meanwhile' using errcode = 'TN409';
+    end if;
+    update app_public.users u set email = v_token.email, email_verified_at = pg_catalog.now()
+      where u.id = v_token.user_id;
+    update app_private.sessions s set revoked_at = pg_catalog.now(), revoked_reason = 'email change cancelled'
+      where s.user_id = v_token.user_id and s.revoked_at is null;
+    perform app_private.revoke_email_tokens(v_token.user_id);
+    return 'reverted';
   end if;
-  return 'verified';
+  return 'cancelled';
 end;
 $function$;
 grant execute on function app_private.confirm_email(bytea) to tenantry_app;
 revoke execute on function app_private.confirm_email(bytea) from public;
-comment on function app_private.confirm_email(bytea) is 'A mailed confirmation link: verifies the address it was sent to, completes an email change to it, or (the old address''s link) cancels a pending change. TN410: the link does not work.';
+comment on function app_private.confirm_email(bytea) is 'A mailed confirmation link: verifies the address it was sent to, completes an email change to it, or (the old address''s cancel link) cancels a pending change, or reverts a completed one and ends every session. TN410: the link does not work.';
 
 CREATE OR REPLACE FUNCTION app_private.consume_email_token(p_token_hash bytea, p_purposes text[])
  RETURNS app_private.email_tokens

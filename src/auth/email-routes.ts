@@ -103,7 +103,8 @@ export async function emailRoutes(fastify: FastifyInstance) {
         summary: 'Confirm an address with a mailed token',
         description:
           'The link mailed at registration verifies the address; the one mailed to a new address completes the email ' +
-          'change; the cancel link mailed to the old address cancels a pending change. Each works once, for 24 hours ' +
+          'change; the cancel link mailed to the old address cancels a pending change, or reverts a completed one and ' +
+          'ends every session of the account. Each works once, for 24 hours ' +
           '(`/problems/token-expired`). Attempts count against the sign-in budget of your address.',
         body: ConfirmEmailBody,
         response: { 204: z.null() },

@@ -125,7 +125,7 @@ export const resetPassword = (tokenHash: Buffer, passwordHash: string) =>
   sql.type(NoColumns)`select from app_private.reset_password(${sql.binary(tokenHash)}, ${passwordHash}::text)`
 
 export const confirmEmail = (tokenHash: Buffer) =>
-  sql.type(z.object({ outcome: z.enum(['verified', 'changed', 'cancelled']) }))`
+  sql.type(z.object({ outcome: z.enum(['verified', 'changed', 'cancelled', 'reverted']) }))`
     select app_private.confirm_email(${sql.binary(tokenHash)}) as outcome`
 
 export const resendEmailVerification = (token: MailedToken) =>

@@ -225,6 +225,26 @@ t.test('mailed-token flows', async (t) => {
       t.equal((await login(app, 'c@new.example.com', PASSWORD)).statusCode, 200, 'the new address signs in')
       t.equal((await login(app, owner.user.email, PASSWORD)).statusCode, 401, 'the old one no longer does')
 
+      // Someone with the session moves the account to their own address and confirms it at once:
+      // the owner's cancel link, mailed to the old address, still undoes it.
+      const victim = await registerTenant(app)
+      const thief = await f.signIn(victim.user, victim.tenant)
+      const moved = await call(app, thief, 'PUT', '/v1/me/email', {
+        email: 'thief@evil.example.com',
+        password: PASSWORD,
+      })
+      t.equal(moved.statusCode, 202)
+      const toThief = await queuedToken(app, `change_email:${victim.user.id}`)
+      const victimCancel = await queuedToken(app, `email_change_notice:${victim.user.id}`)
+      t.equal((await confirm(app, toThief)).statusCode, 204, 'the new address confirms')
+      t.equal((await confirm(app, victimCancel)).statusCode, 204, 'the old address cancels after the fact')
+      t.equal((await call(app, thief, 'GET', '/v1/me')).statusCode, 401, 'every session ended, the thief too')
+      t.equal((await login(app, 'thief@evil.example.com', PASSWORD)).statusCode, 401, 'the new address is gone')
+      const back = await login(app, victim.user.email, PASSWORD)
+      t.equal(back.statusCode, 200, 'the old address is back')
+      t.ok(back.json().user.emailVerifiedAt, 'and proven by the cancel link')
+      t.equal((await confirm(app, victimCancel)).statusCode, 410, 'a cancel link works once')
+
       const taken = await registerTenant(app)
       const other = await registerTenant(app)
       const toTaken = await call(app, other, 'PUT', '/v1/me/email', { email: taken.user.email, password: PASSWORD })
