@@ -34,7 +34,7 @@ async function main() {
   // The job worker (mail, purges) in this process, unless separate `npm run worker`s do it.
   let worker: JobWorker | undefined
   if (config.RUN_JOBS && ownerUrl) {
-    worker = await startWorker({ config, connectionString: ownerUrl, log: app.log as never })
+    worker = await startWorker({ config, connectionString: ownerUrl, log: app.log })
   } else if (config.RUN_JOBS) {
     app.log.warn(
       'no job worker in this process: set DATABASE_OWNER_URL, or run `npm run worker` (mail waits until one runs)',

@@ -1,9 +1,8 @@
 import { EventEmitter } from 'node:events'
 import { parseCronItems, type Runner, type RunnerOptions, run, Logger as WorkerLogger } from 'graphile-worker'
 import pg from 'pg'
-import type { Logger } from 'pino'
 import type { Config } from '../config.ts'
-import { devMailbox, type Mailer, smtpMailer } from '../mail/mailer.ts'
+import { devMailbox, type Log, type Mailer, smtpMailer } from '../mail/mailer.ts'
 import { FORCE_UNLOCK, HOLD_POOL_LOCK, RELEASE_DEAD_POOLS } from './queries.ts'
 import { taskList } from './tasks.ts'
 
@@ -31,7 +30,7 @@ export function purgeCronPattern(seconds: number): string {
 export async function startWorker(options: {
   config: Config
   connectionString: string
-  log: Logger
+  log: Log
   mailer?: Mailer
   concurrency?: number
   pollInterval?: number

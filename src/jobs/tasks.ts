@@ -1,8 +1,7 @@
 import type { Task, TaskList } from 'graphile-worker'
-import type { Logger } from 'pino'
 import { z } from 'zod'
 import type { Config } from '../config.ts'
-import { composeMail, type Mailer, MailJob } from '../mail/mailer.ts'
+import { composeMail, type Log, type Mailer, MailJob } from '../mail/mailer.ts'
 import { sealer } from '../mail/seal.ts'
 import { PURGE_MAIL_LEFTOVERS, PURGE_SESSIONS, REQUEST_PASSWORD_RESET, STORE_DEV_MAIL } from './queries.ts'
 
@@ -12,7 +11,7 @@ const PasswordResetJob = z.object({
   sealed: z.string(),
 })
 
-export type TaskDeps = { config: Config; mailer: Mailer; log: Logger }
+export type TaskDeps = { config: Config; mailer: Mailer; log: Log }
 
 /**
  * Every task the worker runs, in one place (issue 22's webhook deliveries join this list). A

@@ -1,8 +1,11 @@
 import nodemailer from 'nodemailer'
-import type { Logger } from 'pino'
+import type { BaseLogger } from 'pino'
 import { z } from 'zod'
 import type { Sealer } from './seal.ts'
 import { type MailKind, TEMPLATES } from './templates/index.ts'
+
+/** pino's logger or Fastify's app.log: what the worker and the mailers log through. */
+export type Log = Pick<BaseLogger, 'info' | 'warn' | 'error' | 'debug'>
 
 /** The payload app_private.enqueue_mail gives a send_mail job. */
 export const MailJob = z.object({
@@ -66,7 +69,7 @@ export function smtpMailer(url: string, from: string): Mailer {
 }
 
 /** Without SMTP_URL (never in production): kept in the database for GET /dev/mail, links logged. */
-export function devMailbox(log: Logger): Mailer {
+export function devMailbox(log: Log): Mailer {
   return {
     async send(mail, store) {
       await store(mail)
