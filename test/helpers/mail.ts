@@ -138,10 +138,11 @@ export async function spawnProcess(
   t: Test,
   script: 'src/server.ts' | 'src/worker.ts',
   env: Record<string, string>,
+  options: { captureStderr?: boolean } = {},
 ): Promise<{ child: ChildProcess; exited: Promise<unknown> }> {
   const child = spawn(process.execPath, [script], {
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', NODE_ENV: 'test', LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'inherit', 'inherit'],
+    stdio: ['ignore', 'inherit', options.captureStderr ? 'pipe' : 'inherit'],
   })
   const exited = new Promise((resolve) => child.once('exit', resolve))
   t.teardown(async () => {

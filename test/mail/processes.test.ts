@@ -105,3 +105,19 @@ t.test('two API processes and one worker: each mail is sent exactly once', async
       `${result.distinctRecipients} recipients, ${result.duplicates} duplicates`,
   )
 })
+
+t.test('npm run worker refuses to start without the owner role, with a message naming it', async (t) => {
+  const { child, exited } = await spawnProcess(
+    t,
+    'src/worker.ts',
+    { JWT_SECRET: randomBytes(32).toString('base64url'), LOG_LEVEL: 'silent' },
+    { captureStderr: true },
+  )
+  let stderr = ''
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString()
+  })
+  const code = await exited
+  t.equal(code, 1, 'exit code 1')
+  t.match(stderr, /DATABASE_OWNER_URL: required by npm run worker/)
+})
