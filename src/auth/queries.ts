@@ -20,18 +20,6 @@ const PurgeRow = z.object({ ran: z.boolean(), sessions: z.number(), refresh_toke
 
 const seconds = (value: number) => sql.fragment`make_interval(secs => ${value})`
 
-export const register = (input: {
-  email: string
-  name: string
-  passwordHash: string
-  tenantName: string
-  tenantSlug: string
-}) =>
-  sql.type(RegisteredRow)`
-    select user_id, tenant_id from app_private.register(
-      ${input.email}::text, ${input.name}::text, ${input.passwordHash}::text, ${input.tenantName}::text, ${input.tenantSlug}::text
-    )`
-
 export const loginCandidate = (email: string) =>
   sql.type(LoginCandidateRow)`
     select user_id, password_hash from app_private.login_candidate(${email}::text)`
@@ -72,12 +60,13 @@ export const revokeSession = (sessionId: string) =>
 
 export const currentUser = () =>
   sql.type(User)`
-    select u.id, u.email, u.name from app_public.users u where u.id = app_public.current_user_id()`
+    select u.id, u.email, u.name, u.email_verified_at as "emailVerifiedAt"
+    from app_public.users u where u.id = app_public.current_user_id()`
 
 /** The current user and tenant, as RLS lets the request context see them. */
 export const currentUserAndTenant = () =>
   sql.type(CurrentUserAndTenantRow)`
-    select json_build_object('id', u.id, 'email', u.email, 'name', u.name) as user,
+    select json_build_object('id', u.id, 'email', u.email, 'name', u.name, 'emailVerifiedAt', u.email_verified_at) as user,
            json_build_object('id', t.id, 'slug', t.slug, 'name', t.name, 'plan', t.plan) as tenant
     from app_public.users u, app_public.tenants t
     where u.id = app_public.current_user_id() and t.id = app_public.current_tenant_id()`
@@ -108,3 +97,46 @@ export const rememberDevice = (
 export const deviceRecognised = (email: string, tokenHash: Buffer, lifetimeSeconds: number) =>
   sql.type(z.object({ recognised: z.boolean() }))`
     select app_private.device_recognised(${email}::text, ${sql.binary(tokenHash)}, ${seconds(lifetimeSeconds)}) as recognised`
+
+// Mailed-token flows: each definer function makes its change and queues its mail in the caller's
+// transaction. Tokens arrive hashed (SHA-256) and sealed (for the worker to put in the link).
+type MailedToken = { hash: Buffer; sealed: string }
+
+export const registerAccount = (
+  input: { email: string; name: string; passwordHash: string; tenantName: string; tenantSlug: string },
+  verification: MailedToken,
+  quiet: boolean,
+) =>
+  sql.type(RegisteredRow)`
+    select user_id, tenant_id from app_private.register_account(
+      ${input.email}::text, ${input.name}::text, ${input.passwordHash}::text, ${input.tenantName}::text,
+      ${input.tenantSlug}::text, ${sql.binary(verification.hash)}, ${verification.sealed}::text, ${quiet}::boolean
+    )`
+
+export const emailVerified = (userId: string) =>
+  sql.type(z.object({ verified: z.boolean() }))`select app_private.email_verified(${userId}::uuid) as verified`
+
+/** One job whatever the address: the worker looks it up (app_private.request_password_reset). */
+export const queuePasswordReset = (email: string, token: MailedToken) =>
+  sql.type(NoColumns)`
+    select from app_private.queue_password_reset(${email}::text, ${sql.binary(token.hash)}, ${token.sealed}::text)`
+
+export const resetPassword = (tokenHash: Buffer, passwordHash: string) =>
+  sql.type(NoColumns)`select from app_private.reset_password(${sql.binary(tokenHash)}, ${passwordHash}::text)`
+
+export const confirmEmail = (tokenHash: Buffer) =>
+  sql.type(z.object({ outcome: z.enum(['verified', 'changed', 'cancelled', 'reverted']) }))`
+    select app_private.confirm_email(${sql.binary(tokenHash)}) as outcome`
+
+export const resendEmailVerification = (token: MailedToken) =>
+  sql.type(NoColumns)`
+    select from app_private.resend_email_verification(${sql.binary(token.hash)}, ${token.sealed}::text)`
+
+export const changePassword = (passwordHash: string, keepSessionId: string) =>
+  sql.type(NoColumns)`select from app_private.change_password(${passwordHash}::text, ${keepSessionId}::uuid)`
+
+export const requestEmailChange = (email: string, confirm: MailedToken, cancel: MailedToken) =>
+  sql.type(NoColumns)`
+    select from app_private.request_email_change(
+      ${email}::text, ${sql.binary(confirm.hash)}, ${confirm.sealed}::text, ${sql.binary(cancel.hash)}, ${cancel.sealed}::text
+    )`
