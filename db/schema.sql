@@ -265,7 +265,8 @@ begin
            row_number() over (order by m.created_at, m.user_id) as n
     from app_public.memberships m
     join app_public.users u on u.id = m.user_id
-    cross join lateral (select m.user_id as "userId", u.email, u.name, m.role,
+    cross join lateral (select m.user_id as "userId", u.email, u.name,
+                               app_api.iso(u.email_verified_at) as "emailVerifiedAt", m.role,
                                app_api.iso(m.created_at) as "joinedAt") r
     where m.tenant_id = p_tenant_id
       and (p_after_at is null or (m.created_at, m.user_id) > (p_after_at, p_after_id))
@@ -283,6 +284,45 @@ $function$;
 grant execute on function app_api.list_members(uuid,uuid,uuid,app_public.membership_role,integer,timestamp with time zone,uuid) to tenantry_app;
 revoke execute on function app_api.list_members(uuid,uuid,uuid,app_public.membership_role,integer,timestamp with time zone,uuid) from public;
 comment on function app_api.list_members(uuid,uuid,uuid,app_public.membership_role,integer,timestamp with time zone,uuid) is 'GET /v1/members (oldest first) in one statement: one page after the cursor (p_after_at, p_after_id).';
+
+CREATE OR REPLACE FUNCTION app_api.me(p_tenant_id uuid, p_user_id uuid, p_session_id uuid, p_minimum_role app_public.membership_role)
+ RETURNS TABLE(body text, etag text)
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog'
+AS $function$
+declare
+  v_role app_public.membership_role;
+begin
+  if p_tenant_id is null then
+    perform app_private.begin_user_request(p_user_id, p_session_id);
+  else
+    v_role := app_api.enter(p_tenant_id, p_user_id, p_session_id, p_minimum_role);
+  end if;
+  return query
+    select '{"user":' || (
+             select row_to_json(r)::text from (
+               select u.id, u.email, u.name, app_api.iso(u.email_verified_at) as "emailVerifiedAt"
+               from app_public.users u where u.id = p_user_id
+             ) r)
+        || ',"tenant":' || coalesce(
+             (select app_api.tenant_summary_json(t)::text from app_public.tenants t where t.id = p_tenant_id), 'null')
+        || ',"role":' || coalesce(to_json(v_role)::text, 'null')
+        || ',"memberships":[' || coalesce((
+             select string_agg(j.membership, ',' order by m.created_at, m.tenant_id)
+             from app_public.memberships m
+             join app_public.tenants t on t.id = m.tenant_id
+             cross join lateral (
+               select row_to_json(r)::text as membership
+               from (select app_api.tenant_summary_json(t) as tenant, m.role) r
+             ) j
+             where m.user_id = p_user_id), '')
+        || ']}',
+           null::text;
+end;
+$function$;
+grant execute on function app_api.me(uuid,uuid,uuid,app_public.membership_role) to tenantry_app;
+revoke execute on function app_api.me(uuid,uuid,uuid,app_public.membership_role) from public;
+comment on function app_api.me(uuid,uuid,uuid,app_public.membership_role) is 'GET /v1/me in one statement: you, the current tenant and role (null with a tenantless token, p_tenant_id null), and all your memberships.';
 
 CREATE OR REPLACE FUNCTION app_api.page(p_rows text, p_last_key json, p_more boolean)
  RETURNS text
@@ -328,6 +368,16 @@ AS $function$
 grant execute on function app_api.tenant_json(uuid,integer,integer) to tenantry_app;
 revoke execute on function app_api.tenant_json(uuid,integer,integer) from public;
 comment on function app_api.tenant_json(uuid,integer,integer) is 'A tenant as the API shows it (the Tenant schema), with its usage against every limit of its plan. This minute''s request count comes from the rate limiter (p_requests_used, p_reset_seconds); the ETag hashes the text built with 0, 0, so it changes with any field but that count.';
+
+CREATE OR REPLACE FUNCTION app_api.tenant_summary_json(p_tenant app_public.tenants)
+ RETURNS json
+ LANGUAGE sql
+ STABLE PARALLEL SAFE
+ SET search_path TO 'pg_catalog'
+AS $function$ select row_to_json(r) from (select (p_tenant).id, (p_tenant).slug, (p_tenant).name, (p_tenant).plan) r $function$;
+grant execute on function app_api.tenant_summary_json(app_public.tenants) to tenantry_app;
+revoke execute on function app_api.tenant_summary_json(app_public.tenants) from public;
+comment on function app_api.tenant_summary_json(app_public.tenants) is 'A tenant as /v1/me lists it (the TenantSummary schema): id, slug, name, plan.';
 
 CREATE OR REPLACE FUNCTION app_private.accept_invitation(p_token_hash bytea, p_existing_user_id uuid, p_new_user_name text, p_new_user_password_hash text, p_refresh_token_hash bytea, p_refresh_token_ttl interval)
  RETURNS TABLE(session_id uuid, tenant_id uuid, user_id uuid)

@@ -1,7 +1,6 @@
 import { sql } from 'slonik'
 import { z } from 'zod'
 import { NoColumns } from '../db/context.ts'
-import { Role } from '../roles.ts'
 import { TenantSummary, User } from './schemas.ts'
 
 // Row schemas at module scope: zod compiles a schema on its first parse.
@@ -15,7 +14,6 @@ const RotationRow = z.object({
   tenant_id: z.uuid().nullable(),
 })
 const CurrentUserAndTenantRow = z.object({ user: User, tenant: TenantSummary })
-const MembershipRow = z.object({ tenant: TenantSummary, role: Role })
 const PurgeRow = z.object({ ran: z.boolean(), sessions: z.number(), refresh_tokens: z.number() })
 
 const seconds = (value: number) => sql.fragment`make_interval(secs => ${value})`
@@ -66,18 +64,12 @@ export const currentUser = () =>
 /** The current user and tenant, as RLS lets the request context see them. */
 export const currentUserAndTenant = () =>
   sql.type(CurrentUserAndTenantRow)`
-    select json_build_object('id', u.id, 'email', u.email, 'name', u.name, 'emailVerifiedAt', u.email_verified_at) as user,
+    -- app_api.iso: the timestamp as every other response prints it (json would keep PostgreSQL's).
+    select json_build_object('id', u.id, 'email', u.email, 'name', u.name,
+                             'emailVerifiedAt', app_api.iso(u.email_verified_at)) as user,
            json_build_object('id', t.id, 'slug', t.slug, 'name', t.name, 'plan', t.plan) as tenant
     from app_public.users u, app_public.tenants t
     where u.id = app_public.current_user_id() and t.id = app_public.current_tenant_id()`
-
-export const myMemberships = () =>
-  sql.type(MembershipRow)`
-    select json_build_object('id', t.id, 'slug', t.slug, 'name', t.name, 'plan', t.plan) as tenant, m.role
-    from app_public.memberships m
-    join app_public.tenants t on t.id = m.tenant_id
-    where m.user_id = app_public.current_user_id()
-    order by m.created_at, m.tenant_id`
 
 /** After a successful authentication: true when the presented device token was kept, else the new one is stored. */
 export const rememberDevice = (

@@ -3,6 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import type { TokenIdentity, Tx } from '../db/context.ts'
 import { problemFromDatabaseError } from '../db/errors.ts'
+import { sendJsonText } from '../http/json-text.ts'
 import { Accepted } from '../http/schemas.ts'
 import { accountKey } from '../limits/client.ts'
 import { mailToken, sealer } from '../mail/seal.ts'
@@ -247,19 +248,10 @@ export async function authRoutes(fastify: FastifyInstance) {
         response: { 200: MeResponse },
       },
     },
-    async (request) => {
-      if (request.identity?.tenantId === null) {
-        return request.inUser(async (tx) => {
-          const user = await tx.one(queries.currentUser())
-          const memberships = await tx.any(queries.myMemberships())
-          return { user, tenant: null, role: null, memberships: [...memberships] }
-        })
-      }
-      return request.inTenant(async (tx, context) => {
-        const { user, tenant } = await tx.one(queries.currentUserAndTenant())
-        const memberships = await tx.any(queries.myMemberships())
-        return { user, tenant, role: context.role, memberships: [...memberships] }
-      })
+    async (request, reply) => {
+      // One statement (app_api.me): a tenantless token sets app.user_id only.
+      const me = request.identity?.tenantId === null ? await request.readInUser('me') : await request.readInTenant('me')
+      return sendJsonText(reply, me?.body ?? null)
     },
   )
 

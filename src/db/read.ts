@@ -3,8 +3,11 @@ import { z } from 'zod'
 import type { Role } from '../roles.ts'
 import type { RequestIdentity } from './context.ts'
 
-/** Who reads, and the least role the route allows (null: the database alone decides). */
-export type ReadContext = RequestIdentity & { minimumRole: Role | null }
+/**
+ * Who reads, and the least role the route allows (null: the database alone decides). A null
+ * tenant is a tenantless token: only app_api functions that accept one (app_api.me) take it.
+ */
+export type ReadContext = Omit<RequestIdentity, 'tenantId'> & { tenantId: string | null; minimumRole: Role | null }
 
 const Response = z.object({ body: z.string(), etag: z.string().nullable() })
 export type ApiResponse = z.infer<typeof Response>
