@@ -70,6 +70,8 @@ try {
     RATE_LIMIT_PER_IP: '10000000',
     RATE_LIMIT_AUTH_PER_IP: '10000000',
     LOGIN_FAILURES_PER_ACCOUNT: '10000000',
+    SMTP_URL: 'smtp://127.0.0.1:9', // production requires both; no mail leaves the bench
+    PUBLIC_URL: 'http://localhost',
   })
   const config = loadConfig(env)
   const signer = await buildApp({

@@ -1,8 +1,8 @@
 /**
  * `npm run bench` (never part of `npm test`): one embedded PostgreSQL seeded with 1,000
  * tenants × 1,000 items, the real API (src/server.ts) in its own process (two for realtime), and
- * eight scenarios (the fifth at two scales; the eighth, bench/sockets.ts, attacks the API's socket
- * and event limits).
+ * nine scenarios (the fifth at two scales; the eighth times forgot-password for known and unknown
+ * addresses; the ninth, bench/sockets.ts, attacks the API's socket and event limits).
  * Every result is a ratio of two measurements taken in this run, interleaved in time, so the
  * targets mean the same on any machine and a slow drift of the host hits both sides alike.
  *
@@ -16,7 +16,7 @@
  * Knobs (environment): BENCH_TENANTS, BENCH_ITEMS (per tenant), BENCH_SECONDS (measured seconds
  * per variant), BENCH_WARMUP (seconds), BENCH_LOG_LEVEL (the API's LOG_LEVEL, default warn),
  * BENCH_RT_SOCKETS / BENCH_RT_TENANTS / BENCH_RT_WRITES (realtime: sockets, tenants, writes per
- * second; default 1,000 / 100 / 100), BENCH_SOCKET_ATTEMPTS / BENCH_AUTH_EVENTS (scenario 8; default
+ * second; default 1,000 / 100 / 100), BENCH_SOCKET_ATTEMPTS / BENCH_AUTH_EVENTS (scenario 9; default
  * 20,000 / 100,000), BENCH_CPU_PROF=1 (V8 CPU profiles of the API under bench/results/prof/, summarise them with
  * `node bench/profile-summary.ts <file>`). The API child also reads the usual variables
  * (BCRYPT_COST, DATABASE_POOL_SIZE, PASSWORD_HASH_THREADS...).
@@ -36,6 +36,7 @@ import { ensureRolesAndDatabase, migrate, withClient } from '../src/db/bootstrap
 import { startEmbeddedPostgres } from '../src/db/embedded.ts'
 import { freePort } from '../src/net.ts'
 import { machineBusy, measureCpu } from './cpu.ts'
+import { enumerationScenario } from './enumeration.ts'
 import { fairHashingScenario } from './fair-hashing.ts'
 import { background, closedLoop, combine, type LoadResult, loop, noisyClient, openLoop, type Slice } from './load.ts'
 import { startServer } from './processes.ts'
@@ -179,6 +180,9 @@ async function main(): Promise<number> {
       // The realtime scenarios hold thousands of sockets from this one address and 100 tokens.
       REALTIME_SOCKETS_PER_ADDRESS: '100000',
       REALTIME_SOCKETS_PER_USER: '100000',
+      // Production requires both; no mail leaves the bench (no worker runs: no owner URL).
+      SMTP_URL: 'smtp://127.0.0.1:9',
+      PUBLIC_URL: 'http://localhost',
     })
     const config = loadConfig(env)
     const hashThreads = config.PASSWORD_HASH_THREADS ?? Math.max(2, availableParallelism() - 1)
@@ -200,7 +204,7 @@ async function main(): Promise<number> {
       passwordHash,
       log: (m) => log(`  ${m}`),
     })
-    // The shipped budgets, put back for scenario 8, which measures them.
+    // The shipped budgets, put back for scenario 9, which measures them.
     const shippedPlans = await withClient(rootDbUrl, async (client) => {
       const { rows } = await client.query('select id, requests_per_minute, item_limit from app_public.plans')
       await client.query('update app_public.plans set requests_per_minute = 100000000, item_limit = null')
@@ -763,11 +767,34 @@ async function main(): Promise<number> {
       pass: perAccount.ratio <= 2,
     })
     details.fairHashingPerAccount = perAccount
+
+    // ---- 8. enumeration timing (bench/enumeration.ts) -----------------------------------
+    log('\n## 8. enumeration: forgot-password time, an address with an account vs one without')
+    const enumeration = await enumerationScenario({
+      url: neighbourApi.url,
+      knownEmails: identities.slice(3).map((identity) => identity.email),
+      samples: 300,
+      log,
+    })
+    rows.push({
+      scenario: '8. enumeration: POST /v1/auth/password/forgot, known vs unknown address',
+      inputs: `${enumeration.samples} pairs, sequential, alternating order; statuses ${JSON.stringify(enumeration.statuses)}, ${enumeration.sameBody ? 'one body' : 'bodies differ'}`,
+      result: null,
+      ratio: `median ${enumeration.known.p50.toFixed(2)} ms vs ${enumeration.unknown.p50.toFixed(2)} ms = ${enumeration.ratio.toFixed(2)}×`,
+    })
+    checks.push({
+      name: 'enumeration: forgot-password median, slower / faster of known and unknown address',
+      measured: enumeration.ratio,
+      target: '≤ 1.10',
+      pass: enumeration.ratio <= 1.1 && enumeration.sameBody,
+    })
+    details.enumeration = enumeration
+
     await neighbourApi.stop()
 
-    // ---- 8. sockets and socket events under the limits ------------------------------------
+    // ---- 9. sockets and socket events under the limits ------------------------------------
     log(
-      '\n## 8. side doors: socket floods with and without a valid token, and an `auth` event flood beside a neighbour tenant (default limits, shipped plan budgets)',
+      '\n## 9. side doors: socket floods with and without a valid token, and an `auth` event flood beside a neighbour tenant (default limits, shipped plan budgets)',
     )
     await withClient(rootDbUrl, async (client) => {
       for (const plan of shippedPlans)
@@ -785,25 +812,25 @@ async function main(): Promise<number> {
       `/health p50 ${probe.p50.toFixed(2)} ms, p99 ${probe.p99.toFixed(2)} ms, ${probe.count} probes, ${probe.failures} failed`
     rows.push(
       {
-        scenario: '8. /health, no attack',
+        scenario: '9. /health, no attack',
         inputs: 'every 20 ms, 5 s',
         result: null,
         ratio: probeLabel(sockets.baseline),
       },
       {
-        scenario: '8A. socket flood, one account',
+        scenario: '9A. socket flood, one account',
         inputs: floodLabel(sockets.a),
         result: null,
         ratio: probeLabel(sockets.a.probe),
       },
       {
-        scenario: '8B. socket flood, no valid token',
+        scenario: '9B. socket flood, no valid token',
         inputs: floodLabel(sockets.b),
         result: null,
         ratio: probeLabel(sockets.b.probe),
       },
       {
-        scenario: '8C. neighbour GET /v1/items beside an `auth` event flood',
+        scenario: '9C. neighbour GET /v1/items beside an `auth` event flood',
         inputs: `${sockets.flood.sent} events over ${sockets.flood.connections} connections in ${sockets.flood.seconds.toFixed(1)} s (first socket cut after ${sockets.flood.firstSocketSent}), ${sockets.flood.processed} processed; attacker budget ${sockets.budget.before} → ${sockets.budget.after ?? sockets.budget.afterStatus} of ${sockets.budget.limit}/min`,
         result: null,
         ratio: `p99 ${sockets.neighbour.during.p99.toFixed(2)} ms vs ${sockets.neighbour.before.p99.toFixed(2)} ms before = ${sockets.neighbour.ratio.toFixed(2)}×; ${sockets.neighbour.during.failures} of ${sockets.neighbour.during.count} failed ${JSON.stringify(sockets.neighbour.during.statuses)}`,

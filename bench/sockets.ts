@@ -1,5 +1,5 @@
 /**
- * Scenario 8 of `npm run bench`: issue 17's socket attacks against the real API (src/server.ts
+ * Scenario 9 of `npm run bench`: issue 17's socket attacks against the real API (src/server.ts
  * in its own process, the default limits, NODE_ENV=production). Loopback only, bounded in count
  * and time; every client binds its own 127.x.y.z (Linux routes all of 127/8 to lo), so
  * per-address limits apply as they would to real clients.

@@ -18,6 +18,7 @@
  * functions...). It must be empty: `npm run db:audit` and test/db/catalog-rules.test.ts fail otherwise.
  */
 
+drop view if exists app_audit.mail_queue;
 drop view if exists app_audit.rule_violations;
 drop view if exists app_audit.table_security;
 drop view if exists app_audit.policies;
@@ -346,3 +347,32 @@ violations as (
 select rule, object, detail from violations order by 1, 2, 3;
 
 comment on view app_audit.rule_violations is E'The catalog rules of this project, one row per violation; empty on a healthy schema (npm run db:audit and test/db/catalog-rules.test.ts fail otherwise). Rules: rls_enabled, rls_forced, table_has_policy (every app_public table); privilege_has_policy and policy_has_privilege (a command is granted to tenantry_app exactly when a permissive policy covers it); policy_to_api_role (every policy is TO tenantry_app only); policy_not_always_true (no USING/WITH CHECK that is literally true); api_role_exists, api_role_is_plain (no SUPERUSER, BYPASSRLS, CREATEROLE, CREATEDB, REPLICATION), api_role_owns_nothing, api_role_member_of_nothing, api_role_no_default_context (no app.*, row_security, role defaults); api_role_no_forbidden_privilege (no TRUNCATE, REFERENCES, TRIGGER, MAINTAIN, CREATE, TEMPORARY anywhere); api_role_no_private_table; api_role_grants_only_in_api_schemas; view_respects_rls (no owner-rights view, materialized view or foreign table readable by tenantry_app); definer_search_path_pinned, definer_not_public; owner_owns_everything (app_* relations and functions owned by tenantry_owner). app_api holds the API''s one-statement reads: functions only, SECURITY INVOKER.';
+
+/*
+ * Mail waiting, being sent, retrying or failed (graphile-worker deletes a job once it succeeds).
+ * For the DBA only, like every view here: tenantry_app has no USAGE on app_audit, so no tenant's
+ * addresses reach the API role. The token in a payload is sealed; it is not shown.
+ */
+create view app_audit.mail_queue with (security_invoker = true) as
+select
+  j.id as job_id,
+  j.payload ->> 'kind' as kind,
+  j.payload ->> 'to' as recipient,
+  j.key as job_key,
+  case
+    when j.attempts >= j.max_attempts then 'failed'
+    when j.locked_at is not null then 'sending'
+    when j.attempts > 0 then 'retrying'
+    else 'pending'
+  end as state,
+  j.attempts,
+  j.max_attempts,
+  j.last_error,
+  j.run_at as next_attempt_at,
+  j.created_at
+from graphile_worker._private_jobs j
+join graphile_worker._private_tasks t on t.id = j.task_id
+where t.identifier = 'send_mail'
+order by j.created_at, j.id;
+
+comment on view app_audit.mail_queue is E'Mail not yet delivered: pending, sending, retrying (with the last error) or failed (attempts exhausted). Delivered mail is gone from the queue.';

@@ -28,6 +28,7 @@ export const AUDIT_VIEWS = [
   'table_security',
   'policies',
   'definer_functions',
+  'mail_queue',
   'rule_violations',
 ] as const
 

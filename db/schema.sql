@@ -270,7 +270,8 @@ begin
            row_number() over (order by m.created_at, m.user_id) as n
     from app_public.memberships m
     join app_public.users u on u.id = m.user_id
-    cross join lateral (select m.user_id as "userId", u.email, u.name, m.role,
+    cross join lateral (select m.user_id as "userId", u.email, u.name,
+                               app_api.iso(u.email_verified_at) as "emailVerifiedAt", m.role,
                                app_api.iso(m.created_at) as "joinedAt") r
     where m.tenant_id = p_tenant_id
       and (p_after_at is null or (m.created_at, m.user_id) > (p_after_at, p_after_id))
@@ -288,6 +289,45 @@ $function$;
 grant execute on function app_api.list_members(uuid,uuid,uuid,app_public.membership_role,integer,timestamp with time zone,uuid) to tenantry_app;
 revoke execute on function app_api.list_members(uuid,uuid,uuid,app_public.membership_role,integer,timestamp with time zone,uuid) from public;
 comment on function app_api.list_members(uuid,uuid,uuid,app_public.membership_role,integer,timestamp with time zone,uuid) is 'GET /v1/members (oldest first) in one statement: one page after the cursor (p_after_at, p_after_id).';
+
+CREATE OR REPLACE FUNCTION app_api.me(p_tenant_id uuid, p_user_id uuid, p_session_id uuid, p_minimum_role app_public.membership_role)
+ RETURNS TABLE(body text, etag text)
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog'
+AS $function$
+declare
+  v_role app_public.membership_role;
+begin
+  if p_tenant_id is null then
+    perform app_private.begin_user_request(p_user_id, p_session_id);
+  else
+    v_role := app_api.enter(p_tenant_id, p_user_id, p_session_id, p_minimum_role);
+  end if;
+  return query
+    select '{"user":' || (
+             select row_to_json(r)::text from (
+               select u.id, u.email, u.name, app_api.iso(u.email_verified_at) as "emailVerifiedAt"
+               from app_public.users u where u.id = p_user_id
+             ) r)
+        || ',"tenant":' || coalesce(
+             (select app_api.tenant_summary_json(t)::text from app_public.tenants t where t.id = p_tenant_id), 'null')
+        || ',"role":' || coalesce(to_json(v_role)::text, 'null')
+        || ',"memberships":[' || coalesce((
+             select string_agg(j.membership, ',' order by m.created_at, m.tenant_id)
+             from app_public.memberships m
+             join app_public.tenants t on t.id = m.tenant_id
+             cross join lateral (
+               select row_to_json(r)::text as membership
+               from (select app_api.tenant_summary_json(t) as tenant, m.role) r
+             ) j
+             where m.user_id = p_user_id), '')
+        || ']}',
+           null::text;
+end;
+$function$;
+grant execute on function app_api.me(uuid,uuid,uuid,app_public.membership_role) to tenantry_app;
+revoke execute on function app_api.me(uuid,uuid,uuid,app_public.membership_role) from public;
+comment on function app_api.me(uuid,uuid,uuid,app_public.membership_role) is 'GET /v1/me in one statement: you, the current tenant and role (null with a tenantless token, p_tenant_id null), and all your memberships.';
 
 CREATE OR REPLACE FUNCTION app_api.page(p_rows text, p_last_key json, p_more boolean)
  RETURNS text
@@ -334,6 +374,16 @@ grant execute on function app_api.tenant_json(uuid,integer,integer) to tenantry_
 revoke execute on function app_api.tenant_json(uuid,integer,integer) from public;
 comment on function app_api.tenant_json(uuid,integer,integer) is 'A tenant as the API shows it (the Tenant schema), with its usage against every limit of its plan. This minute''s request count comes from the rate limiter (p_requests_used, p_reset_seconds); the ETag hashes the text built with 0, 0, so it changes with any field but that count.';
 
+CREATE OR REPLACE FUNCTION app_api.tenant_summary_json(p_tenant app_public.tenants)
+ RETURNS json
+ LANGUAGE sql
+ STABLE PARALLEL SAFE
+ SET search_path TO 'pg_catalog'
+AS $function$ select row_to_json(r) from (select (p_tenant).id, (p_tenant).slug, (p_tenant).name, (p_tenant).plan) r $function$;
+grant execute on function app_api.tenant_summary_json(app_public.tenants) to tenantry_app;
+revoke execute on function app_api.tenant_summary_json(app_public.tenants) from public;
+comment on function app_api.tenant_summary_json(app_public.tenants) is 'A tenant as /v1/me lists it (the TenantSummary schema): id, slug, name, plan.';
+
 CREATE OR REPLACE FUNCTION app_private.accept_invitation(p_token_hash bytea, p_existing_user_id uuid, p_new_user_name text, p_new_user_password_hash text, p_refresh_token_hash bytea, p_refresh_token_ttl interval)
  RETURNS TABLE(session_id uuid, tenant_id uuid, user_id uuid)
  LANGUAGE plpgsql
@@ -341,15 +391,23 @@ CREATE OR REPLACE FUNCTION app_private.accept_invitation(p_token_hash bytea, p_e
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 declare
+  v_token app_private.email_tokens;
   v_invitation app_public.invitations;
   v_user_id uuid;
   v_session_id uuid;
 begin
-  select * into v_invitation from app_public.invitations i
-    where i.token_hash = p_token_hash
-    for update;
-  if not found or v_invitation.accepted_at is not null or v_invitation.revoked_at is not null
-     or v_invitation.expires_at <= pg_catalog.now() then
+  -- The token first (single use: parallel accepts queue on its row), then the invitation.
+  update app_private.email_tokens t set used_at = pg_catalog.now()
+    where t.token_hash = p_token_hash and t.purpose = 'invitation'
+      and t.used_at is null and t.revoked_at is null and t.expires_at > pg_catalog.now()
+    returning t.* into v_token;
+  if found then
+    select * into v_invitation from app_public.invitations i
+      where i.tenant_id = v_token.tenant_id and i.id = v_token.invitation_id
+      for update;
+  end if;
+  if v_token.token_hash is null or v_invitation.id is null or v_invitation.accepted_at is not null
+     or v_invitation.revoked_at is not null or v_invitation.expires_at <= pg_catalog.now() then
     raise exception 'invitation not found' using errcode = 'TN404';
   end if;
 
@@ -367,6 +425,9 @@ begin
       returning id into v_user_id;
     insert into app_private.user_secrets (user_id, password_hash) values (v_user_id, p_new_user_password_hash);
   end if;
+  -- The token came by mail to this address: accepting proves it.
+  update app_public.users u set email_verified_at = coalesce(u.email_verified_at, pg_catalog.now())
+    where u.id = v_user_id;
 
   if exists (select 1 from app_public.memberships m
              where m.tenant_id = v_invitation.tenant_id and m.user_id = v_user_id) then
@@ -386,9 +447,9 @@ end;
 $function$;
 grant execute on function app_private.accept_invitation(bytea,uuid,text,text,bytea,interval) to tenantry_app;
 revoke execute on function app_private.accept_invitation(bytea,uuid,text,text,bytea,interval) from public;
-comment on function app_private.accept_invitation(bytea,uuid,text,text,bytea,interval) is 'Single-use accept: joins the invitee (creating the account if new) with the invited role and starts a session. TN404: unknown, used, revoked or expired; TNPLM: tenant full.';
+comment on function app_private.accept_invitation(bytea,uuid,text,text,bytea,interval) is 'Single-use accept of a mailed invitation token: joins the invitee (creating the account if new) with the invited role, marks the address verified and starts a session. TN404: unknown, used, revoked or expired; TNPLM: tenant full.';
 
-CREATE OR REPLACE FUNCTION app_private.admin_create_tenant(p_name text, p_slug text, p_plan text, p_owner_email text, p_owner_name text, p_owner_password_hash text, p_invitation_token_hash bytea, p_invitation_ttl interval, p_request_id text)
+CREATE OR REPLACE FUNCTION app_private.admin_create_tenant(p_name text, p_slug text, p_plan text, p_owner_email text, p_owner_name text, p_owner_password_hash text, p_invitation_token_hash bytea, p_invitation_sealed_token text, p_invitation_ttl interval, p_request_id text)
  RETURNS TABLE(tenant_id uuid, owner_id uuid, invitation_expires_at timestamp with time zone)
  LANGUAGE plpgsql
  SECURITY DEFINER
@@ -398,7 +459,7 @@ declare
   v_email text := pg_catalog.lower(p_owner_email);
   v_tenant_id uuid;
   v_owner_id uuid;
-  v_expires_at timestamptz;
+  v_invitation app_public.invitations;
 begin
   if exists (select 1 from app_public.tenants t where t.slug = p_slug) then
     raise exception 'this tenant slug is taken' using errcode = 'TN409';
@@ -415,20 +476,21 @@ begin
     insert into app_private.user_secrets (user_id, password_hash) values (v_owner_id, p_owner_password_hash);
     insert into app_public.memberships (tenant_id, user_id, role) values (v_tenant_id, v_owner_id, 'owner');
   else
-    insert into app_public.invitations (tenant_id, email, role, token_hash, invited_by, expires_at)
-      values (v_tenant_id, v_email, 'owner', p_invitation_token_hash, null, pg_catalog.now() + p_invitation_ttl)
-      returning expires_at into v_expires_at;
+    insert into app_public.invitations (tenant_id, email, role, invited_by, expires_at)
+      values (v_tenant_id, v_email, 'owner', null, pg_catalog.now() + p_invitation_ttl)
+      returning * into v_invitation;
+    perform app_private.enqueue_invitation(v_invitation, p_invitation_token_hash, p_invitation_sealed_token);
   end if;
   perform app_private.record_platform_action('tenant.created', v_tenant_id,
     pg_catalog.jsonb_build_object('slug', p_slug, 'name', p_name, 'plan', p_plan,
       'ownerEmail', v_email, 'ownerInvited', p_owner_password_hash is null),
     p_request_id);
-  return query select v_tenant_id, v_owner_id, v_expires_at;
+  return query select v_tenant_id, v_owner_id, v_invitation.expires_at;
 end;
 $function$;
-grant execute on function app_private.admin_create_tenant(text,text,text,text,text,text,bytea,interval,text) to tenantry_app;
-revoke execute on function app_private.admin_create_tenant(text,text,text,text,text,text,bytea,interval,text) from public;
-comment on function app_private.admin_create_tenant(text,text,text,text,text,text,bytea,interval,text) is 'Platform admin: provisions a tenant with a new owner account (password hash given) or an owner invitation. TN409: slug taken, or a password for an existing account.';
+grant execute on function app_private.admin_create_tenant(text,text,text,text,text,text,bytea,text,interval,text) to tenantry_app;
+revoke execute on function app_private.admin_create_tenant(text,text,text,text,text,text,bytea,text,interval,text) from public;
+comment on function app_private.admin_create_tenant(text,text,text,text,text,text,bytea,text,interval,text) is 'Platform admin: provisions a tenant with a new owner account (password hash given) or an owner invitation, mailed to the owner. TN409: slug taken, or a password for an existing account.';
 
 CREATE OR REPLACE FUNCTION app_private.admin_delete_tenant(p_tenant_id uuid, p_request_id text)
  RETURNS void
@@ -572,8 +634,10 @@ CREATE OR REPLACE FUNCTION app_private.api_key_for_hash(p_key_hash bytea)
  STABLE SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-  select k.id, k.tenant_id from app_public.api_keys k
-  where k.key_hash = p_key_hash and k.revoked_at is null
+  select k.id, k.tenant_id
+  from app_private.api_key_hashes h
+  join app_public.api_keys k on k.tenant_id = h.tenant_id and k.id = h.api_key_id
+  where h.key_hash = p_key_hash and k.revoked_at is null
     and (k.expires_at is null or k.expires_at > pg_catalog.now())
 $function$;
 grant execute on function app_private.api_key_for_hash(bytea) to tenantry_app;
@@ -665,6 +729,31 @@ grant execute on function app_private.begin_user_request(uuid,uuid) to tenantry_
 revoke execute on function app_private.begin_user_request(uuid,uuid) from public;
 comment on function app_private.begin_user_request(uuid,uuid) is 'Sets app.user_id (only) for the current transaction after checking the session is live. TN401: no live session.';
 
+CREATE OR REPLACE FUNCTION app_private.change_password(p_password_hash text, p_keep_session_id uuid)
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_user app_public.users;
+begin
+  select * into v_user from app_public.users u where u.id = app_public.current_user_id();
+  if not found then
+    raise exception 'no signed-in user' using errcode = 'TN401';
+  end if;
+  update app_private.user_secrets s set password_hash = p_password_hash, updated_at = pg_catalog.now()
+    where s.user_id = v_user.id;
+  update app_private.sessions s set revoked_at = pg_catalog.now(), revoked_reason = 'password changed'
+    where s.user_id = v_user.id and s.id <> p_keep_session_id and s.revoked_at is null;
+  perform app_private.revoke_email_tokens(v_user.id);
+  perform app_private.enqueue_mail('password_changed', v_user.email, null, '{}'::jsonb, null);
+end;
+$function$;
+grant execute on function app_private.change_password(text,uuid) to tenantry_app;
+revoke execute on function app_private.change_password(text,uuid) from public;
+comment on function app_private.change_password(text,uuid) is 'The current user (app.user_id) sets a new password (the API checked the current one): ends their other sessions and outstanding tokens, mails a notice.';
+
 CREATE OR REPLACE FUNCTION app_private.change_plan(p_plan text, p_upgrades_open boolean)
  RETURNS void
  LANGUAGE plpgsql
@@ -707,6 +796,81 @@ $function$;
 grant execute on function app_private.change_plan(text,boolean) to tenantry_app;
 revoke execute on function app_private.change_plan(text,boolean) from public;
 comment on function app_private.change_plan(text,boolean) is 'A tenant admin or owner changes the current tenant''s plan. An upgrade (higher rank) only when p_upgrades_open (PLAN_UPGRADES=open); otherwise TN403. 42501: not an admin; TNPLM: below the member or item count.';
+
+CREATE OR REPLACE FUNCTION app_private.confirm_email(p_token_hash bytea)
+ RETURNS text
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_token app_private.email_tokens :=
+    app_private.consume_email_token(p_token_hash, '{verify_email,change_email,cancel_email_change}');
+begin
+  if v_token.purpose = 'verify_email' then
+    update app_public.users u set email_verified_at = coalesce(u.email_verified_at, pg_catalog.now())
+      where u.id = v_token.user_id and u.email = v_token.email;
+    if not found then
+      raise exception 'this link was already used, has expired or is not valid' using errcode = 'TN410';
+    end if;
+    return 'verified';
+  elsif v_token.purpose = 'change_email' then
+    if exists (select from app_public.users u where u.email = v_token.email) then
+      raise exception 'an account with this address was created meanwhile' using errcode = 'TN409';
+    end if;
+    update app_public.users u set email = v_token.email, email_verified_at = pg_catalog.now()
+      where u.id = v_token.user_id;
+    -- Links mailed to the old address stop working, except its cancel link.
+    update app_private.email_tokens t set revoked_at = pg_catalog.now()
+      where t.user_id = v_token.user_id and t.purpose not in ('invitation', 'cancel_email_change')
+        and t.used_at is null and t.revoked_at is null;
+    return 'changed';
+  end if;
+  -- The old address's cancel link: no pending change survives it.
+  update app_private.email_tokens t set revoked_at = pg_catalog.now()
+    where t.user_id = v_token.user_id and t.purpose = 'change_email' and t.used_at is null and t.revoked_at is null;
+  -- Already changed: the old address comes back, and whoever made the change is signed out.
+  if not exists (select from app_public.users u where u.id = v_token.user_id and u.email = v_token.email) then
+    if exists (select from app_public.users u where u.email = v_token.email) then
+      raise exception 'an account with this address was created meanwhile' using errcode = 'TN409';
+    end if;
+    update app_public.users u set email = v_token.email, email_verified_at = pg_catalog.now()
+      where u.id = v_token.user_id;
+    update app_private.sessions s set revoked_at = pg_catalog.now(), revoked_reason = 'email change cancelled'
+      where s.user_id = v_token.user_id and s.revoked_at is null;
+    perform app_private.revoke_email_tokens(v_token.user_id);
+    return 'reverted';
+  end if;
+  return 'cancelled';
+end;
+$function$;
+grant execute on function app_private.confirm_email(bytea) to tenantry_app;
+revoke execute on function app_private.confirm_email(bytea) from public;
+comment on function app_private.confirm_email(bytea) is 'A mailed confirmation link: verifies the address it was sent to, completes an email change to it, or (the old address''s cancel link) cancels a pending change, or reverts a completed one and ends every session. TN410: the link does not work.';
+
+CREATE OR REPLACE FUNCTION app_private.consume_email_token(p_token_hash bytea, p_purposes text[])
+ RETURNS app_private.email_tokens
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_token app_private.email_tokens;
+begin
+  -- One statement: of parallel requests with the same token, the row lock lets exactly one
+  -- through; the others re-check used_at after it commits and find nothing.
+  update app_private.email_tokens t set used_at = pg_catalog.now()
+    where t.token_hash = p_token_hash and t.purpose = any (p_purposes)
+      and t.used_at is null and t.revoked_at is null and t.expires_at > pg_catalog.now()
+    returning t.* into v_token;
+  if not found then
+    raise exception 'this link was already used, has expired or is not valid' using errcode = 'TN410';
+  end if;
+  return v_token;
+end;
+$function$;
+revoke execute on function app_private.consume_email_token(bytea,text[]) from public;
+comment on function app_private.consume_email_token(bytea,text[]) is 'Marks a live token of one of these purposes used and returns it, once. TN410: unknown, used, revoked or expired.';
 
 CREATE OR REPLACE FUNCTION app_private.create_tenant(p_name text, p_slug text, p_max_tenants integer)
  RETURNS uuid
@@ -787,6 +951,21 @@ grant execute on function app_private.delete_account() to tenantry_app;
 revoke execute on function app_private.delete_account() from public;
 comment on function app_private.delete_account() is 'Deletes the current user (app.user_id), their memberships and sessions, and the tenants where they were the only member. TNLOW: last owner of a tenant with other members.';
 
+CREATE OR REPLACE FUNCTION app_private.dev_mailbox(p_limit integer)
+ RETURNS text
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select pg_catalog.json_build_object('data', coalesce(pg_catalog.json_agg(pg_catalog.json_build_object(
+    'id', m.id::text, 'to', m.recipient, 'subject', m.subject, 'text', m.text, 'html', m.html,
+    'links', pg_catalog.to_json(m.links), 'sentAt', m.sent_at) order by m.id desc), '[]'::json))::text
+  from (select * from app_private.dev_mail d order by d.id desc limit p_limit) m
+$function$;
+grant execute on function app_private.dev_mailbox(integer) to tenantry_app;
+revoke execute on function app_private.dev_mailbox(integer) from public;
+comment on function app_private.dev_mailbox(integer) is 'The development mailbox as JSON text {data: [...]}, newest first (GET /dev/mail, absent in production).';
+
 CREATE OR REPLACE FUNCTION app_private.device_recognised(p_email text, p_token_hash bytea, p_lifetime interval)
  RETURNS boolean
  LANGUAGE sql
@@ -804,6 +983,66 @@ grant execute on function app_private.device_recognised(text,bytea,interval) to 
 revoke execute on function app_private.device_recognised(text,bytea,interval) from public;
 comment on function app_private.device_recognised(text,bytea,interval) is 'Whether a device token belongs to the account of this email and is alive: such a password check is exempt from the per-account cap. Answers only yes or no, before any password is checked.';
 
+CREATE OR REPLACE FUNCTION app_private.email_verified(p_user_id uuid)
+ RETURNS boolean
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select u.email_verified_at is not null from app_public.users u where u.id = p_user_id
+$function$;
+grant execute on function app_private.email_verified(uuid) to tenantry_app;
+revoke execute on function app_private.email_verified(uuid) from public;
+comment on function app_private.email_verified(uuid) is 'Whether a user''s address is verified: with EMAIL_VERIFICATION_REQUIRED, asked only after the password checked out.';
+
+CREATE OR REPLACE FUNCTION app_private.enqueue_invitation(p_invitation app_public.invitations, p_token_hash bytea, p_sealed_token text)
+ RETURNS boolean
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if not app_private.take_mail_budget('invitation:' || p_invitation.id, p_invitation.email) then
+    return false;
+  end if;
+  update app_private.email_tokens t set revoked_at = pg_catalog.now()
+    where t.tenant_id = p_invitation.tenant_id and t.invitation_id = p_invitation.id
+      and t.used_at is null and t.revoked_at is null;
+  insert into app_private.email_tokens (token_hash, purpose, email, tenant_id, invitation_id, expires_at)
+    values (p_token_hash, 'invitation', p_invitation.email, p_invitation.tenant_id, p_invitation.id, p_invitation.expires_at);
+  perform app_private.enqueue_mail('invitation', p_invitation.email, p_sealed_token,
+    pg_catalog.jsonb_build_object(
+      'tenantName', (select t.name from app_public.tenants t where t.id = p_invitation.tenant_id),
+      'inviterName', (select u.name from app_public.users u where u.id = p_invitation.invited_by),
+      'role', p_invitation.role,
+      'expiresAt', p_invitation.expires_at),
+    'invitation:' || p_invitation.id);
+  return true;
+end;
+$function$;
+revoke execute on function app_private.enqueue_invitation(app_public.invitations,bytea,text) from public;
+comment on function app_private.enqueue_invitation(app_public.invitations,bytea,text) is 'Stores an invitation''s new token (revoking its earlier ones) and queues its mail, within the per-invitation budget.';
+
+CREATE OR REPLACE FUNCTION app_private.enqueue_mail(p_kind text, p_to text, p_sealed_token text, p_data jsonb, p_job_key text)
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  -- The token travels sealed (AES-GCM under a key only the API and the worker hold): the jobs
+  -- table never holds a usable link. job_key: a resend replaces a mail still waiting.
+  perform graphile_worker.add_job(
+    'send_mail',
+    pg_catalog.json_build_object('kind', p_kind, 'to', p_to, 'sealed', p_sealed_token, 'data', p_data),
+    max_attempts => 25,
+    job_key => p_job_key
+  );
+end;
+$function$;
+revoke execute on function app_private.enqueue_mail(text,text,text,jsonb,text) from public;
+comment on function app_private.enqueue_mail(text,text,text,jsonb,text) is 'Queues one mail (graphile-worker task send_mail) in the caller''s transaction. Called only by other definer functions.';
+
 CREATE OR REPLACE FUNCTION app_private.invitation_for_token(p_token_hash bytea)
  RETURNS TABLE(invitation_id uuid, tenant_id uuid, email text, existing_user_id uuid, existing_password_hash text)
  LANGUAGE sql
@@ -811,10 +1050,12 @@ CREATE OR REPLACE FUNCTION app_private.invitation_for_token(p_token_hash bytea)
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
   select i.id, i.tenant_id, i.email, u.id, s.password_hash
-  from app_public.invitations i
+  from app_private.email_tokens t
+  join app_public.invitations i on i.tenant_id = t.tenant_id and i.id = t.invitation_id
   left join app_public.users u on u.email = i.email
   left join app_private.user_secrets s on s.user_id = u.id
-  where i.token_hash = p_token_hash
+  where t.token_hash = p_token_hash and t.purpose = 'invitation'
+    and t.used_at is null and t.revoked_at is null and t.expires_at > pg_catalog.now()
     and i.accepted_at is null and i.revoked_at is null and i.expires_at > pg_catalog.now()
 $function$;
 grant execute on function app_private.invitation_for_token(bytea) to tenantry_app;
@@ -866,6 +1107,32 @@ $function$;
 grant execute on function app_private.login_candidate(text) to tenantry_app;
 revoke execute on function app_private.login_candidate(text) from public;
 comment on function app_private.login_candidate(text) is 'The user id and bcrypt hash for an email, for the API to verify a password. No row for an unknown email.';
+
+CREATE OR REPLACE FUNCTION app_private.mail_invitation(p_invitation_id uuid, p_token_hash bytea, p_sealed_token text)
+ RETURNS boolean
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_invitation app_public.invitations;
+  v_tenant_name text;
+  v_inviter text;
+begin
+  select * into v_invitation from app_public.invitations i
+    where i.tenant_id = app_public.current_tenant_id() and i.id = p_invitation_id
+      and app_public.current_member_role() >= 'admin'
+      and i.accepted_at is null and i.revoked_at is null and i.expires_at > pg_catalog.now()
+    for update;
+  if not found then
+    raise exception 'invitation not found' using errcode = 'TN404';
+  end if;
+  return app_private.enqueue_invitation(v_invitation, p_token_hash, p_sealed_token);
+end;
+$function$;
+grant execute on function app_private.mail_invitation(uuid,bytea,text) to tenantry_app;
+revoke execute on function app_private.mail_invitation(uuid,bytea,text) from public;
+comment on function app_private.mail_invitation(uuid,bytea,text) is 'An admin of the current tenant (re)sends a pending invitation: a new token (same expiry) replaces the earlier ones. False when the per-invitation budget (one per 60 s, 5 per hour) is spent. TN404: not a pending invitation of this tenant.';
 
 CREATE OR REPLACE FUNCTION app_private.open_session(p_user_id uuid, p_tenant_slug text, p_refresh_token_hash bytea, p_refresh_token_ttl interval)
  RETURNS TABLE(session_id uuid, tenant_id uuid)
@@ -942,6 +1209,27 @@ grant execute on function app_private.purge_sessions(interval) to tenantry_app;
 revoke execute on function app_private.purge_sessions(interval) from public;
 comment on function app_private.purge_sessions(interval) is 'Deletes revoked, expired and over-age sessions (with their tokens) and expired refresh tokens. One caller at a time (advisory lock); the others get ran = false.';
 
+CREATE OR REPLACE FUNCTION app_private.queue_password_reset(p_email text, p_token_hash bytea, p_sealed_token text)
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  perform graphile_worker.add_job(
+    'password_reset',
+    pg_catalog.json_build_object(
+      'email', pg_catalog.lower(p_email),
+      'tokenHash', pg_catalog.encode(p_token_hash, 'hex'),
+      'sealed', p_sealed_token),
+    max_attempts => 5
+  );
+end;
+$function$;
+grant execute on function app_private.queue_password_reset(text,bytea,text) to tenantry_app;
+revoke execute on function app_private.queue_password_reset(text,bytea,text) from public;
+comment on function app_private.queue_password_reset(text,bytea,text) is 'Forgot password: queues one job (task password_reset) whatever the address, so the request takes the same time and does the same work for an address with or without an account.';
+
 CREATE OR REPLACE FUNCTION app_private.realtime_check_sessions(p_session_ids uuid[])
  RETURNS TABLE(session_id uuid, role app_public.membership_role, refusal text, message text)
  LANGUAGE sql
@@ -994,6 +1282,26 @@ grant execute on function app_private.realtime_removal_notice(uuid,xid8) to tena
 revoke execute on function app_private.realtime_removal_notice(uuid,xid8) from public;
 comment on function app_private.realtime_removal_notice(uuid,xid8) is 'Realtime bridge: the USER_REMOVED activity about the owner of this session, when they are no longer a member; nothing otherwise.';
 
+CREATE OR REPLACE FUNCTION app_private.record_api_key_hash(p_api_key_id uuid, p_key_hash bytea)
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  insert into app_private.api_key_hashes (key_hash, tenant_id, api_key_id)
+  select p_key_hash, k.tenant_id, k.id from app_public.api_keys k
+  where k.tenant_id = app_public.current_tenant_id() and k.id = p_api_key_id
+    and k.xmin = pg_catalog.xid(pg_catalog.pg_current_xact_id());
+  if not found then
+    raise exception 'no API key of this transaction' using errcode = 'TN404';
+  end if;
+end;
+$function$;
+grant execute on function app_private.record_api_key_hash(uuid,bytea) to tenantry_app;
+revoke execute on function app_private.record_api_key_hash(uuid,bytea) from public;
+comment on function app_private.record_api_key_hash(uuid,bytea) is 'Records the SHA-256 of an API key the current transaction created in the current tenant (once: the hash and the key are unique). TN404 for any other key.';
+
 CREATE OR REPLACE FUNCTION app_private.record_platform_action(p_action text, p_tenant_id uuid, p_detail jsonb, p_request_id text)
  RETURNS void
  LANGUAGE sql
@@ -1034,6 +1342,40 @@ grant execute on function app_private.register(text,text,text,text,text) to tena
 revoke execute on function app_private.register(text,text,text,text,text) from public;
 comment on function app_private.register(text,text,text,text,text) is 'Creates a user, their password hash, a tenant on the free plan (created by them) and the owner membership.';
 
+CREATE OR REPLACE FUNCTION app_private.register_account(p_email text, p_name text, p_password_hash text, p_tenant_name text, p_tenant_slug text, p_token_hash bytea, p_sealed_token text, p_quiet boolean)
+ RETURNS TABLE(user_id uuid, tenant_id uuid)
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_email text := pg_catalog.lower(p_email);
+  v_user_id uuid;
+  v_tenant_id uuid;
+begin
+  -- Quiet (EMAIL_VERIFICATION_REQUIRED): a taken address gets a notice mail instead of a 409,
+  -- and the caller gets no rows, which it answers exactly like a new account.
+  if p_quiet and exists (select from app_public.users u where u.email = v_email) then
+    if app_private.take_mail_budget('signup_attempt', v_email) then
+      perform app_private.enqueue_mail('signup_attempt', v_email, null, '{}'::jsonb, null);
+    end if;
+    return;
+  end if;
+  select r.user_id, r.tenant_id into v_user_id, v_tenant_id
+    from app_private.register(v_email, p_name, p_password_hash, p_tenant_name, p_tenant_slug) r;
+  if app_private.take_mail_budget('verify_email', v_email) then
+    insert into app_private.email_tokens (token_hash, purpose, email, user_id, expires_at)
+      values (p_token_hash, 'verify_email', v_email, v_user_id, pg_catalog.now() + interval '24 hours');
+    perform app_private.enqueue_mail('verify_email', v_email, p_sealed_token,
+      pg_catalog.jsonb_build_object('name', p_name), 'verify_email:' || v_user_id);
+  end if;
+  return query select v_user_id, v_tenant_id;
+end;
+$function$;
+grant execute on function app_private.register_account(text,text,text,text,text,bytea,text,boolean) to tenantry_app;
+revoke execute on function app_private.register_account(text,text,text,text,text,bytea,text,boolean) from public;
+comment on function app_private.register_account(text,text,text,text,text,bytea,text,boolean) is 'Register (app_private.register) and mail the verification link. p_quiet: a taken address is not an error; its owner gets a "someone tried to sign up" notice and no rows come back.';
+
 CREATE OR REPLACE FUNCTION app_private.remember_device(p_user_id uuid, p_presented_hash bytea, p_new_hash bytea, p_lifetime interval, p_keep integer)
  RETURNS boolean
  LANGUAGE plpgsql
@@ -1064,6 +1406,130 @@ $function$;
 grant execute on function app_private.remember_device(uuid,bytea,bytea,interval,integer) to tenantry_app;
 revoke execute on function app_private.remember_device(uuid,bytea,bytea,interval,integer) from public;
 comment on function app_private.remember_device(uuid,bytea,bytea,interval,integer) is 'After a successful authentication: keeps the presented device token (true) when it is the user''s own and alive, else stores the new one (false); keeps at most p_keep live tokens per user.';
+
+CREATE OR REPLACE FUNCTION app_private.request_email_change(p_new_email text, p_confirm_hash bytea, p_confirm_sealed text, p_cancel_hash bytea, p_cancel_sealed text)
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_user app_public.users;
+  v_new text := pg_catalog.lower(p_new_email);
+begin
+  select * into v_user from app_public.users u where u.id = app_public.current_user_id();
+  if not found then
+    raise exception 'no signed-in user' using errcode = 'TN401';
+  end if;
+  if v_new = v_user.email then
+    return;
+  end if;
+  -- One pending change at a time: an earlier link stops working.
+  update app_private.email_tokens t set revoked_at = pg_catalog.now()
+    where t.user_id = v_user.id and t.purpose in ('change_email', 'cancel_email_change')
+      and t.used_at is null and t.revoked_at is null;
+  -- A taken address gets nothing, and the caller is told nothing: same answer, same notice.
+  if not exists (select from app_public.users u where u.email = v_new)
+     and app_private.take_mail_budget('change_email', v_new) then
+    insert into app_private.email_tokens (token_hash, purpose, email, user_id, expires_at)
+      values (p_confirm_hash, 'change_email', v_new, v_user.id, pg_catalog.now() + interval '24 hours');
+    perform app_private.enqueue_mail('change_email', v_new, p_confirm_sealed,
+      pg_catalog.jsonb_build_object('name', v_user.name), 'change_email:' || v_user.id);
+  end if;
+  insert into app_private.email_tokens (token_hash, purpose, email, user_id, expires_at)
+    values (p_cancel_hash, 'cancel_email_change', v_user.email, v_user.id, pg_catalog.now() + interval '24 hours');
+  perform app_private.enqueue_mail('email_change_notice', v_user.email, p_cancel_sealed,
+    pg_catalog.jsonb_build_object('name', v_user.name, 'newEmail', v_new), 'email_change_notice:' || v_user.id);
+end;
+$function$;
+grant execute on function app_private.request_email_change(text,bytea,text,bytea,text) to tenantry_app;
+revoke execute on function app_private.request_email_change(text,bytea,text,bytea,text) from public;
+comment on function app_private.request_email_change(text,bytea,text,bytea,text) is 'The current user asks to change their address: a confirmation link (24 h) to the new one unless it is taken, and a notice with a cancel link to the old one. Nothing changes until the new address confirms.';
+
+CREATE OR REPLACE FUNCTION app_private.request_password_reset(p_email text, p_token_hash bytea, p_sealed_token text)
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_user app_public.users;
+begin
+  select * into v_user from app_public.users u where u.email = pg_catalog.lower(p_email);
+  if not found or not app_private.take_mail_budget('reset_password', v_user.email) then
+    return;
+  end if;
+  insert into app_private.email_tokens (token_hash, purpose, email, user_id, expires_at)
+    values (p_token_hash, 'reset_password', v_user.email, v_user.id, pg_catalog.now() + interval '1 hour');
+  perform app_private.enqueue_mail('reset_password', v_user.email, p_sealed_token,
+    pg_catalog.jsonb_build_object('name', v_user.name), 'reset_password:' || v_user.id);
+end;
+$function$;
+revoke execute on function app_private.request_password_reset(text,bytea,text) from public;
+comment on function app_private.request_password_reset(text,bytea,text) is 'Run by the job worker (task password_reset, queued by app_private.queue_password_reset): mails a reset link (1 hour) when the address has an account and its budget allows; otherwise does nothing.';
+
+CREATE OR REPLACE FUNCTION app_private.resend_email_verification(p_token_hash bytea, p_sealed_token text)
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_user app_public.users;
+begin
+  select * into v_user from app_public.users u
+    where u.id = app_public.current_user_id() and u.email_verified_at is null;
+  if not found or not app_private.take_mail_budget('verify_email', v_user.email) then
+    return;
+  end if;
+  insert into app_private.email_tokens (token_hash, purpose, email, user_id, expires_at)
+    values (p_token_hash, 'verify_email', v_user.email, v_user.id, pg_catalog.now() + interval '24 hours');
+  perform app_private.enqueue_mail('verify_email', v_user.email, p_sealed_token,
+    pg_catalog.jsonb_build_object('name', v_user.name), 'verify_email:' || v_user.id);
+end;
+$function$;
+grant execute on function app_private.resend_email_verification(bytea,text) to tenantry_app;
+revoke execute on function app_private.resend_email_verification(bytea,text) from public;
+comment on function app_private.resend_email_verification(bytea,text) is 'Mails the current user (app.user_id) a new verification link, unless the address is verified or its budget is spent (both silent).';
+
+CREATE OR REPLACE FUNCTION app_private.reset_password(p_token_hash bytea, p_password_hash text)
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_token app_private.email_tokens := app_private.consume_email_token(p_token_hash, '{reset_password}');
+begin
+  -- Bound to the address: a link mailed before an email change proves nothing about the new one.
+  update app_public.users u set email_verified_at = coalesce(u.email_verified_at, pg_catalog.now())
+    where u.id = v_token.user_id and u.email = v_token.email;
+  if not found then
+    raise exception 'this link was already used, has expired or is not valid' using errcode = 'TN410';
+  end if;
+  update app_private.user_secrets s set password_hash = p_password_hash, updated_at = pg_catalog.now()
+    where s.user_id = v_token.user_id;
+  update app_private.sessions s set revoked_at = pg_catalog.now(), revoked_reason = 'password reset'
+    where s.user_id = v_token.user_id and s.revoked_at is null;
+  perform app_private.revoke_email_tokens(v_token.user_id);
+  perform app_private.enqueue_mail('password_changed', v_token.email, null, '{}'::jsonb, null);
+end;
+$function$;
+grant execute on function app_private.reset_password(bytea,text) to tenantry_app;
+revoke execute on function app_private.reset_password(bytea,text) from public;
+comment on function app_private.reset_password(bytea,text) is 'Password reset with a mailed token: sets the password, marks the address verified, ends every session and every other outstanding token of the user, mails a notice. Signs no one in. TN410: the link does not work.';
+
+CREATE OR REPLACE FUNCTION app_private.revoke_email_tokens(p_user_id uuid)
+ RETURNS void
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  update app_private.email_tokens t set revoked_at = pg_catalog.now()
+    where t.user_id = p_user_id and t.purpose <> 'invitation' and t.used_at is null and t.revoked_at is null
+$function$;
+revoke execute on function app_private.revoke_email_tokens(uuid) from public;
+comment on function app_private.revoke_email_tokens(uuid) is 'Revokes every outstanding account token of a user (after a reset or a password change).';
 
 CREATE OR REPLACE FUNCTION app_private.revoke_session(p_session_id uuid)
  RETURNS void
@@ -1183,6 +1649,29 @@ AS $function$
 $function$;
 revoke execute on function app_private.session_standing(uuid[]) from public;
 comment on function app_private.session_standing(uuid[]) is 'The one rule for "may this session still be here": for each session id, its user and tenant, the member role, or the refusal (SQLSTATE TN401: no live session or membership; TNSUS: tenant suspended) and its message. Read by begin_request and realtime_check_sessions only.';
+
+CREATE OR REPLACE FUNCTION app_private.take_mail_budget(p_kind text, p_email text)
+ RETURNS boolean
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  -- Serialises requests for one recipient and kind, so two parallel requests cannot both pass.
+  perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('tenantry.mail_budget:' || p_kind || ':' || p_email, 0));
+  delete from app_private.mail_budget b
+    where b.email = p_email and b.kind = p_kind and b.sent_at <= pg_catalog.now() - interval '1 hour';
+  if exists (select from app_private.mail_budget b
+             where b.email = p_email and b.kind = p_kind and b.sent_at > pg_catalog.now() - interval '60 seconds')
+     or (select count(*) from app_private.mail_budget b where b.email = p_email and b.kind = p_kind) >= 5 then
+    return false;
+  end if;
+  insert into app_private.mail_budget (email, kind) values (p_email, p_kind);
+  return true;
+end;
+$function$;
+revoke execute on function app_private.take_mail_budget(text,text) from public;
+comment on function app_private.take_mail_budget(text,text) is 'Spends one mail of the recipient''s budget for this kind: false (send nothing, say nothing) within 60 s of the last one or after 5 in an hour.';
 
 CREATE OR REPLACE FUNCTION app_private.tenant_requests_per_minute(p_tenant_id uuid)
  RETURNS integer
@@ -1696,6 +2185,32 @@ comment on table app_audit.platform_actions is 'Append-only log of platform admi
 comment on column app_audit.platform_actions.tenant_id is 'The tenant acted on. Not a foreign key: the log outlives deleted tenants (detail keeps their slug and name).';
 comment on column app_audit.platform_actions.request_id is 'The API request id (x-request-id), to find the request in the logs.';
 
+-- table app_private.api_key_hashes
+create table app_private.api_key_hashes (
+  key_hash bytea not null,
+  tenant_id uuid not null,
+  api_key_id uuid not null,
+  constraint api_key_hashes_pkey PRIMARY KEY (key_hash),
+  constraint api_key_hashes_tenant_id_api_key_id_key UNIQUE (tenant_id, api_key_id),
+  constraint api_key_hashes_key_hash_check CHECK ((octet_length(key_hash) = 32)),
+  constraint api_key_hashes_tenant_id_api_key_id_fkey FOREIGN KEY (tenant_id, api_key_id) REFERENCES app_public.api_keys(tenant_id, id) ON DELETE CASCADE
+);
+comment on table app_private.api_key_hashes is 'SHA-256 of each API key (tnt_<prefix>_<secret>), looked up by app_private.api_key_for_hash. Only SECURITY DEFINER functions read or write it.';
+
+-- table app_private.dev_mail
+create table app_private.dev_mail (
+  id bigint generated always as identity not null,
+  recipient text not null,
+  subject text not null,
+  text text not null,
+  html text not null,
+  links text[] default '{}'::text[] not null,
+  message_id text not null,
+  sent_at timestamp with time zone default now() not null,
+  constraint dev_mail_pkey PRIMARY KEY (id)
+);
+comment on table app_private.dev_mail is 'The development mailbox: what the worker sent while SMTP_URL was unset (never in production). Read through app_private.dev_mailbox (GET /dev/mail).';
+
 -- table app_private.devices
 create table app_private.devices (
   token_hash bytea not null,
@@ -1709,6 +2224,43 @@ create table app_private.devices (
 CREATE INDEX devices_user_id_last_used_at_idx ON app_private.devices USING btree (user_id, last_used_at);
 comment on table app_private.devices is 'Device tokens (SHA-256 hashes) a user was given at a successful authentication. A password check presenting one of the account''s own, used within the device lifetime, is exempt from the per-account cap of failed sign-ins.';
 comment on column app_private.devices.last_used_at is 'The last authentication that presented (or created) this token; a token unused for the device lifetime no longer counts.';
+
+-- table app_private.email_tokens
+create table app_private.email_tokens (
+  token_hash bytea not null,
+  purpose text not null,
+  email text not null,
+  user_id uuid,
+  tenant_id uuid,
+  invitation_id uuid,
+  created_at timestamp with time zone default now() not null,
+  expires_at timestamp with time zone not null,
+  used_at timestamp with time zone,
+  revoked_at timestamp with time zone,
+  constraint email_tokens_pkey PRIMARY KEY (token_hash),
+  constraint email_tokens_check CHECK ((expires_at > created_at)),
+  constraint email_tokens_check1 CHECK (((purpose = 'invitation'::text) = ((invitation_id IS NOT NULL) AND (tenant_id IS NOT NULL)))),
+  constraint email_tokens_check2 CHECK (((purpose = 'invitation'::text) OR (user_id IS NOT NULL))),
+  constraint email_tokens_purpose_check CHECK ((purpose = ANY (ARRAY['verify_email'::text, 'reset_password'::text, 'change_email'::text, 'cancel_email_change'::text, 'invitation'::text]))),
+  constraint email_tokens_token_hash_check CHECK ((octet_length(token_hash) = 32)),
+  constraint email_tokens_tenant_id_invitation_id_fkey FOREIGN KEY (tenant_id, invitation_id) REFERENCES app_public.invitations(tenant_id, id) ON DELETE CASCADE,
+  constraint email_tokens_user_id_fkey FOREIGN KEY (user_id) REFERENCES app_public.users(id) ON DELETE CASCADE
+);
+CREATE INDEX email_tokens_invitation_idx ON app_private.email_tokens USING btree (tenant_id, invitation_id);
+CREATE INDEX email_tokens_user_id_idx ON app_private.email_tokens USING btree (user_id);
+comment on table app_private.email_tokens is 'SHA-256 of mailed tokens (verification, password reset, email change and its cancel link, invitations), each bound to a purpose, a user and the address it was sent to. Used once (used_at), revoked when superseded, expiring.';
+comment on column app_private.email_tokens.email is 'The address the token was mailed to: it proves this address and no other.';
+
+-- table app_private.mail_budget
+create table app_private.mail_budget (
+  id bigint generated always as identity not null,
+  email text not null,
+  kind text not null,
+  sent_at timestamp with time zone default now() not null,
+  constraint mail_budget_pkey PRIMARY KEY (id)
+);
+CREATE INDEX mail_budget_email_kind_sent_at_idx ON app_private.mail_budget USING btree (email, kind, sent_at);
+comment on table app_private.mail_budget is 'One row per budgeted mail enqueued (verification, reset, email change, invitation resend), kept for an hour: at most one mail of a kind per recipient per 60 s and 5 per hour. Silent: the request still answers 202.';
 
 -- table app_private.refresh_tokens
 create table app_private.refresh_tokens (
@@ -1809,16 +2361,13 @@ create table app_public.api_keys (
   name text not null,
   role app_public.membership_role not null,
   prefix text not null,
-  key_hash bytea not null,
   created_by uuid default app_public.current_user_id(),
   created_at timestamp with time zone default now() not null,
   expires_at timestamp with time zone,
   revoked_at timestamp with time zone,
   last_used_at timestamp with time zone,
   constraint api_keys_pkey PRIMARY KEY (tenant_id, id),
-  constraint api_keys_key_hash_key UNIQUE (key_hash),
   constraint api_keys_check CHECK (((expires_at IS NULL) OR (expires_at > created_at))),
-  constraint api_keys_key_hash_check CHECK ((octet_length(key_hash) = 32)),
   constraint api_keys_name_check CHECK (((char_length(name) >= 1) AND (char_length(name) <= 100))),
   constraint api_keys_prefix_check CHECK ((prefix ~ '^[a-z0-9]{8}$'::text)),
   constraint api_keys_role_check CHECK ((role <> 'owner'::app_public.membership_role)),
@@ -1840,7 +2389,6 @@ create policy update_admin on app_public.api_keys as permissive for update to te
   with check ((tenant_id = ( SELECT app_public.current_tenant_id() AS current_tenant_id)));
 comment on policy update_admin on app_public.api_keys is 'Admins and owners (people, not keys) rename, re-role or revoke the current tenant''s live API keys.';
 grant insert (expires_at) on table app_public.api_keys to tenantry_app;
-grant insert (key_hash) on table app_public.api_keys to tenantry_app;
 grant insert (name) on table app_public.api_keys to tenantry_app;
 grant insert (prefix) on table app_public.api_keys to tenantry_app;
 grant insert (role) on table app_public.api_keys to tenantry_app;
@@ -1859,7 +2407,6 @@ grant update (revoked_at) on table app_public.api_keys to tenantry_app;
 grant update (role) on table app_public.api_keys to tenantry_app;
 comment on table app_public.api_keys is 'API keys of a tenant: machine clients acting at a role below owner. Revoked keys are kept (the log names them); begin_key_request reads every field on every request.';
 comment on column app_public.api_keys.prefix is 'The public part of the key (tnt_<prefix>_<secret>): names the key in lists and logs.';
-comment on column app_public.api_keys.key_hash is 'SHA-256 of the whole key. tenantry_app can write it but has no SELECT on this column; app_private.api_key_for_hash looks it up.';
 comment on column app_public.api_keys.created_by is 'The admin who created the key.';
 comment on column app_public.api_keys.last_used_at is 'The last request made with the key, to the minute: begin_key_request writes it at most once a minute.';
 
@@ -1869,7 +2416,6 @@ create table app_public.invitations (
   id uuid default gen_random_uuid() not null,
   email text not null,
   role app_public.membership_role default 'member'::app_public.membership_role not null,
-  token_hash bytea not null,
   invited_by uuid default app_public.current_user_id(),
   created_at timestamp with time zone default now() not null,
   expires_at timestamp with time zone default (now() + '7 days'::interval) not null,
@@ -1877,10 +2423,8 @@ create table app_public.invitations (
   accepted_by uuid,
   revoked_at timestamp with time zone,
   constraint invitations_pkey PRIMARY KEY (tenant_id, id),
-  constraint invitations_token_hash_key UNIQUE (token_hash),
   constraint invitations_check CHECK ((expires_at > created_at)),
   constraint invitations_email_check CHECK (((char_length(email) <= 254) AND (email ~ '^[^@\s]+@[^@\s]+$'::text) AND (email = lower(email)))),
-  constraint invitations_token_hash_check CHECK ((octet_length(token_hash) = 32)),
   constraint invitations_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES app_public.tenants(id) ON DELETE CASCADE
 );
 alter table app_public.invitations enable row level security;
@@ -1903,7 +2447,6 @@ comment on policy update_admin on app_public.invitations is 'Admins revoke the c
 grant insert (email) on table app_public.invitations to tenantry_app;
 grant insert (expires_at) on table app_public.invitations to tenantry_app;
 grant insert (role) on table app_public.invitations to tenantry_app;
-grant insert (token_hash) on table app_public.invitations to tenantry_app;
 grant select (accepted_at) on table app_public.invitations to tenantry_app;
 grant select (accepted_by) on table app_public.invitations to tenantry_app;
 grant select (created_at) on table app_public.invitations to tenantry_app;
@@ -1916,7 +2459,6 @@ grant select (role) on table app_public.invitations to tenantry_app;
 grant select (tenant_id) on table app_public.invitations to tenantry_app;
 grant update (revoked_at) on table app_public.invitations to tenantry_app;
 comment on table app_public.invitations is 'Invitations to join a tenant with a fixed role. Single use, expiring; accepted through app_private.accept_invitation.';
-comment on column app_public.invitations.token_hash is 'SHA-256 of the invitation token. tenantry_app can write it but has no SELECT on this column.';
 
 -- table app_public.items
 create table app_public.items (
@@ -2080,6 +2622,7 @@ create table app_public.users (
   created_at timestamp with time zone default now() not null,
   updated_at timestamp with time zone default now() not null,
   created_via text default 'registration'::text not null,
+  email_verified_at timestamp with time zone,
   constraint users_pkey PRIMARY KEY (id),
   constraint users_email_key UNIQUE (email),
   constraint users_created_via_check CHECK ((created_via = ANY (ARRAY['registration'::text, 'invitation'::text, 'platform'::text]))),
@@ -2102,6 +2645,7 @@ grant select on table app_public.users to tenantry_app;
 grant update (name) on table app_public.users to tenantry_app;
 comment on table app_public.users is 'People. Email is stored lower-cased, which makes the unique constraint case-insensitive.';
 comment on column app_public.users.created_via is 'registration (signed up), invitation (created by accepting an invitation: the address is unverified) or platform (provisioned by the platform admin).';
+comment on column app_public.users.email_verified_at is 'When the address was proven: a confirmed verification or email-change link, a password reset, or an accepted invitation. NULL: never.';
 
 create view app_audit.api_role as
  SELECT rolname AS role_name,
@@ -2311,6 +2855,28 @@ create view app_audit.definer_functions as
      JOIN pg_language l ON l.oid = f.prolang
   ORDER BY f.nspname, (((quote_ident(f.proname::text) || '('::text) || oidvectortypes(f.proargtypes)) || ')'::text);
 comment on view app_audit.definer_functions is 'Every SECURITY DEFINER function outside the system schemas: owner (whose privileges it runs with), the search_path pinned in its proconfig (NULL when not pinned), volatility, language, whether it is a trigger function, and who may EXECUTE it (public_execute: PUBLIC may). Rules: search_path pinned and ending with pg_temp (or empty), no EXECUTE for PUBLIC.';
+
+create view app_audit.mail_queue as
+ SELECT j.id AS job_id,
+    j.payload ->> 'kind'::text AS kind,
+    j.payload ->> 'to'::text AS recipient,
+    j.key AS job_key,
+        CASE
+            WHEN j.attempts >= j.max_attempts THEN 'failed'::text
+            WHEN j.locked_at IS NOT NULL THEN 'sending'::text
+            WHEN j.attempts > 0 THEN 'retrying'::text
+            ELSE 'pending'::text
+        END AS state,
+    j.attempts,
+    j.max_attempts,
+    j.last_error,
+    j.run_at AS next_attempt_at,
+    j.created_at
+   FROM graphile_worker._private_jobs j
+     JOIN graphile_worker._private_tasks t ON t.id = j.task_id
+  WHERE t.identifier = 'send_mail'::text
+  ORDER BY j.created_at, j.id;
+comment on view app_audit.mail_queue is 'Mail not yet delivered: pending, sending, retrying (with the last error) or failed (attempts exhausted). Delivered mail is gone from the queue.';
 
 create view app_audit.policies as
  SELECT n.nspname AS schema_name,

@@ -4,9 +4,11 @@ import fastifySwaggerUi from '@fastify/swagger-ui'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod'
 import type { DatabasePool } from 'slonik'
+import { accountPageRoutes } from './account/routes.ts'
 import { activityRoutes } from './activities/routes.ts'
 import { adminRoutes } from './admin/routes.ts'
 import { apiKeyRoutes } from './api-keys/routes.ts'
+import { emailRoutes } from './auth/email-routes.ts'
 import { type PasswordHasher, passwordsPlugin } from './auth/passwords.ts'
 import { authPlugin } from './auth/plugin.ts'
 import { sessionPurgePlugin } from './auth/purge.ts'
@@ -26,6 +28,7 @@ import { registerSecurityHeaders } from './http/security-headers.ts'
 import { invitationRoutes } from './invitations/routes.ts'
 import { itemRoutes } from './items/routes.ts'
 import { limitsPlugin } from './limits/plugin.ts'
+import { devMailRoutes } from './mail/routes.ts'
 import { memberRoutes } from './members/routes.ts'
 import { proxyTrust } from './net.ts'
 import { ProblemSchema } from './problems.ts'
@@ -212,8 +215,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(problemPageRoutes)
   await app.register(realtimePlugin, { databaseUrl })
   await app.register(dashboardRoutes)
+  await app.register(accountPageRoutes)
+  await app.register(devMailRoutes)
   await app.register(healthRoutes, { checks: [...(options.readinessChecks ?? []), ...app.realtime.readinessChecks] })
   await app.register(authRoutes)
+  await app.register(emailRoutes)
   await app.register(tenantRoutes)
   await app.register(memberRoutes)
   await app.register(invitationRoutes)

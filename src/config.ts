@@ -168,14 +168,49 @@ const EnvSchema = z.object({
   REALTIME_SOCKETS_PER_ADDRESS: z.coerce.number().int().min(1).max(100_000).default(100),
   /** Realtime: client events (`auth` and any other) one socket may send per minute before it is cut. */
   REALTIME_EVENTS_PER_MINUTE: perMinute.default(30),
+  /** Mail: an smtp:// or smtps:// URL (nodemailer). Unset outside production: the dev mailbox (GET /dev/mail). */
+  SMTP_URL: z.preprocess(
+    (value) => (value === '' ? undefined : value),
+    z
+      .string()
+      .regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL')
+      .optional(),
+  ),
+  /** Mail: the From address of every mail. */
+  MAIL_FROM: z.string().min(3).default('Tenantry <no-reply@localhost>'),
+  /** The origin every mailed link starts with (never the request's Host). Default: http://localhost:PORT. */
+  PUBLIC_URL: z.preprocess(
+    (value) => (value === '' ? undefined : value),
+    z
+      .string()
+      .regex(/^https?:\/\/[^/?#]+(\/[^?#]*)?$/, 'must be an http(s) URL such as https://app.example.com')
+      .transform((value) => value.replace(/\/+$/, ''))
+      .optional(),
+  ),
+  /** Refuse sign-in (/email-unverified) to addresses that were never verified; register then answers 202. */
+  EMAIL_VERIFICATION_REQUIRED: z
+    .enum(['true', 'false', '1', '0', ''])
+    .default('false')
+    .transform((value) => value === 'true' || value === '1'),
+  /**
+   * Whether `npm start` also runs the job worker (mail, purges) in-process; off where separate
+   * `npm run worker` processes do it (docker-compose). The worker connects as DATABASE_OWNER_URL.
+   */
+  RUN_JOBS: z
+    .enum(['true', 'false', '1', '0'])
+    .default('true')
+    .transform((value) => value === 'true' || value === '1'),
+  /** Jobs (mail, purges) one worker process runs at once. */
+  WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(100).default(5),
   /** Realtime: /ready fails when pg_notification_queue_usage() is above this fraction. */
   REALTIME_NOTIFY_QUEUE_MAX: z.coerce.number().min(0).max(1).default(0.5),
 })
 
 export type Env = z.infer<typeof EnvSchema>
-export type Config = Omit<Env, 'JWT_SECRET' | 'PLAN_UPGRADES'> & {
+export type Config = Omit<Env, 'JWT_SECRET' | 'PLAN_UPGRADES' | 'PUBLIC_URL'> & {
   JWT_SECRET: string
   PLAN_UPGRADES: 'open' | 'platform'
+  PUBLIC_URL: string
 }
 
 export class ConfigError extends Error {}
@@ -193,7 +228,22 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const config = parsed.data
   if (config.NODE_ENV === 'production') refuseDevelopmentSecrets(config)
   const planUpgrades = config.PLAN_UPGRADES ?? (config.NODE_ENV === 'production' ? 'platform' : 'open')
-  return { ...config, JWT_SECRET: jwtSecret(config), PLAN_UPGRADES: planUpgrades }
+  const secret = jwtSecret(config)
+  if (config.NODE_ENV === 'production') {
+    // Without them, mail would go nowhere, or carry links built from whatever Host a client sent.
+    const missing = (['SMTP_URL', 'PUBLIC_URL'] as const).filter((name) => config[name] === undefined)
+    if (missing.length > 0) {
+      throw new ConfigError(
+        `Invalid configuration:\n${missing.map((name) => `  ${name}: required in production`).join('\n')}`,
+      )
+    }
+  }
+  return {
+    ...config,
+    JWT_SECRET: secret,
+    PLAN_UPGRADES: planUpgrades,
+    PUBLIC_URL: config.PUBLIC_URL ?? `http://localhost:${config.PORT}`,
+  }
 }
 
 /** The placeholder prefix of docker-compose.yml's passwords and secrets (`change-me-app`, …). */

@@ -55,6 +55,13 @@ export const PROBLEM_TYPES = {
     means: 'The platform operator has suspended this tenant; its members cannot use it until it is resumed.',
     fix: 'Contact the operator of this service. Your other tenants are not affected (`POST /v1/auth/switch`).',
   },
+  'email-unverified': {
+    status: 403,
+    title: 'Email address not verified',
+    means:
+      'This server requires a verified address before sign-in (`EMAIL_VERIFICATION_REQUIRED`), and this account has never confirmed its address. The password was right.',
+    fix: 'Open the confirmation link mailed at registration. To get a new one, ask for a password reset (`POST /v1/auth/password/forgot`): resetting also proves the address.',
+  },
   'not-found': {
     status: 404,
     title: 'Not found',
@@ -78,6 +85,13 @@ export const PROBLEM_TYPES = {
     title: 'Last owner',
     means: 'A tenant always keeps at least one owner, and this change would remove or demote the last one.',
     fix: 'Make another member an owner first (`PATCH /v1/members/{userId}` with `{"role": "owner"}`).',
+  },
+  'token-expired': {
+    status: 410,
+    title: 'Link expired or used',
+    means:
+      'The mailed link (password reset, address confirmation) was already used, was replaced by a newer one, or has expired. Each link works once: reset links for 1 hour, confirmation links for 24 hours.',
+    fix: 'Ask for a new link: `POST /v1/auth/password/forgot`, or `POST /v1/me/email/verification` when signed in.',
   },
   'precondition-failed': {
     status: 412,

@@ -4,6 +4,7 @@ import { buildApp } from './app.ts'
 import { ConfigError, loadConfig } from './config.ts'
 import { ensureRolesAndDatabase, migrate } from './db/bootstrap.ts'
 import { type EmbeddedCluster, EmbeddedPostgresError, startEmbeddedPostgres } from './db/embedded.ts'
+import { type JobWorker, startWorker } from './jobs/runner.ts'
 
 /** A failure at boot that one line explains (printed as it is, exit 1). */
 class StartError extends Error {}
@@ -38,6 +39,7 @@ async function main() {
   const config = loadConfig()
   let embedded: EmbeddedCluster | undefined
   let appUrl: string
+  let ownerUrl = config.DATABASE_OWNER_URL
   if (config.DATABASE_URL === undefined) {
     if (config.NODE_ENV === 'production') {
       // The embedded cluster's passwords are generated into DATA_DIR: development secrets.
@@ -55,6 +57,7 @@ async function main() {
       await ensureRolesAndDatabase(urls)
       await migrate(urls.owner, urls.root)
       appUrl = urls.app
+      ownerUrl = urls.owner
     } else {
       appUrl = config.DATABASE_URL!
       if (config.ROOT_DATABASE_URL && config.DATABASE_OWNER_URL) {
@@ -68,6 +71,15 @@ async function main() {
   }
 
   const app = await buildApp({ config, databaseUrl: appUrl })
+  // The job worker (mail, purges) in this process, unless separate `npm run worker`s do it.
+  let worker: JobWorker | undefined
+  if (config.RUN_JOBS && ownerUrl) {
+    worker = await startWorker({ config, connectionString: ownerUrl, log: app.log })
+  } else if (config.RUN_JOBS) {
+    app.log.warn(
+      'no job worker in this process: set DATABASE_OWNER_URL, or run `npm run worker` (mail waits until one runs)',
+    )
+  }
 
   // Graceful shutdown: stop accepting, let in-flight requests finish, release the pool, then
   // stop the embedded cluster. A second signal exits at once.
@@ -84,6 +96,8 @@ async function main() {
       // close() waits for in-flight requests; idle keep-alive connections would hold it open.
       const sweep = setInterval(() => app.server.closeIdleConnections(), 100)
       await app.close().finally(() => clearInterval(sweep))
+      // Jobs in flight finish and are released, so no mail waits for a lock timeout.
+      await worker?.stop()
       await stopEmbedded()
     } finally {
       clearTimeout(timer)
@@ -102,6 +116,7 @@ async function main() {
   } catch (error) {
     // Taken since the check above (or with DATABASE_URL, never checked): the same one line.
     await app.close().catch(() => {})
+    await worker?.stop().catch(() => {})
     await stopEmbedded()
     if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') throw portTaken(config.HOST, config.PORT)
     throw error

@@ -36,7 +36,7 @@ export const createTenant = (input: {
   ownerEmail: string
   ownerName: string
   ownerPasswordHash: string | null
-  invitationTokenHash: Buffer | null
+  invitation: { hash: Buffer; sealed: string } | null
   invitationTtlSeconds: number
   requestId: string
 }) =>
@@ -44,7 +44,7 @@ export const createTenant = (input: {
     select tenant_id, owner_id, invitation_expires_at from app_private.admin_create_tenant(
       ${input.name}::text, ${input.slug}::text, ${input.plan}::text,
       ${input.ownerEmail}::text, ${input.ownerName}::text, ${input.ownerPasswordHash}::text,
-      ${input.invitationTokenHash ? sql.binary(input.invitationTokenHash) : null}::bytea,
+      ${input.invitation ? sql.binary(input.invitation.hash) : null}::bytea, ${input.invitation?.sealed ?? null}::text,
       make_interval(secs => ${input.invitationTtlSeconds}), ${input.requestId}::text
     )`
 

@@ -3,10 +3,10 @@ import fastifyRateLimit from '@fastify/rate-limit'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
-import { opaqueToken } from '../auth/tokens.ts'
 import { oneOrNotFound } from '../db/not-found.ts'
 import { decodeCursor, IdCursor, toPage } from '../http/cursor.ts'
 import { IdParams, PageQuery } from '../http/schemas.ts'
+import { mailToken, sealer } from '../mail/seal.ts'
 import { Problem } from '../problems.ts'
 import * as queries from './queries.ts'
 import {
@@ -36,6 +36,7 @@ const sha256 = (value: string) => createHash('sha256').update(value).digest()
 export async function adminRoutes(fastify: FastifyInstance, options: { token: string }) {
   const expected = sha256(options.token)
   const { config } = fastify
+  const seal = sealer(config.JWT_SECRET)
 
   // Encapsulated: this limiter applies to the routes of this plugin only.
   await fastify.register(fastifyRateLimit, {
@@ -98,8 +99,8 @@ export async function adminRoutes(fastify: FastifyInstance, options: { token: st
         operationId: 'adminCreateTenant',
         summary: 'Provision a tenant and its owner',
         description:
-          'With `owner.password`, a new owner account is created. Without it, an owner invitation is returned ' +
-          '(for a new email or an existing account, which accepts it with its own password).',
+          'With `owner.password`, a new owner account is created. Without it, an owner invitation is mailed to the ' +
+          'owner and also returned here (for a new email or an existing account, which accepts it with its own password).',
         body: CreateTenantBody,
         response: { 201: CreatedTenant },
       },
@@ -107,7 +108,7 @@ export async function adminRoutes(fastify: FastifyInstance, options: { token: st
     async (request, reply) => {
       const { name, slug, plan, owner } = request.body
       const passwordHash = owner.password === undefined ? null : await app.passwords.hash(owner.password)
-      const invitation = passwordHash === null ? opaqueToken() : null
+      const invitation = passwordHash === null ? mailToken(seal) : null
       const result = await app.db.transaction(async (tx) => {
         const created = await tx.one(
           queries.createTenant({
@@ -117,7 +118,7 @@ export async function adminRoutes(fastify: FastifyInstance, options: { token: st
             ownerEmail: owner.email,
             ownerName: owner.name,
             ownerPasswordHash: passwordHash,
-            invitationTokenHash: invitation?.hash ?? null,
+            invitation: invitation,
             invitationTtlSeconds: config.INVITATION_TTL,
             requestId: request.id,
           }),

@@ -1,5 +1,6 @@
 import { sql } from 'slonik'
 import { z } from 'zod'
+import { NoColumns } from '../db/context.ts'
 import { fieldsOf } from '../http/schemas.ts'
 import { ApiKey } from './schemas.ts'
 
@@ -16,17 +17,15 @@ const columns = sql.fragment`
   id, name, role, prefix, created_at as "createdAt", created_by as "createdBy", expires_at as "expiresAt",
   last_used_at as "lastUsedAt", created_at::text as "sortAt"`
 
-export const createApiKey = (input: {
-  name: string
-  role: string
-  prefix: string
-  keyHash: Buffer
-  expiresAt: string | null
-}) =>
+export const createApiKey = (input: { name: string; role: string; prefix: string; expiresAt: string | null }) =>
   sql.type(ApiKeyRow)`
-    insert into app_public.api_keys (name, role, prefix, key_hash, expires_at)
-    values (${input.name}, ${input.role}, ${input.prefix}, ${sql.binary(input.keyHash)}, ${input.expiresAt}::timestamptz)
+    insert into app_public.api_keys (name, role, prefix, expires_at)
+    values (${input.name}, ${input.role}, ${input.prefix}, ${input.expiresAt}::timestamptz)
     returning ${columns}`
+
+/** The key's SHA-256, recorded in the transaction that created the key (app_private.api_key_hashes). */
+export const recordApiKeyHash = (id: string, keyHash: Buffer) =>
+  sql.type(NoColumns)`select from app_private.record_api_key_hash(${id}::uuid, ${sql.binary(keyHash)})`
 
 /** Keys not revoked (expired ones included, so an admin sees why a client stopped), newest first. */
 export const listApiKeys = (before: readonly [string, string] | null, limit: number) =>

@@ -39,9 +39,11 @@ export async function apiKeyRoutes(fastify: FastifyInstance) {
     async (request, reply) => {
       const { key, prefix, hash } = newApiKey()
       const { name, role, expiresAt } = request.body
-      const row = await request.inTenant((tx) =>
-        tx.one(queries.createApiKey({ name, role, prefix, keyHash: hash, expiresAt: expiresAt ?? null })),
-      )
+      const row = await request.inTenant(async (tx) => {
+        const created = await tx.one(queries.createApiKey({ name, role, prefix, expiresAt: expiresAt ?? null }))
+        await tx.query(queries.recordApiKeyHash(created.id, hash))
+        return created
+      })
       return reply
         .code(201)
         .header('location', `/v1/api-keys/${row.id}`)

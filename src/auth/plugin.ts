@@ -45,6 +45,8 @@ declare module 'fastify' {
      * response body as JSON text with its ETag (null: nothing to show, a 404). See src/db/read.ts.
      */
     readInTenant(fn: string, args?: readonly FragmentSqlToken[]): Promise<ApiResponse | null>
+    /** The same read for a tenantless token: app_api.`fn` gets a null tenant and sets app.user_id only. */
+    readInUser(fn: string, args?: readonly FragmentSqlToken[]): Promise<ApiResponse | null>
     /** The same for routes that need a signed-in user but no tenant (app.user_id only). */
     inUser<T>(handler: (tx: Tx, context: TokenIdentity) => Promise<T>): Promise<T>
   }
@@ -143,6 +145,12 @@ export const authPlugin = fp(
       const identity = requireTenant(this.identity)
       const context = { ...identity, minimumRole: minimumRoleOf(this) }
       return app.tenantSlots.run(identity.tenantId, () => app.db.maybeOne(apiRead(fn, context, args)))
+    })
+    app.decorateRequest('readInUser', function readInUser(fn, args = []) {
+      if (!this.identity) throw new Problem('unauthorized', 'this route requires an access token')
+      if (isApiKey(this.identity)) throw forbidden(KEY_IS_NO_USER)
+      const context = { ...this.identity, tenantId: null, minimumRole: null }
+      return app.db.maybeOne(apiRead(fn, context, args))
     })
     app.decorateRequest('inUser', function inUser(handler) {
       if (!this.identity) throw new Problem('unauthorized', 'this route requires an access token')

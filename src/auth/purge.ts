@@ -6,42 +6,22 @@ export type PurgeResult = { ran: boolean; sessions: number; refreshTokens: numbe
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** One purge of ended sessions and expired refresh tokens (skipped while another instance runs one). */
+    /** One purge of ended sessions and expired refresh tokens (skipped while another runs one). */
     purgeSessions: () => Promise<PurgeResult>
   }
 }
 
 /**
- * Every instance schedules the purge every SESSION_PURGE_INTERVAL seconds; the database lets one
- * run at a time (an advisory lock in app_private.purge_sessions) and the others skip that round,
- * so adding instances adds no work and no lock queue.
+ * The purge on demand. Its schedule is a cron job of the job worker (src/jobs/runner.ts, every
+ * SESSION_PURGE_INTERVAL), so there is one scheduler; the database still lets one purge run at a
+ * time (an advisory lock in app_private.purge_sessions).
  */
 export const sessionPurgePlugin = fp(
   async (app: FastifyInstance) => {
-    const { SESSION_PURGE_INTERVAL: interval, SESSION_MAX_AGE: maxAge } = app.config
-    const purgeSessions = async (): Promise<PurgeResult> => {
+    const maxAge = app.config.SESSION_MAX_AGE
+    app.decorate('purgeSessions', async (): Promise<PurgeResult> => {
       const row = await app.db.one(queries.purgeSessions(maxAge))
       return { ran: row.ran, sessions: row.sessions, refreshTokens: row.refresh_tokens }
-    }
-    app.decorate('purgeSessions', purgeSessions)
-    if (interval === 0) return
-
-    // One round at a time per instance; closing waits for the round in flight (the pool closes after).
-    let inFlight: Promise<void> | null = null
-    const timer = setInterval(() => {
-      inFlight ??= purgeSessions()
-        .then((result) => {
-          if (result.ran) app.log.info({ purged: result }, 'purged ended sessions')
-        })
-        .catch((error: unknown) => app.log.error({ err: error }, 'session purge failed'))
-        .finally(() => {
-          inFlight = null
-        })
-    }, interval * 1000)
-    timer.unref()
-    app.addHook('onClose', async () => {
-      clearInterval(timer)
-      await inFlight
     })
   },
   { name: 'session-purge', dependencies: ['database'] },

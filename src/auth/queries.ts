@@ -1,7 +1,6 @@
 import { sql } from 'slonik'
 import { z } from 'zod'
 import { NoColumns } from '../db/context.ts'
-import { Role } from '../roles.ts'
 import { TenantSummary, User } from './schemas.ts'
 
 // Row schemas at module scope: zod compiles a schema on its first parse.
@@ -15,22 +14,9 @@ const RotationRow = z.object({
   tenant_id: z.uuid().nullable(),
 })
 const CurrentUserAndTenantRow = z.object({ user: User, tenant: TenantSummary })
-const MembershipRow = z.object({ tenant: TenantSummary, role: Role })
 const PurgeRow = z.object({ ran: z.boolean(), sessions: z.number(), refresh_tokens: z.number() })
 
 const seconds = (value: number) => sql.fragment`make_interval(secs => ${value})`
-
-export const register = (input: {
-  email: string
-  name: string
-  passwordHash: string
-  tenantName: string
-  tenantSlug: string
-}) =>
-  sql.type(RegisteredRow)`
-    select user_id, tenant_id from app_private.register(
-      ${input.email}::text, ${input.name}::text, ${input.passwordHash}::text, ${input.tenantName}::text, ${input.tenantSlug}::text
-    )`
 
 export const loginCandidate = (email: string) =>
   sql.type(LoginCandidateRow)`
@@ -72,23 +58,18 @@ export const revokeSession = (sessionId: string) =>
 
 export const currentUser = () =>
   sql.type(User)`
-    select u.id, u.email, u.name from app_public.users u where u.id = app_public.current_user_id()`
+    select u.id, u.email, u.name, u.email_verified_at as "emailVerifiedAt"
+    from app_public.users u where u.id = app_public.current_user_id()`
 
 /** The current user and tenant, as RLS lets the request context see them. */
 export const currentUserAndTenant = () =>
   sql.type(CurrentUserAndTenantRow)`
-    select json_build_object('id', u.id, 'email', u.email, 'name', u.name) as user,
+    -- app_api.iso: the timestamp as every other response prints it (json would keep PostgreSQL's).
+    select json_build_object('id', u.id, 'email', u.email, 'name', u.name,
+                             'emailVerifiedAt', app_api.iso(u.email_verified_at)) as user,
            json_build_object('id', t.id, 'slug', t.slug, 'name', t.name, 'plan', t.plan) as tenant
     from app_public.users u, app_public.tenants t
     where u.id = app_public.current_user_id() and t.id = app_public.current_tenant_id()`
-
-export const myMemberships = () =>
-  sql.type(MembershipRow)`
-    select json_build_object('id', t.id, 'slug', t.slug, 'name', t.name, 'plan', t.plan) as tenant, m.role
-    from app_public.memberships m
-    join app_public.tenants t on t.id = m.tenant_id
-    where m.user_id = app_public.current_user_id()
-    order by m.created_at, m.tenant_id`
 
 /** After a successful authentication: true when the presented device token was kept, else the new one is stored. */
 export const rememberDevice = (
@@ -108,6 +89,49 @@ export const rememberDevice = (
 export const deviceRecognised = (email: string, tokenHash: Buffer, lifetimeSeconds: number) =>
   sql.type(z.object({ recognised: z.boolean() }))`
     select app_private.device_recognised(${email}::text, ${sql.binary(tokenHash)}, ${seconds(lifetimeSeconds)}) as recognised`
+
+// Mailed-token flows: each definer function makes its change and queues its mail in the caller's
+// transaction. Tokens arrive hashed (SHA-256) and sealed (for the worker to put in the link).
+type MailedToken = { hash: Buffer; sealed: string }
+
+export const registerAccount = (
+  input: { email: string; name: string; passwordHash: string; tenantName: string; tenantSlug: string },
+  verification: MailedToken,
+  quiet: boolean,
+) =>
+  sql.type(RegisteredRow)`
+    select user_id, tenant_id from app_private.register_account(
+      ${input.email}::text, ${input.name}::text, ${input.passwordHash}::text, ${input.tenantName}::text,
+      ${input.tenantSlug}::text, ${sql.binary(verification.hash)}, ${verification.sealed}::text, ${quiet}::boolean
+    )`
+
+export const emailVerified = (userId: string) =>
+  sql.type(z.object({ verified: z.boolean() }))`select app_private.email_verified(${userId}::uuid) as verified`
+
+/** One job whatever the address: the worker looks it up (app_private.request_password_reset). */
+export const queuePasswordReset = (email: string, token: MailedToken) =>
+  sql.type(NoColumns)`
+    select from app_private.queue_password_reset(${email}::text, ${sql.binary(token.hash)}, ${token.sealed}::text)`
+
+export const resetPassword = (tokenHash: Buffer, passwordHash: string) =>
+  sql.type(NoColumns)`select from app_private.reset_password(${sql.binary(tokenHash)}, ${passwordHash}::text)`
+
+export const confirmEmail = (tokenHash: Buffer) =>
+  sql.type(z.object({ outcome: z.enum(['verified', 'changed', 'cancelled', 'reverted']) }))`
+    select app_private.confirm_email(${sql.binary(tokenHash)}) as outcome`
+
+export const resendEmailVerification = (token: MailedToken) =>
+  sql.type(NoColumns)`
+    select from app_private.resend_email_verification(${sql.binary(token.hash)}, ${token.sealed}::text)`
+
+export const changePassword = (passwordHash: string, keepSessionId: string) =>
+  sql.type(NoColumns)`select from app_private.change_password(${passwordHash}::text, ${keepSessionId}::uuid)`
+
+export const requestEmailChange = (email: string, confirm: MailedToken, cancel: MailedToken) =>
+  sql.type(NoColumns)`
+    select from app_private.request_email_change(
+      ${email}::text, ${sql.binary(confirm.hash)}, ${confirm.sealed}::text, ${sql.binary(cancel.hash)}, ${cancel.sealed}::text
+    )`
 
 const ApiKeyForHashRow = z.object({ api_key_id: z.uuid(), tenant_id: z.uuid() })
 /** The live API key with this hash (its id and tenant), for the authentication step only. */

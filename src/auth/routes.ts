@@ -3,9 +3,13 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import type { TokenIdentity, Tx } from '../db/context.ts'
 import { problemFromDatabaseError } from '../db/errors.ts'
+import { sendJsonText } from '../http/json-text.ts'
+import { Accepted } from '../http/schemas.ts'
 import { accountKey } from '../limits/client.ts'
+import { mailToken, sealer } from '../mail/seal.ts'
 import { forbidden, Problem } from '../problems.ts'
 import { DeviceTokenHeaders, presentedDeviceToken } from './devices.ts'
+import { MAIL_ACCEPTED } from './email-routes.ts'
 import * as queries from './queries.ts'
 import {
   DeleteAccountBody,
@@ -32,6 +36,8 @@ export async function authRoutes(fastify: FastifyInstance) {
   }
 
   const successorOf = refreshSuccessors(config.JWT_SECRET)
+  const seal = sealer(config.JWT_SECRET)
+  const verificationRequired = config.EMAIL_VERIFICATION_REQUIRED
 
   const sessionResponse = (tx: Tx, identity: TokenIdentity, refreshToken: string, request: FastifyRequest) =>
     startSessionResponse(app, tx, identity, refreshToken, presentedDeviceToken(request))
@@ -56,26 +62,35 @@ export async function authRoutes(fastify: FastifyInstance) {
         throttle: 'auth',
         createsTenant: true,
         problems: ['conflict'],
-        responses: { 201: 'Signed in as the owner of the new tenant; `Location` is your account (`/v1/me`)' },
+        responses: {
+          201: 'Signed in as the owner of the new tenant; `Location` is your account (`/v1/me`)',
+          202: 'With EMAIL_VERIFICATION_REQUIRED: check your mail (the same answer for a taken address)',
+        },
       },
       schema: {
         operationId: 'register',
         tags: ['auth'],
         summary: 'Create an account, its tenant (free plan) and the owner membership',
         description:
-          'Answers with a token pair, as login does. A taken email or tenant slug is a `/problems/conflict`.',
+          'Mails a confirmation link to the address. Answers with a token pair, as login does; a taken email or ' +
+          'tenant slug is a `/problems/conflict`. When the server sets EMAIL_VERIFICATION_REQUIRED, it answers 202 ' +
+          'instead, the same way for a new and a taken address (whose owner is told by mail), and you sign in once ' +
+          'the address is confirmed; a taken tenant slug is still a conflict.',
         body: RegisterBody,
         headers: DeviceTokenHeaders,
-        response: { 201: SessionResponse },
+        response: { 201: SessionResponse, 202: Accepted },
       },
     },
     async (request, reply) => {
       const { email, password, name, tenant } = request.body
       const passwordHash = await app.passwords.hash(password, [request.clientKey, accountKey(email)])
+      const input = { email, name, passwordHash, tenantName: tenant.name, tenantSlug: tenant.slug }
+      if (verificationRequired) {
+        await app.db.query(queries.registerAccount(input, mailToken(seal), true))
+        return reply.code(202).send(MAIL_ACCEPTED)
+      }
       const session = await app.db.transaction(async (tx) => {
-        const created = await tx.one(
-          queries.register({ email, name, passwordHash, tenantName: tenant.name, tenantSlug: tenant.slug }),
-        )
+        const created = await tx.one(queries.registerAccount(input, mailToken(seal), false))
         return openSessionResponse(tx, created.user_id, tenant.slug, request)
       })
       return reply.code(201).header('location', '/v1/me').send(session)
@@ -88,7 +103,7 @@ export async function authRoutes(fastify: FastifyInstance) {
       config: {
         access: 'public',
         throttle: 'password',
-        problems: ['unauthorized', 'tenant-suspended'],
+        problems: ['unauthorized', 'email-unverified', 'tenant-suspended'],
         responses: { 200: 'Signed in: a token pair for the tenant' },
       },
       schema: {
@@ -99,7 +114,9 @@ export async function authRoutes(fastify: FastifyInstance) {
           'An unknown email and a wrong password get the same answer, in the same time. ' +
           'A user who belongs to no tenant gets a tenantless session (`tenant: null`): enough to accept an invitation, ' +
           'create a tenant (POST /v1/tenants) and switch to it, or delete the account. ' +
-          'Without the `x-device-token` of an earlier sign-in, attempts count against the per-account cap.',
+          'Without the `x-device-token` of an earlier sign-in, attempts count against the per-account cap. ' +
+          'With EMAIL_VERIFICATION_REQUIRED, an address never confirmed is refused with `/problems/email-unverified` ' +
+          '(only once the password checked out).',
         body: LoginBody,
         headers: DeviceTokenHeaders,
         response: { 200: SessionResponse },
@@ -112,6 +129,9 @@ export async function authRoutes(fastify: FastifyInstance) {
       // Always one bcrypt comparison, against a dummy hash when the email is unknown.
       const valid = await app.passwords.verify(password, candidate?.password_hash ?? null, client)
       if (!candidate || !valid) throw invalidCredentials()
+      if (verificationRequired && !(await app.db.one(queries.emailVerified(candidate.user_id))).verified) {
+        throw new Problem('email-unverified', 'confirm your address with the link mailed to it before signing in')
+      }
       return app.db.transaction((tx) => openSessionResponse(tx, candidate.user_id, tenant ?? null, request))
     },
   )
@@ -228,19 +248,10 @@ export async function authRoutes(fastify: FastifyInstance) {
         response: { 200: MeResponse },
       },
     },
-    async (request) => {
-      if (request.identity?.tenantId === null) {
-        return request.inUser(async (tx) => {
-          const user = await tx.one(queries.currentUser())
-          const memberships = await tx.any(queries.myMemberships())
-          return { user, tenant: null, role: null, memberships: [...memberships] }
-        })
-      }
-      return request.inTenant(async (tx, context) => {
-        const { user, tenant } = await tx.one(queries.currentUserAndTenant())
-        const memberships = await tx.any(queries.myMemberships())
-        return { user, tenant, role: context.role, memberships: [...memberships] }
-      })
+    async (request, reply) => {
+      // One statement (app_api.me): a tenantless token sets app.user_id only.
+      const me = request.identity?.tenantId === null ? await request.readInUser('me') : await request.readInTenant('me')
+      return sendJsonText(reply, me?.body ?? null)
     },
   )
 

@@ -1,8 +1,17 @@
 import { z } from 'zod'
-import { Email, Id, Password, PersonName, Slug, TenantName } from '../http/schemas.ts'
+import { Email, Id, Password, PersonName, Slug, TenantName, Timestamp } from '../http/schemas.ts'
 import { Role } from '../roles.ts'
 
-export const User = z.object({ id: Id, email: z.string(), name: z.string() }).meta({ id: 'User' })
+export const User = z
+  .object({
+    id: Id,
+    email: z.string(),
+    name: z.string(),
+    emailVerifiedAt: Timestamp.nullable().describe(
+      'When this address was proven (a confirmation link, a password reset or an accepted invitation); null: never',
+    ),
+  })
+  .meta({ id: 'User' })
 export const TenantSummary = z
   .object({ id: Id, slug: z.string(), name: z.string(), plan: z.string() })
   .meta({ id: 'TenantSummary' })
@@ -73,3 +82,17 @@ export const MeResponse = z
 export const DeleteAccountBody = z
   .strictObject({ password: z.string().min(1).max(1024) })
   .meta({ examples: [{ password: 'correct horse battery' }] })
+
+export const ForgotPasswordBody = z.strictObject({ email: Email }).meta({ examples: [{ email: 'ann@example.com' }] })
+export const ResetPasswordBody = z
+  .strictObject({ token: z.string().min(1).max(200).describe('From the mailed link'), password: Password })
+  .meta({ examples: [{ token: 'the token of the mailed link', password: 'a new good passphrase' }] })
+export const ConfirmEmailBody = z
+  .strictObject({ token: z.string().min(1).max(200).describe('From the mailed link') })
+  .meta({ examples: [{ token: 'the token of the mailed link' }] })
+export const ChangePasswordBody = z
+  .strictObject({ currentPassword: z.string().min(1).max(1024), password: Password })
+  .meta({ examples: [{ currentPassword: 'correct horse battery', password: 'a new good passphrase' }] })
+export const ChangeEmailBody = z
+  .strictObject({ email: Email, password: z.string().min(1).max(1024) })
+  .meta({ examples: [{ email: 'ann@new.example.com', password: 'correct horse battery' }] })

@@ -456,18 +456,16 @@ function invitationRow(invitation) {
   const revoke = button('Revoke', `Revoke the invitation for ${invitation.email}`, () =>
     act(() => api('DELETE', `/v1/invitations/${encodeURIComponent(invitation.id)}`)),
   )
-  li.append(revoke, ...invitationExtras(invitation))
+  // The invitee's link goes by mail only; a resend mails a fresh one (the old link stops working).
+  const resend = button('Resend', `Send the invitation to ${invitation.email} again`, () =>
+    act(async () => {
+      await api('POST', `/v1/invitations/${encodeURIComponent(invitation.id)}/resend`)
+      notice(`The invitation was sent again to ${invitation.email}.`)
+    }),
+  )
+  li.append(revoke, ' ', resend)
   return li
 }
-
-// ---- invitation resend: to be wired after the `email` branch lands ---------------------------
-// POST /v1/invitations/:id/resend (DESIGN.md) is being built elsewhere. Return its button here,
-// e.g. button('Resend', `Resend the invitation to ${invitation.email}`, () =>
-// act(() => api('POST', `/v1/invitations/${id}/resend`))), and the row shows it next to Revoke.
-function invitationExtras(_invitation) {
-  return []
-}
-// ----------------------------------------------------------------------------------------------
 
 async function loadInvitations() {
   if (!atLeast(state.session.role, 'admin')) {

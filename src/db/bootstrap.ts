@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import * as gm from 'graphile-migrate'
+import { runMigrations as installJobQueue, Logger as WorkerLogger } from 'graphile-worker'
 import pg from 'pg'
 
 const root = (path: string) => fileURLToPath(new URL(`../../${path}`, import.meta.url))
@@ -77,12 +78,25 @@ async function applyDatabaseGrants(rootUrl: string, database: string): Promise<v
 }
 
 /**
- * Applies committed migrations as the owner role (graphile-migrate, same settings as .gmrc),
- * then db/audit.sql. forceActions: the audit views are re-applied on every migrate, not only when
+ * Installs or upgrades the job queue (graphile-worker's own schema `graphile_worker`, its own
+ * migrations) as the owner role, then applies committed migrations (graphile-migrate, same
+ * settings as .gmrc), then db/audit.sql. The queue comes first: our definer functions enqueue
+ * into it and app_audit.mail_queue reads it. forceActions: the audit views are re-applied on every migrate, not only when
  * a migration ran, so they always match this PostgreSQL's catalog (the file is idempotent, and
  * graphile-migrate's advisory lock serialises instances booting together).
  */
 export async function migrate(ownerUrl: string, rootUrl?: string): Promise<void> {
+  await installJobQueue({ connectionString: ownerUrl, logger: quietWorkerLogger })
+  // PostgreSQL grants EXECUTE on new functions to PUBLIC. tenantry_app has no USAGE on the
+  // schema anyway; still, no one but the owner may call the queue's functions (our definer
+  // functions enqueue), including functions a later graphile-worker release adds.
+  await withClient(ownerUrl, (client) =>
+    client.query(`
+      revoke all on schema graphile_worker from public;
+      revoke all on all functions in schema graphile_worker from public;
+      alter default privileges in schema graphile_worker revoke execute on functions from public;
+    `),
+  )
   await gm.migrate(
     {
       connectionString: ownerUrl,
@@ -116,3 +130,7 @@ const quietLogger = new (gm as unknown as { Logger: new (f: unknown) => gm.Logge
     if (level === 'error' || level === 'warning') console.error(`graphile-migrate: ${message}`)
   },
 )
+
+const quietWorkerLogger = new WorkerLogger(() => (level, message) => {
+  if (level === 'error' || level === 'warning') console.error(`graphile-worker: ${message}`)
+})

@@ -94,6 +94,8 @@ export function problemFromOwnCode(code: string, message: string): Problem | und
       return new Problem('plan-limit-exceeded', message)
     case 'TNLOW':
       return new Problem('last-owner', message)
+    case 'TN410':
+      return new Problem('token-expired', message)
     default:
       return undefined
   }

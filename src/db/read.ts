@@ -1,10 +1,16 @@
 import { type FragmentSqlToken, type PrimitiveValueExpression, sql } from 'slonik'
 import { z } from 'zod'
 import type { Role } from '../roles.ts'
-import { isApiKey, type TenantCaller } from './context.ts'
+import { isApiKey, type RequestIdentity, type TenantCaller } from './context.ts'
 
-/** Who reads, and the least role the route allows (null: the database alone decides). */
-export type ReadContext = TenantCaller & { minimumRole: Role | null }
+/**
+ * Who reads, and the least role the route allows (null: the database alone decides): a session
+ * or an API key. A null tenant is a tenantless token: only app_api functions that accept one
+ * (app_api.me) take it.
+ */
+export type ReadContext = (TenantCaller | (Omit<RequestIdentity, 'tenantId'> & { tenantId: null })) & {
+  minimumRole: Role | null
+}
 
 const Response = z.object({ body: z.string(), etag: z.string().nullable() })
 export type ApiResponse = z.infer<typeof Response>

@@ -22,6 +22,14 @@ export const Timestamp = z.string().meta({ format: 'date-time' })
 
 export const IdParams = z.strictObject({ id: Id })
 
+/**
+ * 202 of every request that may send mail: the same body whatever happened (an unknown address,
+ * a spent budget), so the answer never tells whether an account exists.
+ */
+export const Accepted = z
+  .object({ message: z.string() })
+  .meta({ id: 'Accepted', examples: [{ message: 'If the address can receive it, a mail is on its way.' }] })
+
 /** Keyset pagination: `?limit=1..100` (default 20) and the opaque `?cursor=` from the last page. */
 export const PageQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(100).default(20),

@@ -26,11 +26,16 @@ const columns = sql.fragment`
   id, email, role, expires_at as "expiresAt", created_at as "createdAt", invited_by as "invitedBy",
   created_at::text as "sortAt"`
 
-export const createInvitation = (input: { email: string; role: string; tokenHash: Buffer; ttlSeconds: number }) =>
+export const createInvitation = (input: { email: string; role: string; ttlSeconds: number }) =>
   sql.type(InvitationRow)`
-    insert into app_public.invitations (email, role, token_hash, expires_at)
-    values (${input.email}, ${input.role}, ${sql.binary(input.tokenHash)}, now() + make_interval(secs => ${input.ttlSeconds}))
+    insert into app_public.invitations (email, role, expires_at)
+    values (${input.email}, ${input.role}, now() + make_interval(secs => ${input.ttlSeconds}))
     returning ${columns}`
+
+/** A new token for a pending invitation of the current tenant, mailed to the invitee (create and resend). */
+export const mailInvitation = (id: string, token: { hash: Buffer; sealed: string }) =>
+  sql.type(z.object({ mailed: z.boolean() }))`
+    select app_private.mail_invitation(${id}::uuid, ${sql.binary(token.hash)}, ${token.sealed}::text) as mailed`
 
 /** Pending invitations, newest first. */
 export const listPending = (before: readonly [string, string] | null, limit: number) =>

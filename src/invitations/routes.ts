@@ -7,8 +7,9 @@ import { startSessionResponse } from '../auth/sessions.ts'
 import { hashToken, opaqueToken } from '../auth/tokens.ts'
 import { oneOrNotFound } from '../db/not-found.ts'
 import { decodeCursor, TimeAndIdCursor, toPage } from '../http/cursor.ts'
-import { IdParams, PageQuery } from '../http/schemas.ts'
+import { Accepted, IdParams, PageQuery } from '../http/schemas.ts'
 import { accountKey } from '../limits/client.ts'
+import { mailToken, sealer } from '../mail/seal.ts'
 import { Problem } from '../problems.ts'
 import * as queries from './queries.ts'
 import { AcceptInvitationBody, CreatedInvitation, CreateInvitationBody, Invitation, InvitationPage } from './schemas.ts'
@@ -16,6 +17,7 @@ import { AcceptInvitationBody, CreatedInvitation, CreateInvitationBody, Invitati
 export async function invitationRoutes(fastify: FastifyInstance) {
   const app = fastify.withTypeProvider<ZodTypeProvider>()
   const { config } = app
+  const seal = sealer(config.JWT_SECRET)
 
   app.post(
     '/v1/invitations',
@@ -23,7 +25,7 @@ export async function invitationRoutes(fastify: FastifyInstance) {
       config: {
         access: 'admin',
         problems: ['plan-limit-exceeded', 'conflict'],
-        responses: { 201: 'The invitation, with its token (shown only this once)' },
+        responses: { 201: 'The invitation; its token is mailed to the invitee' },
       },
       schema: {
         operationId: 'createInvitation',
@@ -31,20 +33,48 @@ export async function invitationRoutes(fastify: FastifyInstance) {
         summary: 'Invite someone by email with a fixed role',
         description:
           'Members plus pending invitations must fit the plan (`/problems/plan-limit-exceeded`). Only an owner invites an owner. ' +
-          'Send the `token` to the invitee; they accept it at `POST /v1/invitations/accept`.',
+          'The invitee gets the token by mail (a link to `/account/accept`), never the inviter; accepting it proves ' +
+          'the address. `POST /v1/invitations/{id}/resend` mails it again.',
         body: CreateInvitationBody,
         response: { 201: CreatedInvitation },
       },
     },
     async (request, reply) => {
-      const { token, hash } = opaqueToken()
-      const row = await request.inTenant((tx) =>
-        tx.one(queries.createInvitation({ ...request.body, tokenHash: hash, ttlSeconds: config.INVITATION_TTL })),
-      )
+      const row = await request.inTenant(async (tx) => {
+        const created = await tx.one(queries.createInvitation({ ...request.body, ttlSeconds: config.INVITATION_TTL }))
+        await tx.query(queries.mailInvitation(created.id, mailToken(seal)))
+        return created
+      })
       return reply
         .code(201)
         .header('location', `/v1/invitations/${row.id}`)
-        .send({ id: row.id, email: row.email, role: row.role, expiresAt: row.expiresAt, token })
+        .send({ id: row.id, email: row.email, role: row.role, expiresAt: row.expiresAt })
+    },
+  )
+
+  app.post(
+    '/v1/invitations/:id/resend',
+    {
+      config: {
+        access: 'admin',
+        problems: ['not-found'],
+        responses: { 202: 'Accepted: the invitation is mailed again (same expiry)' },
+      },
+      schema: {
+        operationId: 'resendInvitation',
+        tags: ['invitations'],
+        summary: 'Mail a pending invitation again',
+        description:
+          'A new link replaces the earlier ones; the expiry stays. At most one mail per invitation per 60 s and five ' +
+          'per hour: beyond, nothing is sent and the answer is the same. Accepted, revoked and expired invitations answer 404.',
+        params: IdParams,
+        body: z.strictObject({}).nullish(),
+        response: { 202: Accepted },
+      },
+    },
+    async (request, reply) => {
+      await request.inTenant((tx) => tx.query(queries.mailInvitation(request.params.id, mailToken(seal))))
+      return reply.code(202).send({ message: 'If the address can receive it, a mail is on its way.' })
     },
   )
 

@@ -19,7 +19,6 @@ export const CreatedInvitation = z
     email: z.string(),
     role: Role,
     expiresAt: Timestamp,
-    token: z.string().describe('Shown once: send it to the invitee; only its hash is stored'),
   })
   .meta({ id: 'CreatedInvitation' })
 
@@ -34,5 +33,5 @@ export const AcceptInvitationBody = z
     password: Password.optional().describe("Required: the new account's password, or your existing password"),
   })
   .meta({
-    examples: [{ token: 'the token of POST /v1/invitations', name: 'Bob', password: 'another good passphrase' }],
+    examples: [{ token: 'the token of the mailed invitation link', name: 'Bob', password: 'another good passphrase' }],
   })

@@ -20,7 +20,7 @@ export const changeRole = (userId: string, role: string) =>
       where tenant_id = app_public.current_tenant_id() and user_id = ${userId}::uuid
       returning user_id, role, created_at
     )
-    select c.user_id as "userId", u.email, u.name, c.role, c.created_at as "joinedAt", c.created_at::text as "sortAt"
+    select c.user_id as "userId", u.email, u.name, u.email_verified_at as "emailVerifiedAt", c.role, c.created_at as "joinedAt", c.created_at::text as "sortAt"
     from changed c join app_public.users u on u.id = c.user_id`
 
 export const removeMember = (userId: string) =>

@@ -3,7 +3,14 @@ import { Id, page, Timestamp } from '../http/schemas.ts'
 import { Role } from '../roles.ts'
 
 export const Member = z
-  .object({ userId: Id, email: z.string(), name: z.string(), role: Role, joinedAt: Timestamp })
+  .object({
+    userId: Id,
+    email: z.string(),
+    name: z.string(),
+    emailVerifiedAt: Timestamp.nullable().describe('When the member proved their address; null: never'),
+    role: Role,
+    joinedAt: Timestamp,
+  })
   .meta({ id: 'Member' })
 
 export const MemberPage = page(Member)

@@ -5,8 +5,9 @@
 import { Writable } from 'node:stream'
 import type { FastifyInstance, InjectOptions } from 'fastify'
 import t from 'tap'
-import { addMember, buildTestApp, call, PASSWORD, registerTenant, type Session } from '../helpers/app.ts'
+import { addMember, buildTestApp, call, factoriesOf, PASSWORD, registerTenant, type Session } from '../helpers/app.ts'
 import { connect, createTestDatabase } from '../helpers/db.ts'
+import { invitationToken, queuedToken } from '../helpers/mail.ts'
 
 const TOKEN = 'platform-admin-token-for-tests-0123456789'
 
@@ -150,6 +151,16 @@ t.test('platform admin', async (t) => {
       owner: { id: null, email: `${s}@example.com` },
       invitation: { token: String, expiresAt: String },
     })
+    const mailed = await factoriesOf(app).root.query(
+      `select payload->>'kind' as kind, key from graphile_worker._private_jobs where payload->>'to' = $1`,
+      [`${s}@example.com`],
+    )
+    t.match(mailed.rows, [{ kind: 'invitation', key: /^invitation:/ }], 'the owner invitation is mailed to the owner')
+    t.equal(
+      await queuedToken(app, mailed.rows[0].key),
+      created.invitation.token,
+      'the mail carries the token the platform admin sees',
+    )
     const accepted = await app.inject({
       method: 'POST',
       url: '/v1/invitations/accept',
@@ -309,7 +320,7 @@ t.test('platform admin', async (t) => {
         await app.inject({
           method: 'POST',
           url: '/v1/invitations/accept',
-          payload: { token: invite.json().token, password: PASSWORD },
+          payload: { token: await invitationToken(app, invite.json().id), password: PASSWORD },
         })
       ).json() as Session
     })()
@@ -376,7 +387,7 @@ t.test('platform admin', async (t) => {
     const accepted = await app.inject({
       method: 'POST',
       url: '/v1/invitations/accept',
-      payload: { token: invitation.token, name: 'Invited', password: PASSWORD },
+      payload: { token: await invitationToken(app, invitation.id), name: 'Invited', password: PASSWORD },
     })
     t.equal(accepted.statusCode, 200)
     const invited: Session = accepted.json()

@@ -111,11 +111,12 @@ t.test('PLAN_UPGRADES=platform: admins downgrade, only /v1/admin upgrades', asyn
 
 t.test('PLAN_UPGRADES defaults: platform in production, open in development and test', async (t) => {
   const { loadConfig } = await import('../../src/config.ts')
-  t.equal(loadConfig({ NODE_ENV: 'production', JWT_SECRET: 's'.repeat(32) }).PLAN_UPGRADES, 'platform')
+  const mailEnv = { SMTP_URL: 'smtp://mail.example.com', PUBLIC_URL: 'https://app.example.com' }
+  t.equal(loadConfig({ NODE_ENV: 'production', JWT_SECRET: 's'.repeat(32), ...mailEnv }).PLAN_UPGRADES, 'platform')
   t.equal(loadConfig({ NODE_ENV: 'development', DATA_DIR: t.testdirName }).PLAN_UPGRADES, 'open')
   t.equal(loadConfig({ NODE_ENV: 'test' }).PLAN_UPGRADES, 'open')
   t.equal(
-    loadConfig({ NODE_ENV: 'production', JWT_SECRET: 's'.repeat(32), PLAN_UPGRADES: 'open' }).PLAN_UPGRADES,
+    loadConfig({ NODE_ENV: 'production', JWT_SECRET: 's'.repeat(32), ...mailEnv, PLAN_UPGRADES: 'open' }).PLAN_UPGRADES,
     'open',
   )
   t.throws(() => loadConfig({ NODE_ENV: 'test', PLAN_UPGRADES: 'anyone' }), /PLAN_UPGRADES/)

@@ -32,9 +32,11 @@ t.test('API keys', async (t) => {
     t.ok(match, `format: ${created.key.slice(0, 14)}…`)
     t.equal(match?.[1], created.prefix, 'the prefix is the key’s public part')
     t.ok(Buffer.from(match?.[2] ?? '', 'base64url').length * 8 >= 128, 'the secret has at least 128 bits (256)')
-    const { rows } = await root.query('select *, key_hash::text as hash_text from app_public.api_keys where id = $1', [
-      created.id,
-    ])
+    const { rows } = await root.query(
+      `select k.*, h.key_hash from app_public.api_keys k
+       join app_private.api_key_hashes h on h.tenant_id = k.tenant_id and h.api_key_id = k.id where k.id = $1`,
+      [created.id],
+    )
     t.same(rows[0].key_hash, createHash('sha256').update(created.key).digest(), 'the database keeps SHA-256(key)')
     t.notMatch(JSON.stringify(rows[0]), match?.[2] ?? '-', 'and never the secret')
     const listed = await call(app, owner, 'GET', '/v1/api-keys')

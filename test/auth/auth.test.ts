@@ -2,6 +2,7 @@ import t from 'tap'
 import { addMember, buildTestApp, call, PASSWORD, registerTenant, type Session } from '../helpers/app.ts'
 import { connect } from '../helpers/db.ts'
 import { decodeJwt, forgeJwt } from '../helpers/jwt.ts'
+import { invitationToken } from '../helpers/mail.ts'
 
 const json = { 'content-type': 'application/json' }
 
@@ -164,7 +165,7 @@ t.test('authentication', async (t) => {
     const accept = await app.inject({
       method: 'POST',
       url: '/v1/invitations/accept',
-      payload: { token: invite.json().token, password: PASSWORD },
+      payload: { token: await invitationToken(app, invite.json().id), password: PASSWORD },
     })
     t.equal(accept.statusCode, 200)
     t.equal(accept.json().tenant.slug, 'switch-b')
@@ -254,7 +255,7 @@ t.test('authentication', async (t) => {
     await app.inject({
       method: 'POST',
       url: '/v1/invitations/accept',
-      payload: { token: invite.json().token, password: PASSWORD },
+      payload: { token: await invitationToken(app, invite.json().id), password: PASSWORD },
     })
     const fallback = await login({ email: owner.user.email, password: PASSWORD })
     t.equal(fallback.statusCode, 200)

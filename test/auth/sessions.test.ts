@@ -7,9 +7,12 @@ import type { FastifyInstance } from 'fastify'
 import type pg from 'pg'
 import t from 'tap'
 import { hashToken } from '../../src/auth/tokens.ts'
+import { purgeCronPattern } from '../../src/jobs/runner.ts'
 import { buildTestApp, call, factoriesOf, PASSWORD, registerTenant, type Session } from '../helpers/app.ts'
 import { connect, createTestDatabase } from '../helpers/db.ts'
 import { decodeJwt } from '../helpers/jwt.ts'
+import { startTestWorker } from '../helpers/mail.ts'
+import { waitFor } from '../helpers/wait.ts'
 
 const ROUNDS = 20
 const TABS = 10
@@ -259,16 +262,25 @@ t.test('only one instance purges at a time: the others skip while one holds the 
   }
 })
 
-t.test('the periodic job runs on its own (SESSION_PURGE_INTERVAL)', async (t) => {
+t.test('the purge is a cron job of the job worker (SESSION_PURGE_INTERVAL), one scheduler for all', async (t) => {
+  t.equal(purgeCronPattern(3600), '0 */1 * * *', 'an hour')
+  t.equal(purgeCronPattern(60), '*/1 * * * *', 'a minute')
+  t.equal(purgeCronPattern(1), '*/1 * * * *', 'never more often than a minute')
+  t.equal(purgeCronPattern(7 * 24 * 3600), '0 0 * * *', 'never less often than a day')
   const db = await createTestDatabase(t)
-  const { app } = await buildTestApp(t, { db, env: { SESSION_PURGE_INTERVAL: '1' } })
+  const { app, config } = await buildTestApp(t, { db })
   const root = await connect(t, db.rootUrl)
   const owner = await registerTenant(app)
   await call(app, owner, 'POST', '/v1/auth/logout')
-  let remaining = 1
-  for (let waited = 0; waited < 30 && remaining > 0; waited++) {
-    await new Promise((resolve) => setTimeout(resolve, 500))
-    remaining = (await root.query('select 1 from app_private.sessions where user_id = $1', [owner.user.id])).rowCount!
-  }
-  t.equal(remaining, 0, 'the logged-out session was purged without anyone asking')
+  await startTestWorker(t, { config, ownerUrl: db.ownerUrl })
+  const crons = async () =>
+    (await root.query('select identifier from graphile_worker._private_known_crontabs')).rows.map((r) => r.identifier)
+  await waitFor('the worker to register its cron items', async () => (await crons()).length > 0)
+  t.same(await crons(), ['purge_sessions'], 'the worker registered the purge as its cron item')
+  // A tick of that cron item is this job; queued by hand rather than waiting for the minute.
+  await root.query(`select graphile_worker.add_job('purge_sessions')`)
+  const remaining = async () =>
+    (await root.query('select 1 from app_private.sessions where user_id = $1', [owner.user.id])).rowCount!
+  await waitFor('the worker to run the purge', async () => (await remaining()) === 0)
+  t.equal(await remaining(), 0, 'the logged-out session was purged by the job')
 })

@@ -45,14 +45,12 @@ t.test(
           await app.query(`insert into app_public.items (name, payload) values ($1, '{"secret": true}')`, [
             `${name} item`,
           ])
-          await app.query(`insert into app_public.invitations (email, role, token_hash) values ($1, 'member', $2)`, [
+          await app.query(`insert into app_public.invitations (email, role) values ($1, 'member')`, [
             `invitee-${name}@example.com`,
-            createHash('sha256').update(randomBytes(32)).digest(),
           ])
-          await app.query(
-            `insert into app_public.api_keys (name, role, prefix, key_hash) values ($1, 'viewer', 'abcd1234', $2)`,
-            [`${name} key`, createHash('sha256').update(randomBytes(32)).digest()],
-          )
+          await app.query(`insert into app_public.api_keys (name, role, prefix) values ($1, 'viewer', 'abcd1234')`, [
+            `${name} key`,
+          ])
           await app.query(
             `insert into app_public.activities (type, payload) values ('BROADCAST_MESSAGE', '{"message": "hello"}')`,
           )

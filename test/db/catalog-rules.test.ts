@@ -384,7 +384,15 @@ t.test('catalog rules', async (t) => {
       )
       t.same(
         views.map((v) => v.relname),
-        ['api_role', 'api_role_grants', 'definer_functions', 'policies', 'rule_violations', 'table_security'],
+        [
+          'api_role',
+          'api_role_grants',
+          'definer_functions',
+          'mail_queue',
+          'policies',
+          'rule_violations',
+          'table_security',
+        ],
       )
       for (const view of views) {
         t.equal(view.owner, OWNER_ROLE, `${view.relname} is owned by ${OWNER_ROLE}`)

@@ -7,6 +7,7 @@ import type { FastifyInstance } from 'fastify'
 import type { Role } from '../../src/roles.ts'
 import { call, PASSWORD, type Session, uniqueName } from './app.ts'
 import type { Factories } from './factories.ts'
+import { queuedToken } from './mail.ts'
 
 export type Method = 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE'
 // biome-ignore lint/suspicious/noExplicitAny: response bodies, checked by shape below
@@ -84,6 +85,32 @@ export function conformanceCases(fixtures: CaseFixtures): { cases: Case[]; publi
       does: 'delete own account',
       status: 204,
       prepare: async (role) => ({ caller: await caller(role), url: '/v1/me', payload: { password: PASSWORD } }),
+    },
+    {
+      route: 'POST /v1/me/email/verification',
+      does: 'mail own confirmation link again',
+      status: 202,
+      prepare: async (role) => ({ caller: await caller(role), url: '/v1/me/email/verification' }),
+    },
+    {
+      route: 'PUT /v1/me/password',
+      does: 'change own password',
+      status: 204,
+      prepare: async (role) => ({
+        caller: await caller(role),
+        url: '/v1/me/password',
+        payload: { currentPassword: PASSWORD, password: 'a brand new passphrase' },
+      }),
+    },
+    {
+      route: 'PUT /v1/me/email',
+      does: 'ask to change own address',
+      status: 202,
+      prepare: async (role) => ({
+        caller: await caller(role),
+        url: '/v1/me/email',
+        payload: { email: `${uniqueName('moved')}@example.com`, password: PASSWORD },
+      }),
     },
     {
       route: 'POST /v1/tenants',
@@ -298,6 +325,15 @@ export function conformanceCases(fixtures: CaseFixtures): { cases: Case[]; publi
       prepare: async (role) => ({ caller: await caller(role), url: `/v1/api-keys/${(await apiKey()).id}` }),
     },
     {
+      route: 'POST /v1/invitations/:id/resend',
+      does: 'mail a pending invitation again',
+      status: 202,
+      prepare: async (role) => ({
+        caller: await caller(role),
+        url: `/v1/invitations/${(await invitation()).id}/resend`,
+      }),
+    },
+    {
       route: 'GET /v1/activities',
       does: 'read the activity log',
       status: 200,
@@ -404,6 +440,27 @@ export function conformanceCases(fixtures: CaseFixtures): { cases: Case[]; publi
       prepare: anonymous('/dashboard/socket.io.min.js'),
     },
     { route: 'GET /docs', does: 'Swagger UI page', status: 200, prepare: anonymous('/docs') },
+    { route: 'GET /account/reset', does: 'password reset page', status: 200, prepare: anonymous('/account/reset') },
+    { route: 'GET /account/confirm', does: 'confirmation page', status: 200, prepare: anonymous('/account/confirm') },
+    { route: 'GET /account/accept', does: 'invitation page', status: 200, prepare: anonymous('/account/accept') },
+    {
+      route: 'GET /account/account.js',
+      does: 'account pages script',
+      status: 200,
+      prepare: anonymous('/account/account.js'),
+    },
+    {
+      route: 'GET /account/style.css',
+      does: 'account pages styles',
+      status: 200,
+      prepare: anonymous('/account/style.css'),
+    },
+    {
+      route: 'GET /dev/mail',
+      does: 'the dev mailbox (not in production)',
+      status: 200,
+      prepare: anonymous('/dev/mail'),
+    },
     {
       route: 'GET /docs/static/index.html',
       does: 'Swagger UI (redirects to /docs)',
@@ -466,6 +523,34 @@ export function conformanceCases(fixtures: CaseFixtures): { cases: Case[]; publi
         url: '/v1/auth/refresh',
         payload: { refreshToken: (await f.member(tenant, 'viewer')).refreshToken },
       }),
+    },
+    {
+      route: 'POST /v1/auth/password/forgot',
+      does: 'ask for a reset link',
+      status: 202,
+      prepare: anonymous('/v1/auth/password/forgot', { email: 'whoever@example.com' }),
+    },
+    {
+      route: 'POST /v1/auth/password/reset',
+      does: 'reset a password with a mailed token',
+      status: 204,
+      prepare: async () => {
+        const user = await f.member(tenant, 'viewer')
+        await call(api, null, 'POST', '/v1/auth/password/forgot', { email: user.user.email })
+        const token = await queuedToken(api, `reset_password:${user.user.id}`)
+        return { caller: null, url: '/v1/auth/password/reset', payload: { token, password: 'a brand new passphrase' } }
+      },
+    },
+    {
+      route: 'POST /v1/auth/email/confirm',
+      does: 'confirm an address with a mailed token',
+      status: 204,
+      prepare: async () => {
+        const user = await f.member(tenant, 'viewer')
+        await call(api, user, 'POST', '/v1/me/email/verification')
+        const token = await queuedToken(api, `verify_email:${user.user.id}`)
+        return { caller: null, url: '/v1/auth/email/confirm', payload: { token } }
+      },
     },
     {
       route: 'POST /v1/invitations/accept',

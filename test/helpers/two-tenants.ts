@@ -1,6 +1,7 @@
 import type { Test } from 'tap'
 import type { Role } from '../../src/roles.ts'
 import { buildTestApp, call, factoriesOf, PASSWORD, type Session } from './app.ts'
+import { invitationToken } from './mail.ts'
 import { snapshot } from './snapshot.ts'
 
 export type Method = 'GET' | 'HEAD' | 'POST' | 'PATCH' | 'PUT' | 'DELETE'
@@ -10,9 +11,9 @@ export type Crew = Record<Role, Session>
 
 export const ROLES_DOWN: Role[] = ['owner', 'admin', 'member', 'viewer']
 export const SECRET_NAMES = ['password_hash', 'token_hash', 'passwordHash', 'tokenHash']
-/** Where the contract puts tokens: the invitation token once, token pairs from auth and accept. */
+/** Where the contract puts tokens: token pairs from auth and accept; the invitation token only in mail. */
 export const TOKEN_KEYS: Record<string, string[]> = {
-  token: ['POST /v1/invitations'],
+  token: [],
   key: ['POST /v1/api-keys'],
   accessToken: [
     'POST /v1/auth/register',
@@ -105,7 +106,8 @@ export async function twoTenants(t: Test) {
   const invite = async (as: Session, email: string, role: Role = 'member'): Promise<{ id: string; token: string }> => {
     const res = await send(as, 'POST', '/v1/invitations', { email, role })
     if (res.statusCode !== 201) throw new Error(`invitation: ${res.statusCode} ${res.body}`)
-    return res.json()
+    const { id } = res.json()
+    return { id, token: await invitationToken(app, id) }
   }
   const aItems = [
     await createItem(A.member, 'a first', { owner: 'a' }),

@@ -14,6 +14,7 @@ import { generateTypes } from '@tenantry/openapi-types'
 import t from 'tap'
 import { ACTIVITY_TYPES, pascalCase } from '../../src/activities/schemas.ts'
 import { buildTestApp } from '../helpers/app.ts'
+import { invitationToken } from '../helpers/mail.ts'
 
 const run = promisify(execFile)
 // tsc runs in a plain Node: tap's process tracking wraps every spawn and hands its loader hooks
@@ -84,9 +85,13 @@ t.test('a client generated from /docs/json type-checks and completes the user jo
 
   // Not `typeof import('../client/journey.ts')`: that would pull the journey into the root type-check.
   const { journey } = (await import(pathToFileURL(join(dir, 'journey.ts')).href)) as {
-    journey: (baseUrl: string, runId: string) => Promise<{ steps: string[] }>
+    journey: (
+      baseUrl: string,
+      runId: string,
+      mailedInvitation: (id: string) => Promise<string>,
+    ) => Promise<{ steps: string[] }>
   }
-  const report = await journey(base, String(process.pid))
+  const report = await journey(base, String(process.pid), (id) => invitationToken(app, id))
   for (const line of report.steps) t.comment(line)
   t.equal(report.steps.length, 11, 'every step of the journey ran')
 })

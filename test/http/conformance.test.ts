@@ -20,6 +20,7 @@ import { ROLES, type Role, roleAtLeast } from '../../src/roles.ts'
 import { buildTestApp, call, factoriesOf, registerTenant, uniqueName } from '../helpers/app.ts'
 import { conformanceCases, type Json, type Method, type Request } from '../helpers/conformance-cases.ts'
 import { createTestDatabase } from '../helpers/db.ts'
+import { invitationToken } from '../helpers/mail.ts'
 
 type Outcome = { status: number; type?: string; hidden: boolean }
 
@@ -63,7 +64,8 @@ t.test('route × role conformance: the API and the database alone agree with eve
       role: 'member',
     })
     if (res.statusCode !== 201) throw new Error(`invitation fixture: ${res.statusCode} ${res.body}`)
-    return res.json()
+    const { id } = res.json()
+    return { id, token: await invitationToken(api, id) }
   }
 
   const { cases, publicCases } = conformanceCases({ api, f, owner, tenant, caller, item, invitation })

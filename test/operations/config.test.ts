@@ -29,7 +29,17 @@ t.test('configuration is validated at boot, naming every bad value', async (t) =
     )
   }
   t.throws(() => loadConfig({ JWT_SECRET: 'x' }), /JWT_SECRET/, 'a 1-byte secret is refused with NODE_ENV unset')
-  const ok = loadConfig({ NODE_ENV: 'production', JWT_SECRET: 's'.repeat(32), PORT: '8080' })
+  const mail = { SMTP_URL: 'smtp://mail.example.com:587', PUBLIC_URL: 'https://app.example.com/' }
+  t.throws(
+    () => loadConfig({ NODE_ENV: 'production', JWT_SECRET: 's'.repeat(32) }),
+    /SMTP_URL: required in production\n {2}PUBLIC_URL: required in production/,
+    'production refuses to start without a mail server and the public origin of its links',
+  )
+  t.throws(() => loadConfig({ NODE_ENV: 'test', SMTP_URL: 'http://x' }), /SMTP_URL: must be an smtp/)
+  const ok = loadConfig({ NODE_ENV: 'production', JWT_SECRET: 's'.repeat(32), PORT: '8080', ...mail })
+  t.equal(ok.PUBLIC_URL, 'https://app.example.com', 'links are built from PUBLIC_URL without its trailing slash')
+  t.equal(loadConfig({ NODE_ENV: 'test', PORT: '3001' }).PUBLIC_URL, 'http://localhost:3001', 'dev default')
+  t.equal(loadConfig({ NODE_ENV: 'test' }).EMAIL_VERIFICATION_REQUIRED, false, 'verification is optional by default')
   t.match(ok, { PORT: 8080, BCRYPT_COST: 12, ACCESS_TOKEN_TTL: 900, JWT_SECRET: 's'.repeat(32) })
   const test = loadConfig({ NODE_ENV: 'test' })
   t.ok(Buffer.byteLength(test.JWT_SECRET) >= 32, 'tests get a random secret')

@@ -7,6 +7,7 @@ import t from 'tap'
 import { addMember, buildTestApp, call, PASSWORD, registerTenant, type Session } from '../helpers/app.ts'
 import { connect } from '../helpers/db.ts'
 import { decodeJwt } from '../helpers/jwt.ts'
+import { invitationToken } from '../helpers/mail.ts'
 import { snapshot } from '../helpers/snapshot.ts'
 
 const login = (app: FastifyInstance, email: string, tenant?: string) =>
@@ -20,7 +21,7 @@ const accept = (app: FastifyInstance, token: string, extra: Record<string, unkno
 async function join(app: FastifyInstance, admin: Session, user: Session['user'], role: string): Promise<Session> {
   const invite = await call(app, admin, 'POST', '/v1/invitations', { email: user.email, role })
   if (invite.statusCode !== 201) throw new Error(`invite failed: ${invite.body}`)
-  const accepted = await accept(app, invite.json().token)
+  const accepted = await accept(app, await invitationToken(app, invite.json().id))
   if (accepted.statusCode !== 200) throw new Error(`accept failed: ${accepted.body}`)
   return accepted.json()
 }
@@ -54,7 +55,11 @@ t.test('account lifecycle', async (t) => {
       t.equal((await call(app, inOther, 'GET', '/v1/me')).statusCode, 200, 'the session of the other tenant lives on')
 
       const reinvited = await call(app, owner, 'POST', '/v1/invitations', { email: member.user.email, role: 'admin' })
-      t.equal((await accept(app, reinvited.json().token)).statusCode, 200, 're-invited and accepted')
+      t.equal(
+        (await accept(app, await invitationToken(app, reinvited.json().id))).statusCode,
+        200,
+        're-invited and accepted',
+      )
       t.equal((await call(app, member, 'GET', '/v1/me')).statusCode, 401, 'the old access token stays dead')
       t.equal((await refresh(app, member.refreshToken)).statusCode, 401, 'and the old refresh token too')
     },
@@ -88,7 +93,7 @@ t.test('account lifecycle', async (t) => {
       t.equal((await call(app, owner, 'DELETE', `/v1/members/${admin.user.id}`)).statusCode, 204)
 
       for (const invitation of theirs) {
-        const res = await accept(app, invitation.token, { name: 'Anyone', password: PASSWORD })
+        const res = await accept(app, await invitationToken(app, invitation.id), { name: 'Anyone', password: PASSWORD })
         t.equal(res.statusCode, 404, `${invitation.email}: the token no longer admits anyone`)
       }
       const pending = (await call(app, owner, 'GET', '/v1/invitations')).json().data.map((i: { id: string }) => i.id)
@@ -132,8 +137,14 @@ t.test('account lifecycle', async (t) => {
         (await activities(owner.tenant.id, 'INVITATION_REVOKED')).map((a) => a.target).sort(),
         [byAdmin.id, ownerInvite.id].sort(),
       )
-      t.equal((await accept(app, byAdmin.token, { name: 'X', password: PASSWORD })).statusCode, 404)
-      t.equal((await accept(app, ownerInvite.token, { name: 'X', password: PASSWORD })).statusCode, 404)
+      t.equal(
+        (await accept(app, await invitationToken(app, byAdmin.id), { name: 'X', password: PASSWORD })).statusCode,
+        404,
+      )
+      t.equal(
+        (await accept(app, await invitationToken(app, ownerInvite.id), { name: 'X', password: PASSWORD })).statusCode,
+        404,
+      )
       t.equal((await call(app, admin, 'GET', '/v1/me')).statusCode, 200, 'a demotion ends no session')
     },
   )

@@ -7,7 +7,8 @@ import t from 'tap'
 /*
  * The folder rules of src/, checked on every import (static and dynamic):
  *
- *   app.ts, server.ts   compose everything; nothing imports them
+ *   app.ts, server.ts,  compose everything; nothing imports them
+ *   worker.ts
  *   <domain>/           auth, tenant, members, ... one folder per feature; its routes.ts is
  *                       registered by app.ts and imported by nobody else
  *   http/               shared HTTP pieces (error handler, cursors, field schemas)
@@ -83,7 +84,7 @@ const layerOf = (file: string): { rank: number; name: string } => {
   if (top === 'fairness') return { rank: 1, name: 'fairness' }
   if (top === 'db') return { rank: 2, name: 'db' }
   if (top === 'http') return { rank: 3, name: 'http' }
-  if (file === 'src/app.ts' || file === 'src/server.ts') return { rank: 5, name: file }
+  if (file === 'src/app.ts' || file === 'src/server.ts' || file === 'src/worker.ts') return { rank: 5, name: file }
   return { rank: 4, name: top! } // a domain folder
 }
 

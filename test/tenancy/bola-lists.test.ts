@@ -129,6 +129,15 @@ t.test('Two tenants, lists and bodies', async (t) => {
           url: `/v1/api-keys/${aApiKey.id}`,
           body: { name: 'mass key renamed', role: 'member' },
         },
+        { route: 'POST /v1/auth/password/forgot', caller: null, body: { email: A.member.user.email } },
+        { route: 'POST /v1/auth/password/reset', caller: null, body: { token: 'x'.repeat(43), password: PASSWORD } },
+        { route: 'POST /v1/auth/email/confirm', caller: null, body: { token: 'x'.repeat(43) } },
+        {
+          route: 'PUT /v1/me/password',
+          caller: A.member,
+          body: { currentPassword: PASSWORD, password: 'another good passphrase' },
+        },
+        { route: 'PUT /v1/me/email', caller: A.member, body: { email: 'mass-moved@example.com', password: PASSWORD } },
         {
           route: 'PATCH /v1/items/:id',
           caller: A.member,
@@ -138,6 +147,8 @@ t.test('Two tenants, lists and bodies', async (t) => {
       ]
       const takesNoBody: Record<string, string> = {
         'POST /v1/auth/logout': "no body schema: it ends the caller's own session (see the logout test below)",
+        'POST /v1/me/email/verification': "no body: it mails the caller's own address",
+        'POST /v1/invitations/:id/resend': 'no body: the invitation is in the path (tenancy/bola-paths.test.ts)',
       }
 
       const withBody = app.routeCatalog
@@ -202,7 +213,6 @@ t.test('Two tenants, lists and bodies', async (t) => {
   )
 
   bIsUntouched(t, ctx, [
-    'POST /v1/invitations token',
     'POST /v1/auth/register accessToken',
     'POST /v1/auth/refresh refreshToken',
     'POST /v1/invitations/accept accessToken',

@@ -88,7 +88,7 @@ t.test('SQL-level isolation as the API role', async (t) => {
       `insert into app_public.items (name, created_by) values ('x', '${b.user.id}')`,
       `insert into app_public.activities (type, actor_id) values ('BROADCAST_MESSAGE', '${b.user.id}')`,
       `update app_public.items set tenant_id = '${b.tenant.id}'`,
-      `select token_hash from app_public.invitations`,
+      `select * from app_private.email_tokens`,
       `select * from app_private.user_secrets`,
       `select * from app_private.refresh_tokens`,
     ]) {

@@ -3,6 +3,7 @@ import pg from 'pg'
 import t from 'tap'
 import { buildTestApp, call, PASSWORD, registerTenant } from '../helpers/app.ts'
 import { connect, createTestDatabase, withApiRole } from '../helpers/db.ts'
+import { invitationToken } from '../helpers/mail.ts'
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest()
 const ROUNDS = 10
@@ -38,9 +39,13 @@ t.test('concurrency: the database keeps its invariants under parallel requests',
     await owner.query(`update app_public.tenants set plan = 'enterprise' where id = $1`, [tenantId])
     const tokens = Array.from({ length: members - 1 + pending }, (_, i) => `${slug}-token-${i}`)
     await owner.query(
-      `insert into app_public.invitations (tenant_id, email, role, token_hash)
-       select $1, $2 || '-' || i || '@example.com', 'member', t
-       from unnest($3::bytea[]) with ordinality as x(t, i)`,
+      `with x as (select t, $2 || '-' || i || '@example.com' as email from unnest($3::bytea[]) with ordinality as x(t, i)),
+       inv as (
+         insert into app_public.invitations (tenant_id, email, role) select $1, x.email, 'member' from x
+         returning id, email, expires_at
+       )
+       insert into app_private.email_tokens (token_hash, purpose, email, tenant_id, invitation_id, expires_at)
+       select x.t, 'invitation', inv.email, $1, inv.id, inv.expires_at from inv join x on x.email = inv.email`,
       [tenantId, slug, tokens.map(sha256)],
     )
     for (const token of tokens.slice(0, members - 1)) await accept(token)
@@ -153,7 +158,7 @@ t.test('over HTTP: an invitation is single-use under 20 parallel accepts', async
       email: `single-${round}@example.com`,
       role: 'member',
     })
-    const token = invite.json().token
+    const token = await invitationToken(app, invite.json().id)
     const results = await Promise.all(
       Array.from({ length: 20 }, (_, i) =>
         app.inject({

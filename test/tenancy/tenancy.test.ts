@@ -1,6 +1,8 @@
+import { createHash } from 'node:crypto'
 import t from 'tap'
 import { addMember, buildTestApp, call, PASSWORD, registerTenant } from '../helpers/app.ts'
 import { connect } from '../helpers/db.ts'
+import { invitationToken } from '../helpers/mail.ts'
 
 t.test('tenancy domain', async (t) => {
   const { app, db } = await buildTestApp(t)
@@ -130,18 +132,22 @@ t.test('tenancy domain', async (t) => {
       role: 'viewer',
     })
     t.equal(created.statusCode, 201)
-    const invitation = created.json()
-    t.match(invitation, { email: 'new.person@example.com', role: 'viewer', token: /^[\w-]{43}$/ })
+    const invitation = { ...created.json(), token: await invitationToken(app, created.json().id) }
+    t.match(created.json(), { email: 'new.person@example.com', role: 'viewer' })
+    t.notOk('token' in created.json(), 'the inviter never sees the token: it goes to the invitee by mail')
+    t.match(invitation.token, /^[\w-]{43}$/)
     const days = (Date.parse(invitation.expiresAt) - Date.now()) / 86_400_000
     t.ok(days > 6.9 && days <= 7, `expires in 7 days (${days.toFixed(2)})`)
-    const stored = await root.query('select encode(token_hash, $2) as h from app_public.invitations where id = $1', [
-      invitation.id,
-      'hex',
-    ])
-    t.not(stored.rows[0].h, Buffer.from(invitation.token).toString('hex'), 'only a hash is stored')
+    const stored = await root.query(
+      `select encode(token_hash, 'hex') as h, email, date_trunc('milliseconds', expires_at) = $2::timestamptz as same_expiry
+       from app_private.email_tokens where invitation_id = $1 and purpose = 'invitation'`,
+      [invitation.id, invitation.expiresAt],
+    )
+    t.equal(stored.rows[0].h, createHash('sha256').update(invitation.token).digest('hex'), 'only its SHA-256 is stored')
+    t.match(stored.rows[0], { email: 'new.person@example.com', same_expiry: true }, 'bound to the address, same expiry')
     t.notOk(
       JSON.stringify((await call(app, owner, 'GET', '/v1/invitations')).json()).includes(invitation.token),
-      'the token is shown once',
+      'no response shows the token',
     )
 
     t.equal(
@@ -176,6 +182,7 @@ t.test('tenancy domain', async (t) => {
     const revoked = (
       await call(app, owner, 'POST', '/v1/invitations', { email: 'revoked@example.com', role: 'member' })
     ).json()
+    revoked.token = await invitationToken(app, revoked.id)
     t.equal((await call(app, owner, 'DELETE', `/v1/invitations/${revoked.id}`)).statusCode, 204)
     t.equal((await call(app, owner, 'DELETE', `/v1/invitations/${revoked.id}`)).statusCode, 404, 'revoking twice')
     t.equal((await accept({ token: revoked.token, name: 'Revoked', password: PASSWORD })).statusCode, 404, 'revoked')
@@ -184,6 +191,7 @@ t.test('tenancy domain', async (t) => {
     const expired = (
       await call(app, owner, 'POST', '/v1/invitations', { email: 'expired@example.com', role: 'member' })
     ).json()
+    expired.token = await invitationToken(app, expired.id)
     await root.query(
       `update app_public.invitations set created_at = now() - interval '8 days', expires_at = now() - interval '1 day' where id = $1`,
       [expired.id],
@@ -202,6 +210,7 @@ t.test('tenancy domain', async (t) => {
     const invitation = (
       await call(app, owner, 'POST', '/v1/invitations', { email: existing.user.email, role: 'admin' })
     ).json()
+    invitation.token = await invitationToken(app, invitation.id)
     t.equal((await accept({ token: invitation.token })).statusCode, 400, 'password required')
     const wrong = await accept({ token: invitation.token, password: 'wrong password!' })
     t.equal(wrong.statusCode, 401)
