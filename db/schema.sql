@@ -983,6 +983,27 @@ grant execute on function app_private.device_recognised(text,bytea,interval) to 
 revoke execute on function app_private.device_recognised(text,bytea,interval) from public;
 comment on function app_private.device_recognised(text,bytea,interval) is 'Whether a device token belongs to the account of this email and is alive: such a password check is exempt from the per-account cap. Answers only yes or no, before any password is checked.';
 
+CREATE OR REPLACE FUNCTION app_private.disable_webhook(p_tenant_id uuid, p_endpoint_id uuid, p_reason text)
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_url text;
+begin
+  update app_public.webhook_endpoints e set enabled = false, disabled_reason = p_reason
+  where e.tenant_id = p_tenant_id and e.id = p_endpoint_id and e.enabled
+  returning e.url into v_url;
+  if found then
+    perform app_private.log_activity(p_tenant_id, 'WEBHOOK_DISABLED', p_endpoint_id::text,
+      pg_catalog.jsonb_build_object('webhookId', p_endpoint_id, 'url', v_url, 'reason', p_reason), null);
+  end if;
+end;
+$function$;
+revoke execute on function app_private.disable_webhook(uuid,uuid,text) from public;
+comment on function app_private.disable_webhook(uuid,uuid,text) is 'Worker: disables a failing webhook endpoint with its reason and records WEBHOOK_DISABLED.';
+
 CREATE OR REPLACE FUNCTION app_private.email_verified(p_user_id uuid)
  RETURNS boolean
  LANGUAGE sql
@@ -1519,6 +1540,36 @@ grant execute on function app_private.reset_password(bytea,text) to tenantry_app
 revoke execute on function app_private.reset_password(bytea,text) from public;
 comment on function app_private.reset_password(bytea,text) is 'Password reset with a mailed token: sets the password, marks the address verified, ends every session and every other outstanding token of the user, mails a notice. Signs no one in. TN410: the link does not work.';
 
+CREATE OR REPLACE FUNCTION app_private.retry_webhook_delivery(p_endpoint_id uuid, p_delivery_id uuid)
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_tenant_id uuid := app_public.current_tenant_id();
+begin
+  if v_tenant_id is null or app_public.current_member_role() is null
+     or app_public.current_member_role() operator(pg_catalog.<) 'admin'::app_public.membership_role then
+    raise exception 'your role does not allow this' using errcode = '42501';
+  end if;
+  perform 1 from app_public.webhook_deliveries d
+  where d.tenant_id = v_tenant_id and d.endpoint_id = p_endpoint_id and d.id = p_delivery_id;
+  if not found then
+    raise exception 'delivery not found' using errcode = 'TN404';
+  end if;
+  perform graphile_worker.add_job(
+    'webhook_redeliver',
+    pg_catalog.json_build_object('tenantId', v_tenant_id, 'endpointId', p_endpoint_id, 'deliveryId', p_delivery_id),
+    queue_name => 'webhooks:' || p_endpoint_id::text,
+    max_attempts => 1
+  );
+end;
+$function$;
+grant execute on function app_private.retry_webhook_delivery(uuid,uuid) to tenantry_app;
+revoke execute on function app_private.retry_webhook_delivery(uuid,uuid) from public;
+comment on function app_private.retry_webhook_delivery(uuid,uuid) is 'Queues one more attempt of a delivery of an endpoint of the current tenant (admins), in the endpoint''s queue. TN404: no such delivery; 42501: not an admin.';
+
 CREATE OR REPLACE FUNCTION app_private.revoke_email_tokens(p_user_id uuid)
  RETURNS void
  LANGUAGE sql
@@ -1650,6 +1701,38 @@ $function$;
 revoke execute on function app_private.session_standing(uuid[]) from public;
 comment on function app_private.session_standing(uuid[]) is 'The one rule for "may this session still be here": for each session id, its user and tenant, the member role, or the refusal (SQLSTATE TN401: no live session or membership; TNSUS: tenant suspended) and its message. Read by begin_request and realtime_check_sessions only.';
 
+CREATE OR REPLACE FUNCTION app_private.set_webhook_secret(p_endpoint_id uuid, p_secret text, p_grace interval)
+ RETURNS timestamp with time zone
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_tenant_id uuid := app_public.current_tenant_id();
+  v_until timestamptz;
+begin
+  if v_tenant_id is null or app_public.current_member_role() is null
+     or app_public.current_member_role() operator(pg_catalog.<) 'admin'::app_public.membership_role then
+    raise exception 'your role does not allow this' using errcode = '42501';
+  end if;
+  perform 1 from app_public.webhook_endpoints e where e.tenant_id = v_tenant_id and e.id = p_endpoint_id;
+  if not found then
+    raise exception 'webhook not found' using errcode = 'TN404';
+  end if;
+  insert into app_private.webhook_secrets (tenant_id, endpoint_id, secret)
+  values (v_tenant_id, p_endpoint_id, p_secret)
+  on conflict (tenant_id, endpoint_id) do update
+    set previous_secret = webhook_secrets.secret,
+        previous_valid_until = pg_catalog.now() + p_grace,
+        secret = excluded.secret
+  returning previous_valid_until into v_until;
+  return v_until;
+end;
+$function$;
+grant execute on function app_private.set_webhook_secret(uuid,text,interval) to tenantry_app;
+revoke execute on function app_private.set_webhook_secret(uuid,text,interval) from public;
+comment on function app_private.set_webhook_secret(uuid,text,interval) is 'Sets the signing secret of a webhook endpoint of the current tenant (admins): the first one, or a rotation that keeps the previous secret signing for p_grace. Returns when the previous one stops (NULL for the first). TN404: no such endpoint; 42501: not an admin.';
+
 CREATE OR REPLACE FUNCTION app_private.take_mail_budget(p_kind text, p_email text)
  RETURNS boolean
  LANGUAGE plpgsql
@@ -1737,6 +1820,22 @@ end;
 $function$;
 revoke execute on function app_private.tg_activities__number() from public;
 comment on function app_private.tg_activities__number() is 'Trigger: numbers each activity per tenant (tenants.last_activity_id + 1) under the tenant-row lock, so a tenant''s ids are gap-free and in commit order; skips the row when the tenant is being deleted.';
+
+CREATE OR REPLACE FUNCTION app_private.tg_activities__wake_webhooks()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  perform app_private.wake_webhook(e.tenant_id, e.id, null, 'preserve_run_at')
+  from app_public.webhook_endpoints e
+  where e.tenant_id = new.tenant_id and e.enabled and new.type = any (e.events);
+  return null;
+end;
+$function$;
+revoke execute on function app_private.tg_activities__wake_webhooks() from public;
+comment on function app_private.tg_activities__wake_webhooks() is 'Trigger: an activity wakes the delivery job of every enabled endpoint of its tenant that wants its type, in the same transaction.';
 
 CREATE OR REPLACE FUNCTION app_private.tg_api_keys__activity()
  RETURNS trigger
@@ -2105,6 +2204,61 @@ $function$;
 revoke execute on function app_private.tg_tenants__enforce_plan_fits() from public;
 comment on function app_private.tg_tenants__enforce_plan_fits() is 'Trigger: no plan change below the current member or item count (SQLSTATE TNPLM).';
 
+CREATE OR REPLACE FUNCTION app_private.tg_webhook_endpoints__clear_reason()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if new.enabled then
+    new.disabled_reason := null;
+  end if;
+  return new;
+end;
+$function$;
+revoke execute on function app_private.tg_webhook_endpoints__clear_reason() from public;
+comment on function app_private.tg_webhook_endpoints__clear_reason() is 'Trigger: an enabled endpoint has no disabled_reason.';
+
+CREATE OR REPLACE FUNCTION app_private.tg_webhook_endpoints__wake()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if new.enabled and (tg_op = 'INSERT' or not old.enabled) then
+    -- A delivery the worker gave up on gets a fresh round of attempts.
+    update app_public.webhook_deliveries d set status = 'pending', attempts = 0, next_attempt_at = null
+    where d.tenant_id = new.tenant_id and d.endpoint_id = new.id and d.status = 'failed';
+    perform app_private.wake_webhook(new.tenant_id, new.id, null, 'replace');
+  end if;
+  return null;
+end;
+$function$;
+revoke execute on function app_private.tg_webhook_endpoints__wake() from public;
+comment on function app_private.tg_webhook_endpoints__wake() is 'Trigger: an endpoint enabled again resumes delivery from its position at once, its given-up deliveries pending again with a fresh count of attempts.';
+
+CREATE OR REPLACE FUNCTION app_private.wake_webhook(p_tenant_id uuid, p_endpoint_id uuid, p_run_at timestamp with time zone, p_mode text)
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  perform graphile_worker.add_job(
+    'webhook_deliver',
+    pg_catalog.json_build_object('tenantId', p_tenant_id, 'endpointId', p_endpoint_id),
+    queue_name => 'webhooks:' || p_endpoint_id::text,
+    run_at => p_run_at,
+    max_attempts => 25,
+    job_key => 'webhook:' || p_endpoint_id::text,
+    job_key_mode => p_mode
+  );
+end;
+$function$;
+revoke execute on function app_private.wake_webhook(uuid,uuid,timestamp with time zone,text) from public;
+comment on function app_private.wake_webhook(uuid,uuid,timestamp with time zone,text) is 'Queues (or reschedules) the delivery job of one webhook endpoint (graphile-worker task webhook_deliver). Called by triggers and the worker only.';
+
 CREATE OR REPLACE FUNCTION app_public.current_api_key_id()
  RETURNS uuid
  LANGUAGE sql
@@ -2309,6 +2463,20 @@ create table app_private.user_secrets (
 );
 comment on table app_private.user_secrets is 'bcrypt password hashes, one per user. Only SECURITY DEFINER functions read it.';
 
+-- table app_private.webhook_secrets
+create table app_private.webhook_secrets (
+  tenant_id uuid not null,
+  endpoint_id uuid not null,
+  secret text not null,
+  previous_secret text,
+  previous_valid_until timestamp with time zone,
+  constraint webhook_secrets_pkey PRIMARY KEY (tenant_id, endpoint_id),
+  constraint webhook_secrets_previous_secret_check CHECK ((previous_secret ~ '^whsec_[A-Za-z0-9+/]+=*$'::text)),
+  constraint webhook_secrets_secret_check CHECK ((secret ~ '^whsec_[A-Za-z0-9+/]+=*$'::text)),
+  constraint webhook_secrets_tenant_id_endpoint_id_fkey FOREIGN KEY (tenant_id, endpoint_id) REFERENCES app_public.webhook_endpoints(tenant_id, id) ON DELETE CASCADE
+);
+comment on table app_private.webhook_secrets is 'The signing secret of each webhook endpoint, and during a rotation''s grace period the previous one (both sign). Shown to an admin once; read by the worker only.';
+
 -- table app_public.activities
 create table app_public.activities (
   tenant_id uuid default app_public.current_tenant_id() not null,
@@ -2325,7 +2493,7 @@ create table app_public.activities (
   constraint activities_broadcast_message CHECK (((type <> 'BROADCAST_MESSAGE'::text) OR ((jsonb_typeof((payload -> 'message'::text)) = 'string'::text) AND ((payload - 'message'::text) = '{}'::jsonb) AND ((char_length((payload ->> 'message'::text)) >= 1) AND (char_length((payload ->> 'message'::text)) <= 1000))))),
   constraint activities_payload_is_object CHECK ((jsonb_typeof(payload) = 'object'::text)),
   constraint activities_trigger_payload_size CHECK (((type = 'BROADCAST_MESSAGE'::text) OR (octet_length((payload)::text) <= 4000))),
-  constraint activities_type_check CHECK ((type = ANY (ARRAY['USER_JOINED'::text, 'USER_REMOVED'::text, 'ROLE_CHANGED'::text, 'PLAN_UPGRADED'::text, 'PLAN_DOWNGRADED'::text, 'BROADCAST_MESSAGE'::text, 'INVITATION_CREATED'::text, 'INVITATION_REVOKED'::text, 'TENANT_UPDATED'::text, 'TENANT_SUSPENDED'::text, 'TENANT_RESUMED'::text, 'ITEM_CREATED'::text, 'ITEM_UPDATED'::text, 'ITEM_DELETED'::text, 'API_KEY_CREATED'::text, 'API_KEY_UPDATED'::text, 'API_KEY_REVOKED'::text]))),
+  constraint activities_type_check CHECK ((type = ANY (ARRAY['USER_JOINED'::text, 'USER_REMOVED'::text, 'ROLE_CHANGED'::text, 'PLAN_UPGRADED'::text, 'PLAN_DOWNGRADED'::text, 'BROADCAST_MESSAGE'::text, 'INVITATION_CREATED'::text, 'INVITATION_REVOKED'::text, 'TENANT_UPDATED'::text, 'TENANT_SUSPENDED'::text, 'TENANT_RESUMED'::text, 'ITEM_CREATED'::text, 'ITEM_UPDATED'::text, 'ITEM_DELETED'::text, 'API_KEY_CREATED'::text, 'API_KEY_UPDATED'::text, 'API_KEY_REVOKED'::text, 'WEBHOOK_DISABLED'::text]))),
   constraint activities_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES app_public.tenants(id) ON DELETE CASCADE
 );
 alter table app_public.activities enable row level security;
@@ -2335,12 +2503,13 @@ CREATE INDEX activities_tenant_type_idx ON app_public.activities USING btree (te
 CREATE UNIQUE INDEX activities_tx_seq_idx ON app_public.activities USING btree (tx, seq);
 CREATE TRIGGER _200_number BEFORE INSERT ON app_public.activities FOR EACH ROW EXECUTE FUNCTION app_private.tg_activities__number();
 CREATE TRIGGER _900_notify AFTER INSERT ON app_public.activities FOR EACH ROW EXECUTE FUNCTION app_private.tg_activities__notify();
+CREATE TRIGGER _910_wake_webhooks AFTER INSERT ON app_public.activities FOR EACH ROW EXECUTE FUNCTION app_private.tg_activities__wake_webhooks();
 create policy insert_admin_broadcast on app_public.activities as permissive for insert to tenantry_app
   with check (((tenant_id = ( SELECT app_public.current_tenant_id() AS current_tenant_id)) AND (( SELECT app_public.current_member_role() AS current_member_role) >= 'admin'::app_public.membership_role) AND (type = 'BROADCAST_MESSAGE'::text) AND (NOT (actor_id IS DISTINCT FROM ( SELECT app_public.current_user_id() AS current_user_id)))));
 comment on policy insert_admin_broadcast on app_public.activities is 'Admins broadcast messages; every other activity is written by triggers.';
 create policy select_member on app_public.activities as permissive for select to tenantry_app
-  using (((tenant_id = ( SELECT app_public.current_tenant_id() AS current_tenant_id)) AND (( SELECT app_public.current_member_role() AS current_member_role) IS NOT NULL) AND ((type <> ALL (ARRAY['INVITATION_CREATED'::text, 'INVITATION_REVOKED'::text, 'API_KEY_CREATED'::text, 'API_KEY_UPDATED'::text, 'API_KEY_REVOKED'::text])) OR (( SELECT app_public.current_member_role() AS current_member_role) >= 'admin'::app_public.membership_role))));
-comment on policy select_member on app_public.activities is 'Members read the current tenant''s log; INVITATION_* (they carry the invitee''s email) and API_KEY_* only admins and owners, as the lists they come from.';
+  using (((tenant_id = ( SELECT app_public.current_tenant_id() AS current_tenant_id)) AND (( SELECT app_public.current_member_role() AS current_member_role) IS NOT NULL) AND ((type <> ALL (ARRAY['INVITATION_CREATED'::text, 'INVITATION_REVOKED'::text, 'API_KEY_CREATED'::text, 'API_KEY_UPDATED'::text, 'API_KEY_REVOKED'::text, 'WEBHOOK_DISABLED'::text])) OR (( SELECT app_public.current_member_role() AS current_member_role) >= 'admin'::app_public.membership_role))));
+comment on policy select_member on app_public.activities is 'Members read the current tenant''s log; INVITATION_* (they carry the invitee''s email), API_KEY_* and WEBHOOK_* only admins and owners, as the lists they come from.';
 grant select on table app_public.activities to tenantry_app;
 grant insert (payload) on table app_public.activities to tenantry_app;
 grant insert (type) on table app_public.activities to tenantry_app;
@@ -2646,6 +2815,96 @@ grant update (name) on table app_public.users to tenantry_app;
 comment on table app_public.users is 'People. Email is stored lower-cased, which makes the unique constraint case-insensitive.';
 comment on column app_public.users.created_via is 'registration (signed up), invitation (created by accepting an invitation: the address is unverified) or platform (provisioned by the platform admin).';
 comment on column app_public.users.email_verified_at is 'When the address was proven: a confirmed verification or email-change link, a password reset, or an accepted invitation. NULL: never.';
+
+-- table app_public.webhook_deliveries
+create table app_public.webhook_deliveries (
+  tenant_id uuid not null,
+  id uuid default gen_random_uuid() not null,
+  endpoint_id uuid not null,
+  activity_id bigint not null,
+  event_type text not null,
+  status text default 'pending'::text not null,
+  attempts integer default 0 not null,
+  response_status integer,
+  error text,
+  latency_ms integer,
+  created_at timestamp with time zone default now() not null,
+  last_attempt_at timestamp with time zone,
+  next_attempt_at timestamp with time zone,
+  delivered_at timestamp with time zone,
+  constraint webhook_deliveries_pkey PRIMARY KEY (tenant_id, id),
+  constraint webhook_deliveries_tenant_id_endpoint_id_activity_id_key UNIQUE (tenant_id, endpoint_id, activity_id),
+  constraint webhook_deliveries_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'delivered'::text, 'failed'::text]))),
+  constraint webhook_deliveries_tenant_id_endpoint_id_fkey FOREIGN KEY (tenant_id, endpoint_id) REFERENCES app_public.webhook_endpoints(tenant_id, id) ON DELETE CASCADE,
+  constraint webhook_deliveries_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES app_public.tenants(id) ON DELETE CASCADE
+);
+alter table app_public.webhook_deliveries enable row level security;
+alter table app_public.webhook_deliveries force row level security;
+CREATE INDEX webhook_deliveries_tenant_endpoint_idx ON app_public.webhook_deliveries USING btree (tenant_id, endpoint_id, created_at DESC, id DESC);
+create policy select_admin on app_public.webhook_deliveries as permissive for select to tenantry_app
+  using (((tenant_id = ( SELECT app_public.current_tenant_id() AS current_tenant_id)) AND (( SELECT app_public.current_member_role() AS current_member_role) >= 'admin'::app_public.membership_role)));
+comment on policy select_admin on app_public.webhook_deliveries is 'Admins and owners read the current tenant''s delivery log.';
+grant select on table app_public.webhook_deliveries to tenantry_app;
+comment on table app_public.webhook_deliveries is 'One row per (endpoint, activity) sent: attempts, status and the last attempt''s response code, latency and error. Its id is the webhook-id every attempt carries.';
+
+-- table app_public.webhook_endpoints
+create table app_public.webhook_endpoints (
+  tenant_id uuid default app_public.current_tenant_id() not null,
+  id uuid default gen_random_uuid() not null,
+  url text not null,
+  events text[] not null,
+  enabled boolean default true not null,
+  disabled_reason text,
+  created_by uuid default app_public.current_user_id(),
+  created_at timestamp with time zone default now() not null,
+  updated_at timestamp with time zone default now() not null,
+  after_tx xid8 default pg_current_xact_id() not null,
+  after_seq bigint default '9223372036854775807'::bigint not null,
+  constraint webhook_endpoints_pkey PRIMARY KEY (tenant_id, id),
+  constraint webhook_endpoints_events_check CHECK (((cardinality(events) >= 1) AND (cardinality(events) <= 100))),
+  constraint webhook_endpoints_url_check CHECK (((char_length(url) <= 2000) AND (url ~ '^https?://'::text))),
+  constraint webhook_endpoints_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES app_public.tenants(id) ON DELETE CASCADE
+);
+alter table app_public.webhook_endpoints enable row level security;
+alter table app_public.webhook_endpoints force row level security;
+CREATE INDEX webhook_endpoints_tenant_idx ON app_public.webhook_endpoints USING btree (tenant_id, created_at DESC, id DESC);
+CREATE TRIGGER _100_timestamps BEFORE INSERT OR UPDATE OF url, events, enabled ON app_public.webhook_endpoints FOR EACH ROW EXECUTE FUNCTION app_private.tg__timestamps();
+CREATE TRIGGER _200_clear_reason BEFORE UPDATE OF enabled ON app_public.webhook_endpoints FOR EACH ROW EXECUTE FUNCTION app_private.tg_webhook_endpoints__clear_reason();
+CREATE TRIGGER _900_wake AFTER INSERT OR UPDATE OF enabled ON app_public.webhook_endpoints FOR EACH ROW EXECUTE FUNCTION app_private.tg_webhook_endpoints__wake();
+create policy delete_admin on app_public.webhook_endpoints as permissive for delete to tenantry_app
+  using (((tenant_id = ( SELECT app_public.current_tenant_id() AS current_tenant_id)) AND (( SELECT app_public.current_member_role() AS current_member_role) >= 'admin'::app_public.membership_role)));
+comment on policy delete_admin on app_public.webhook_endpoints is 'Admins and owners delete the current tenant''s webhook endpoints.';
+create policy insert_admin on app_public.webhook_endpoints as permissive for insert to tenantry_app
+  with check (((tenant_id = ( SELECT app_public.current_tenant_id() AS current_tenant_id)) AND (( SELECT app_public.current_member_role() AS current_member_role) >= 'admin'::app_public.membership_role) AND (NOT (created_by IS DISTINCT FROM ( SELECT app_public.current_user_id() AS current_user_id)))));
+comment on policy insert_admin on app_public.webhook_endpoints is 'Admins and owners add webhook endpoints to the current tenant.';
+create policy select_admin on app_public.webhook_endpoints as permissive for select to tenantry_app
+  using (((tenant_id = ( SELECT app_public.current_tenant_id() AS current_tenant_id)) AND (( SELECT app_public.current_member_role() AS current_member_role) >= 'admin'::app_public.membership_role)));
+comment on policy select_admin on app_public.webhook_endpoints is 'Admins and owners see the current tenant''s webhook endpoints.';
+create policy update_admin on app_public.webhook_endpoints as permissive for update to tenantry_app
+  using (((tenant_id = ( SELECT app_public.current_tenant_id() AS current_tenant_id)) AND (( SELECT app_public.current_member_role() AS current_member_role) >= 'admin'::app_public.membership_role)))
+  with check ((tenant_id = ( SELECT app_public.current_tenant_id() AS current_tenant_id)));
+comment on policy update_admin on app_public.webhook_endpoints is 'Admins and owners change the current tenant''s webhook endpoints.';
+grant delete on table app_public.webhook_endpoints to tenantry_app;
+grant insert (enabled) on table app_public.webhook_endpoints to tenantry_app;
+grant insert (events) on table app_public.webhook_endpoints to tenantry_app;
+grant insert (url) on table app_public.webhook_endpoints to tenantry_app;
+grant select (created_at) on table app_public.webhook_endpoints to tenantry_app;
+grant select (created_by) on table app_public.webhook_endpoints to tenantry_app;
+grant select (disabled_reason) on table app_public.webhook_endpoints to tenantry_app;
+grant select (enabled) on table app_public.webhook_endpoints to tenantry_app;
+grant select (events) on table app_public.webhook_endpoints to tenantry_app;
+grant select (id) on table app_public.webhook_endpoints to tenantry_app;
+grant select (tenant_id) on table app_public.webhook_endpoints to tenantry_app;
+grant select (updated_at) on table app_public.webhook_endpoints to tenantry_app;
+grant select (url) on table app_public.webhook_endpoints to tenantry_app;
+grant update (enabled) on table app_public.webhook_endpoints to tenantry_app;
+grant update (events) on table app_public.webhook_endpoints to tenantry_app;
+grant update (url) on table app_public.webhook_endpoints to tenantry_app;
+comment on table app_public.webhook_endpoints is 'Where a tenant''s activities are POSTed (Standard Webhooks), filtered by type. The worker keeps each one''s position in the commit-ordered log.';
+comment on column app_public.webhook_endpoints.events is 'Activity types delivered to this endpoint.';
+comment on column app_public.webhook_endpoints.disabled_reason is 'Why the worker disabled it (failing for about a day); cleared when an admin enables it again.';
+comment on column app_public.webhook_endpoints.after_tx is 'Position: the commit-order position (tx, seq) of the last activity handled; the next delivery is the first matching one after it, below the snapshot horizon.';
+comment on column app_public.webhook_endpoints.after_seq is 'Position: see after_tx.';
 
 create view app_audit.api_role as
  SELECT rolname AS role_name,

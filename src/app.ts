@@ -34,6 +34,7 @@ import { proxyTrust } from './net.ts'
 import { ProblemSchema } from './problems.ts'
 import { realtimePlugin } from './realtime/plugin.ts'
 import { tenantRoutes } from './tenant/routes.ts'
+import { webhookRoutes } from './webhooks/routes.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -72,6 +73,7 @@ const TAGS = [
   { name: 'activities', description: 'The append-only activity log (also pushed over Socket.IO)' },
   { name: 'items', description: 'The generic tenant resource' },
   { name: 'api-keys', description: 'Keys for machine clients of the tenant (admins only; shown once)' },
+  { name: 'webhooks', description: 'Signed deliveries of the activity log to your HTTPS endpoints, in commit order' },
   { name: 'admin', description: 'The platform operator (PLATFORM_ADMIN_TOKEN): provision, suspend and delete tenants' },
   { name: 'health', description: 'Liveness and readiness for load balancers' },
 ]
@@ -226,6 +228,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(activityRoutes)
   await app.register(itemRoutes)
   await app.register(apiKeyRoutes)
+  await app.register(webhookRoutes)
   // Unset: the platform admin API does not exist (404 like any unknown route, and undocumented).
   if (config.PLATFORM_ADMIN_TOKEN) await app.register(adminRoutes, { token: config.PLATFORM_ADMIN_TOKEN })
   await app.register(sessionPurgePlugin)

@@ -20,6 +20,7 @@ export const ACTIVITY_TYPES = [
   'API_KEY_CREATED',
   'API_KEY_UPDATED',
   'API_KEY_REVOKED',
+  'WEBHOOK_DISABLED',
 ] as const
 export const ActivityType = z.enum(ACTIVITY_TYPES)
 export type ActivityType = z.infer<typeof ActivityType>
@@ -70,6 +71,11 @@ export const ACTIVITY_PAYLOADS = {
     previousRole: KeyRole,
   }),
   API_KEY_REVOKED: z.strictObject({ apiKeyId: Id, name: z.string(), prefix: z.string() }),
+  WEBHOOK_DISABLED: z.strictObject({
+    webhookId: Id,
+    url: z.string(),
+    reason: z.string().describe('Why deliveries stopped: the last failure, after about a day of retries'),
+  }),
 } as const satisfies Record<ActivityType, z.ZodObject>
 
 /** USER_JOINED → UserJoined: the names of the OpenAPI components. */
@@ -132,6 +138,7 @@ export const Activity = z
     activityOf('API_KEY_CREATED', ACTIVITY_PAYLOADS.API_KEY_CREATED),
     activityOf('API_KEY_UPDATED', ACTIVITY_PAYLOADS.API_KEY_UPDATED),
     activityOf('API_KEY_REVOKED', ACTIVITY_PAYLOADS.API_KEY_REVOKED),
+    activityOf('WEBHOOK_DISABLED', ACTIVITY_PAYLOADS.WEBHOOK_DISABLED),
   ])
   .meta({
     id: 'Activity',

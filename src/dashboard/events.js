@@ -120,6 +120,11 @@ export const EVENTS = {
     family: 'tenant',
     sentence: (a, who) => `${who(a.actor)} revoked the API key ${quoted(a.payload.name)}`,
   },
+  WEBHOOK_DISABLED: {
+    label: 'Webhook disabled',
+    family: 'tenant',
+    sentence: (a) => `Webhook deliveries to ${text(a.payload.url, 'an endpoint')} stopped after a day of failures`,
+  },
 }
 
 /** Every type the page listens for: exactly the catalog's keys. */

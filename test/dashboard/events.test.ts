@@ -66,6 +66,11 @@ const samples: Record<(typeof ACTIVITY_TYPES)[number], Partial<Activity>> = {
     },
   },
   API_KEY_REVOKED: { target: KEY, payload: { apiKeyId: KEY, name: 'CI', prefix: 'ab12cd34' } },
+  WEBHOOK_DISABLED: {
+    actor: null,
+    target: KEY,
+    payload: { webhookId: KEY, url: 'https://hooks.example.com/in', reason: 'HTTP 500' },
+  },
 }
 const activity = (type: string): Activity => ({
   id: 1,

@@ -52,10 +52,19 @@ t.test(
             `${name} key`,
           ])
           await app.query(
+            `insert into app_public.webhook_endpoints (url, events) values ('https://hooks.example.com/x', '{ITEM_CREATED}')`,
+          )
+          await app.query(
             `insert into app_public.activities (type, payload) values ('BROADCAST_MESSAGE', '{"message": "hello"}')`,
           )
         },
         { commit: true },
+      )
+      // The delivery log is written by the worker (the owner role) only.
+      await owner.query(
+        `insert into app_public.webhook_deliveries (tenant_id, endpoint_id, activity_id, event_type)
+         select tenant_id, id, 1, 'ITEM_CREATED' from app_public.webhook_endpoints where tenant_id = $1`,
+        [ids.tenantId],
       )
       tenants.push(ids)
     }
