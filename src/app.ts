@@ -34,6 +34,7 @@ import { proxyTrust } from './net.ts'
 import { ProblemSchema } from './problems.ts'
 import { realtimePlugin } from './realtime/plugin.ts'
 import { tenantRoutes } from './tenant/routes.ts'
+import { addWebhooks } from './webhooks/openapi.ts'
 import { webhookRoutes } from './webhooks/routes.ts'
 
 declare module 'fastify' {
@@ -198,7 +199,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       },
     },
     transform: transformRoute,
-    transformObject: transformDocument,
+    transformObject: (input) => addWebhooks(transformDocument(input)),
   })
   await app.register(fastifySwaggerUi, {
     routePrefix: '/docs',

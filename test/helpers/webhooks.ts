@@ -53,7 +53,14 @@ export async function webhookReceiver(t: Test, answer: (n: number, received: Rec
     accepted: () =>
       received
         .filter((r) => r.status >= 200 && r.status < 300)
-        .map((r) => ({ ...r, event: JSON.parse(r.body) as { type: string; timestamp: string; data: { id: number } } })),
+        .map((r) => ({
+          ...r,
+          event: JSON.parse(r.body) as {
+            type: string
+            timestamp: string
+            data: { id: number; type: string; createdAt: string }
+          },
+        })),
   }
 }
 

@@ -34,6 +34,22 @@ t.test('the OpenAPI document', async (t) => {
       t.ok(Object.keys(spec.components.schemas[name]?.properties ?? {}).length > 0, `component ${name} has properties`)
     }
     const activity = spec.components.schemas.Activity
+    t.same(Object.keys(spec.webhooks ?? {}).sort(), [...ACTIVITY_TYPES].sort(), 'webhooks: one entry per activity type')
+    for (const type of ACTIVITY_TYPES) {
+      const post = spec.webhooks[type].post
+      const event = spec.components.schemas[post.requestBody.content['application/json'].schema.$ref.split('/').pop()]
+      t.same(event.properties.type, { type: 'string', const: type }, `webhook ${type}: its body names its type`)
+      t.equal(
+        event.properties.data.$ref,
+        activity.discriminator.mapping[type],
+        `webhook ${type}: data is the same Activity`,
+      )
+      t.same(
+        post.parameters.map((p: { name: string }) => p.name),
+        ['webhook-id', 'webhook-timestamp', 'webhook-signature'],
+        `webhook ${type}: the Standard Webhooks headers`,
+      )
+    }
     t.equal(activity.oneOf?.length, ACTIVITY_TYPES.length, 'Activity: one member per activity type')
     t.equal(activity.discriminator?.propertyName, 'type', 'discriminated by type')
     for (const type of ACTIVITY_TYPES) {
@@ -225,7 +241,8 @@ t.test('the OpenAPI document', async (t) => {
   )
 
   t.test('no unused components, and no ±2^53 bounds as sample values', async (t) => {
-    const text = JSON.stringify(spec.paths)
+    // The paths, and the webhooks section (the bodies endpoints receive).
+    const text = JSON.stringify(spec.paths) + JSON.stringify(spec.webhooks)
     for (const name of Object.keys(spec.components.schemas)) {
       const referenced =
         text.includes(`"#/components/schemas/${name}"`) ||

@@ -5,6 +5,7 @@
  * WEBHOOK_ALLOW_PRIVATE on; with it off, a loopback endpoint is refused and sees nothing.
  */
 import t, { type Test } from 'tap'
+import { Activity } from '../../src/activities/schemas.ts'
 import { buildTestApp, call, registerTenant, type Session } from '../helpers/app.ts'
 import { connect } from '../helpers/db.ts'
 import { decodeJwt } from '../helpers/jwt.ts'
@@ -94,6 +95,15 @@ t.test('webhooks', async (t) => {
       t.ok(
         receiver.received.every((r) => verifies(endpoint.secret, r)),
         'every request verifies with standardwebhooks',
+      )
+      t.ok(
+        accepted.every(
+          (r) =>
+            Activity.safeParse(r.event.data).success &&
+            r.event.type === r.event.data.type &&
+            r.event.timestamp === r.event.data.createdAt,
+        ),
+        'each body is {type, timestamp, data}, data the typed Activity REST and sockets send',
       )
       t.same(
         new Set(accepted.map((r) => r.event.type)),
