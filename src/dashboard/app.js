@@ -460,7 +460,8 @@ function invitationRow(invitation) {
   const resend = button('Resend', `Send the invitation to ${invitation.email} again`, () =>
     act(async () => {
       await api('POST', `/v1/invitations/${encodeURIComponent(invitation.id)}/resend`)
-      notice(`The invitation was sent again to ${invitation.email}.`)
+      // 202 whether or not a mail goes out now: one invitation mail per recipient per minute.
+      notice(`A fresh link goes to ${invitation.email} (at most one mail a minute).`)
     }),
   )
   li.append(revoke, ' ', resend)

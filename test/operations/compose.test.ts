@@ -57,6 +57,12 @@ t.test('the services of the deployment, each with a healthcheck where something 
     )
   }
   t.same(services.worker!.command, ['npm', 'run', 'worker'], 'the worker runs npm run worker')
+  t.same(
+    ['api-1', 'api-2', 'worker'].map((name) => envOf(services[name]!).RUN_JOBS ?? 'true'),
+    ['false', 'false', 'true'],
+    'the API instances only enqueue jobs; the worker runs them',
+  )
+  t.match(envOf(services.worker!), { DATABASE_OWNER_URL: /tenantry_owner/ }, 'the worker connects as the owner role')
   t.equal(services['api-1']!.depends_on?.postgres?.condition, 'service_healthy')
   t.equal(services['api-2']!.depends_on?.['api-1']?.condition, 'service_healthy', 'api-2 waits for api-1 to migrate')
   t.equal(services.worker!.depends_on?.['api-1']?.condition, 'service_healthy', 'so does the worker')
@@ -177,7 +183,7 @@ t.test('production refuses the compose placeholders, and starts on secrets of yo
       return (error as Error).message
     }
   })()
-  for (const name of ['DATABASE_URL', 'DATABASE_OWNER_URL', 'ROOT_DATABASE_URL', 'JWT_SECRET']) {
+  for (const name of ['DATABASE_URL', 'DATABASE_OWNER_URL', 'ROOT_DATABASE_URL', 'JWT_SECRET', 'SMTP_URL']) {
     t.match(message, new RegExp(`${name}: holds a change-me placeholder`), `${name} is refused by name`)
   }
   t.comment(`docker compose up with nothing set → the API says:\n${message}`)
@@ -191,6 +197,7 @@ t.test('production refuses the compose placeholders, and starts on secrets of yo
     TENANTRY_OWNER_PASSWORD: 'o-71ab',
     TENANTRY_APP_PASSWORD: 'a-5e0d',
     JWT_SECRET: 'j'.repeat(48),
+    SMTP_URL: 'smtp://mail.example.com:587',
   })
   t.match(loadConfig(chosen), { NODE_ENV: 'production', TRUST_PROXY: 1 }, 'with secrets set, the configuration loads')
 })

@@ -91,11 +91,18 @@ t.test('socket limits: defaults, and bad values named', async (t) => {
 
 t.test('production refuses the compose placeholders and the secrets npm start generated', async (t) => {
   const secret = 's'.repeat(32)
-  const production = { NODE_ENV: 'production', JWT_SECRET: secret }
+  // Production also needs a mail server and the origin of mailed links (issue 19).
+  const production = {
+    NODE_ENV: 'production',
+    JWT_SECRET: secret,
+    SMTP_URL: 'smtp://mail.example.com:587',
+    PUBLIC_URL: 'https://tenantry.example.com',
+  }
   // docker-compose.yml's defaults, as docker compose substitutes them when nothing is set.
   const compose = {
     ...production,
     JWT_SECRET: 'change-me-jwt-secret-at-least-32-bytes',
+    SMTP_URL: 'smtp://change-me-smtp-host:587',
     DATABASE_URL: 'postgres://tenantry_app:change-me-app@postgres:5432/tenantry',
     DATABASE_OWNER_URL: 'postgres://tenantry_owner:change-me-owner@postgres:5432/tenantry',
     ROOT_DATABASE_URL: 'postgres://postgres:change-me-root@postgres:5432/postgres',
@@ -108,7 +115,7 @@ t.test('production refuses the compose placeholders and the secrets npm start ge
     }
   })()
   t.type(error, ConfigError)
-  for (const name of ['JWT_SECRET', 'DATABASE_URL', 'DATABASE_OWNER_URL', 'ROOT_DATABASE_URL']) {
+  for (const name of ['JWT_SECRET', 'DATABASE_URL', 'DATABASE_OWNER_URL', 'ROOT_DATABASE_URL', 'SMTP_URL']) {
     t.match(error?.message, new RegExp(`${name}: holds a change-me placeholder`), `${name} is named`)
   }
   t.comment(`docker-compose.yml's placeholders under NODE_ENV=production:\n${error?.message}`)

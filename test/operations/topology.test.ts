@@ -33,12 +33,12 @@ const UNDER_CI = Boolean(process.env.CI) && !['false', '0'].includes(process.env
 
 /**
  * The processes of docker-compose.yml besides nginx and the databases. An API instance has a
- * port (readiness: its /ready); a process without one must merely stay up. The job worker joins
- * with one line once `npm run worker` exists:
- *   { name: 'worker', command: ['npm', 'run', '--silent', 'worker'] },
+ * port (readiness: its /ready); a process without one must merely stay up. As in the compose
+ * file, the API instances only enqueue jobs (RUN_JOBS=false) and the worker, connected as the
+ * owner role, runs them.
  */
-type ProcessSpec = { name: string; command: string[]; port?: number }
-const OTHER_PROCESSES: Omit<ProcessSpec, 'port'>[] = []
+type ProcessSpec = { name: string; command: string[]; port?: number; env?: Record<string, string> }
+const API_ENV = { RUN_JOBS: 'false' }
 
 const missing = (() => {
   try {
@@ -71,6 +71,7 @@ function launch(t: Test, spec: ProcessSpec, env: Record<string, string>): Instan
       LOG_LEVEL: 'error',
       HOST: '127.0.0.1',
       ...env,
+      ...spec.env,
       ...(spec.port ? { PORT: String(spec.port) } : {}),
     },
     stdio: ['ignore', 'ignore', 'inherit'],
@@ -272,9 +273,10 @@ t.test(
 
     const apiPorts: [number, number] = [await freePort(), await freePort()]
     const specs: ProcessSpec[] = [
-      { name: 'api-1', command: [process.execPath, 'src/server.ts'], port: apiPorts[0] },
-      { name: 'api-2', command: [process.execPath, 'src/server.ts'], port: apiPorts[1] },
-      ...OTHER_PROCESSES,
+      { name: 'api-1', command: [process.execPath, 'src/server.ts'], port: apiPorts[0], env: API_ENV },
+      { name: 'api-2', command: [process.execPath, 'src/server.ts'], port: apiPorts[1], env: API_ENV },
+      // `npm run worker`'s own command: a SIGKILL of npm would leave its child running.
+      { name: 'worker', command: [process.execPath, 'src/worker.ts'], env: { DATABASE_OWNER_URL: db.ownerUrl } },
     ]
     const running = new Map<string, Instance>()
     const begin = async (spec: ProcessSpec) => {
@@ -346,6 +348,25 @@ t.test(
           .map((l) => instanceOf(l.upstream)),
       )
       t.same([...served].sort(), ['api-1', 'api-2'], 'REST requests of one client went to both instances')
+    })
+
+    await t.test('mail queued through nginx is sent by the worker process, once', async (t) => {
+      const to = `topology-invitee-${randomBytes(4).toString('hex')}@example.com`
+      const invited = await http(lb, '127.40.0.9', 'POST', '/v1/invitations', {
+        token: owner.accessToken,
+        body: { email: to, role: 'member' },
+      })
+      t.equal(invited.status, 201, 'an invitation through nginx')
+      const root = factoriesOf(setup).root
+      const sent = async () =>
+        (
+          await root.query<{ n: number }>('select count(*)::int as n from app_private.dev_mail where recipient = $1', [
+            to,
+          ])
+        ).rows[0]!.n
+      await waitFor('the invitation mailed by the worker', async () => (await sent()) > 0, { timeoutMs: 15_000 })
+      await sleep(1000)
+      t.equal(await sent(), 1, 'the worker (the API instances run no jobs) sent it, exactly once')
     })
 
     await t.test('the per-address budget counts the client nginx names, across both instances via Redis', async (t) => {
