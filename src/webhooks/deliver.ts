@@ -1,10 +1,13 @@
+import http from 'node:http'
+import https from 'node:https'
 import type { JobHelpers, Task } from 'graphile-worker'
 import { z } from 'zod'
 import type { Config } from '../config.ts'
 import { type OutboundOptions, OutboundRefused, postOutbound } from './outbound.ts'
 import {
   ADVANCE,
-  DELIVERY_FOR,
+  DELIVERED,
+  DELIVERIES_FOR,
   DELIVERY_TO_RETRY,
   DISABLE,
   NEXT_EVENT,
@@ -21,7 +24,9 @@ const EndpointJob = z.object({ tenantId: z.uuid(), endpointId: z.uuid() })
 const RetryJob = EndpointJob.extend({ deliveryId: z.uuid() })
 
 /** Deliveries one job makes before it yields the worker to other endpoints (it queues itself again). */
-const BATCH = 100
+const BATCH = 500
+/** Activities read per query. */
+const FETCH = 50
 /** How soon an endpoint looks again when an activity it wants is still above the horizon. */
 const HORIZON_RECHECK_MS = 200
 const MAX_DELAY_MS = 9 * 3600 * 1000
@@ -29,6 +34,9 @@ const MAX_DELAY_MS = 9 * 3600 * 1000
 /** The wait before attempt `attempts + 1`: base, then 3× longer each time, at most 9 hours. */
 export const retryDelayMs = (config: Pick<Config, 'WEBHOOK_RETRY_BASE_MS'>, attempts: number) =>
   Math.min(config.WEBHOOK_RETRY_BASE_MS * 3 ** (attempts - 1), MAX_DELAY_MS)
+
+/** What the statements here need of a connection: graphile-worker's helpers, or one client of its pool. */
+type Db = Pick<JobHelpers, 'query'>
 
 type Attempt = { ok: boolean; status: number | null; error: string | null; latencyMs: number }
 
@@ -52,25 +60,28 @@ export function webhookTasks(deps: { config: Config; log: Log }) {
     maxResponseBytes: 4096,
   }
 
-  const send = async (
-    helpers: JobHelpers,
-    job: z.infer<typeof EndpointJob>,
-    delivery: { id: string; url: string; body: string },
-  ): Promise<Attempt> => {
-    const secrets = (
+  /** The endpoint's live secrets (the previous one too during a rotation's grace period). */
+  const secretsOf = async (helpers: Db, job: z.infer<typeof EndpointJob>) => {
+    const row = (
       await helpers.query<{ secret: string; previous: string | null }>(SECRETS, [job.tenantId, job.endpointId])
     ).rows[0]
-    if (!secrets) return { ok: false, status: null, error: 'no signing secret', latencyMs: 0 }
+    return row ? [row.secret, ...(row.previous ? [row.previous] : [])] : []
+  }
+
+  const send = async (
+    secrets: readonly string[],
+    delivery: { id: string; url: string; body: string },
+    agent?: http.Agent,
+  ): Promise<Attempt> => {
+    if (secrets.length === 0) return { ok: false, status: null, error: 'no signing secret', latencyMs: 0 }
     const headers = {
-      ...signatureHeaders(`msg_${delivery.id}`, new Date(), delivery.body, [
-        secrets.secret,
-        ...(secrets.previous ? [secrets.previous] : []),
-      ]),
+      ...signatureHeaders(`msg_${delivery.id}`, new Date(), delivery.body, secrets),
       'user-agent': 'Tenantry-Webhooks/1',
     }
     const started = performance.now()
     try {
-      const response = await postOutbound(new URL(delivery.url), delivery.body, headers, outbound)
+      const url = new URL(delivery.url)
+      const response = await postOutbound(url, delivery.body, headers, { ...outbound, ...(agent ? { agent } : {}) })
       const ok = response.status >= 200 && response.status < 300
       return {
         ok,
@@ -90,7 +101,7 @@ export function webhookTasks(deps: { config: Config; log: Log }) {
   }
 
   const record = async (
-    helpers: JobHelpers,
+    helpers: Db,
     tenantId: string,
     deliveryId: string,
     attempt: Attempt,
@@ -109,40 +120,75 @@ export function webhookTasks(deps: { config: Config; log: Log }) {
       ])
     ).rows[0]!.attempts
 
-  const wake = (
-    helpers: JobHelpers,
-    job: z.infer<typeof EndpointJob>,
-    at: Date | null,
-    mode: 'replace' | 'preserve_run_at',
-  ) => helpers.query(WAKE, [job.tenantId, job.endpointId, at, mode])
+  const wake = (helpers: Db, job: z.infer<typeof EndpointJob>, at: Date | null, mode: 'replace' | 'preserve_run_at') =>
+    helpers.query(WAKE, [job.tenantId, job.endpointId, at, mode])
 
-  const webhook_deliver: Task = async (payload, helpers) => {
+  const webhook_deliver: Task = async (payload, jobHelpers) => {
     const job = EndpointJob.parse(payload)
-    for (let handled = 0; handled < BATCH; handled++) {
-      const next = (
-        await helpers.query<{ id: string; type: string; tx: string; seq: string; url: string; body: string }>(
-          NEXT_EVENT,
-          [job.tenantId, job.endpointId],
-        )
-      ).rows[0]
-      if (!next) {
-        const { waiting } = (
-          await helpers.query<{ waiting: boolean }>(WAITING_ABOVE_HORIZON, [job.tenantId, job.endpointId])
-        ).rows[0]!
-        if (waiting) await wake(helpers, job, new Date(Date.now() + HORIZON_RECHECK_MS), 'preserve_run_at')
-        return
+    // One connection for the run, with synchronous_commit off: the bookkeeping of a delivery need
+    // not wait for its WAL flush. A crash can lose the last few records; those events are then
+    // sent again with their webhook-id (at least once, as always), never lost.
+    await jobHelpers.withPgClient(async (client) => {
+      await client.query('set synchronous_commit = off')
+      try {
+        await deliverRun(job, { query: client.query.bind(client) as Db['query'] })
+      } finally {
+        await client.query('reset synchronous_commit')
       }
-      const delivery = (
-        await helpers.query<{ id: string; status: string; attempts: number }>(DELIVERY_FOR, [
-          job.tenantId,
-          job.endpointId,
-          next.id,
-          next.type,
-        ])
-      ).rows[0]!
-      if (delivery.status !== 'delivered') {
-        const attempt = await send(helpers, job, { id: delivery.id, url: next.url, body: next.body })
-        if (!attempt.ok) {
+    })
+  }
+
+  const deliverRun = async (job: z.infer<typeof EndpointJob>, helpers: Db) => {
+    const secrets = await secretsOf(helpers, job)
+    // One job's deliveries to this endpoint share kept-alive connections (each checked as it connects).
+    const agents = {
+      http: new http.Agent({ keepAlive: true, maxSockets: 1 }),
+      https: new https.Agent({ keepAlive: true, maxSockets: 1 }),
+    }
+    try {
+      for (let handled = 0; handled < BATCH; ) {
+        type Next = { id: string; type: string; tx: string; seq: string; url: string; body: string }
+        const batch = (await helpers.query<Next>(NEXT_EVENT, [job.tenantId, job.endpointId, FETCH])).rows
+        if (batch.length === 0) {
+          const { waiting } = (
+            await helpers.query<{ waiting: boolean }>(WAITING_ABOVE_HORIZON, [job.tenantId, job.endpointId])
+          ).rows[0]!
+          if (waiting) await wake(helpers, job, new Date(Date.now() + HORIZON_RECHECK_MS), 'preserve_run_at')
+          return
+        }
+        type Delivery = { id: string; activity_id: string; status: string; attempts: number }
+        const deliveries = new Map(
+          (
+            await helpers.query<Delivery>(DELIVERIES_FOR, [
+              job.tenantId,
+              job.endpointId,
+              batch.map((event) => event.id),
+              batch.map((event) => event.type),
+            ])
+          ).rows.map((row) => [row.activity_id, row]),
+        )
+        for (const next of batch) {
+          handled++
+          const delivery = deliveries.get(next.id)!
+          if (delivery.status === 'delivered') {
+            // Sent before (by hand, or just before a crash): the position moves past it.
+            await helpers.query(ADVANCE, [job.tenantId, job.endpointId, next.tx, next.seq])
+            continue
+          }
+          const agent = next.url.startsWith('https:') ? agents.https : agents.http
+          const attempt = await send(secrets, { id: delivery.id, url: next.url, body: next.body }, agent)
+          if (attempt.ok) {
+            await helpers.query(DELIVERED, [
+              job.tenantId,
+              job.endpointId,
+              delivery.id,
+              attempt.status,
+              attempt.latencyMs,
+              next.tx,
+              next.seq,
+            ])
+            continue
+          }
           const attempts = delivery.attempts + 1
           if (attempts >= config.WEBHOOK_MAX_ATTEMPTS) {
             await record(helpers, job.tenantId, delivery.id, attempt, null)
@@ -159,12 +205,13 @@ export function webhookTasks(deps: { config: Config; log: Log }) {
           await wake(helpers, job, at, 'replace')
           return
         }
-        await record(helpers, job.tenantId, delivery.id, attempt, null)
       }
-      await helpers.query(ADVANCE, [job.tenantId, job.endpointId, next.tx, next.seq])
+      // A long backlog: queued again, behind whatever else waits for the workers.
+      await wake(helpers, job, null, 'preserve_run_at')
+    } finally {
+      agents.http.destroy()
+      agents.https.destroy()
     }
-    // A long backlog: queued again, behind whatever else waits for the workers.
-    await wake(helpers, job, null, 'preserve_run_at')
   }
 
   const webhook_redeliver: Task = async (payload, helpers) => {
@@ -177,7 +224,7 @@ export function webhookTasks(deps: { config: Config; log: Log }) {
       ])
     ).rows[0]
     if (!row) return
-    const attempt = await send(helpers, job, row)
+    const attempt = await send(await secretsOf(helpers, job), row)
     await record(helpers, job.tenantId, row.id, attempt, null, null)
     // The endpoint goes on (a retried head of line no longer waits for its backoff).
     if (row.enabled) await wake(helpers, job, null, 'replace')

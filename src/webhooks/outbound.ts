@@ -50,6 +50,12 @@ export type OutboundOptions = {
   timeoutMs: number
   /** Bytes of the response body kept (the rest is not read). */
   maxResponseBytes: number
+  /**
+   * Keep-alive connections for a run of requests to one endpoint (the worker makes one per job).
+   * A pooled socket is one whose address was checked when it connected. Default: one connection
+   * per request.
+   */
+  agent?: http.Agent
 }
 
 export type OutboundResponse = { status: number; body: string; headers: http.IncomingHttpHeaders }
@@ -114,21 +120,25 @@ export function postOutbound(
       method: 'POST',
       headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers },
       lookup: checkedLookup(options.allowPrivate),
-      // One connection per delivery: no pooled socket outlives the check made for it.
-      agent: false,
+      agent: options.agent ?? false,
     })
     const deadline = setTimeout(() => fail(new Error(`no answer within ${options.timeoutMs} ms`)), options.timeoutMs)
     request.on('socket', (socket: Socket) => {
+      // The address actually connected to: checked again, whatever resolved it.
+      const checkRemote = () => {
+        const remote = socket.remoteAddress ?? ''
+        const why = options.allowPrivate ? null : refusedAddress(remote)
+        if (why) fail(new OutboundRefused(`connected to a refused address ${remote} (${why})`))
+      }
+      // A kept-alive socket is connected already (and was checked then): checked again anyway.
+      if (!socket.connecting) return checkRemote()
       const connectTimer = setTimeout(
         () => fail(new Error(`no connection within ${options.connectTimeoutMs} ms`)),
         options.connectTimeoutMs,
       )
       socket.once('connect', () => {
         clearTimeout(connectTimer)
-        // The address actually connected to: checked again, whatever resolved it.
-        const remote = socket.remoteAddress ?? ''
-        const why = options.allowPrivate ? null : refusedAddress(remote)
-        if (why) fail(new OutboundRefused(`connected to a refused address ${remote} (${why})`))
+        checkRemote()
       })
       socket.once('close', () => clearTimeout(connectTimer))
     })
@@ -140,21 +150,21 @@ export function postOutbound(
         if (kept >= options.maxResponseBytes) return
         chunks.push(chunk.subarray(0, options.maxResponseBytes - kept))
         kept += Math.min(chunk.length, options.maxResponseBytes - kept)
-        // Enough read: the rest of a large body is not waited for.
-        if (kept >= options.maxResponseBytes) finish()
+        // Enough read: the rest of a large body is not waited for (nor is the connection kept).
+        if (kept >= options.maxResponseBytes) finish(true)
       })
-      const finish = () => {
+      const finish = (cut: boolean) => {
         if (settled) return
         settled = true
         clearTimeout(deadline)
-        request.destroy()
+        if (cut) request.destroy()
         resolve({
           status: response.statusCode ?? 0,
           body: Buffer.concat(chunks).toString('utf8'),
           headers: response.headers,
         })
       }
-      response.on('end', finish)
+      response.on('end', () => finish(false))
       response.on('error', fail)
     })
     request.end(body)

@@ -78,7 +78,7 @@ export const retryDelivery = (endpointId: string, deliveryId: string) =>
 // ---- the worker (graphile-worker's pg pool, the owner role; plain parameterised SQL) ----------
 
 /**
- * The endpoint's next activity: the first of its types after its position, below the snapshot
+ * The endpoint's next activities (up to $3): the first of its types after its position, below the snapshot
  * horizon (every older transaction has ended: nothing can commit before it any more), as the
  * Standard Webhooks body {type, timestamp, data} with data exactly as GET /v1/activities shows it.
  */
@@ -92,7 +92,7 @@ export const NEXT_EVENT = `
     and a.tx < pg_snapshot_xmin(pg_current_snapshot())
     and a.type = any (e.events)
   order by a.tx, a.seq
-  limit 1`
+  limit $3`
 
 /** Whether an activity the endpoint wants is still above the horizon (its transaction, or an older one, runs). */
 export const WAITING_ABOVE_HORIZON = `
@@ -109,12 +109,26 @@ export const SECRETS = `
   select secret, case when previous_valid_until > now() then previous_secret end as previous
   from app_private.webhook_secrets where tenant_id = $1 and endpoint_id = $2`
 
-/** The delivery of (endpoint, activity): made once, so every attempt carries one webhook-id. */
-export const DELIVERY_FOR = `
+/**
+ * The deliveries of (endpoint, activity) for a batch of activities, in one statement: made once,
+ * so every attempt of one carries one webhook-id.
+ */
+export const DELIVERIES_FOR = `
   insert into app_public.webhook_deliveries (tenant_id, endpoint_id, activity_id, event_type)
-  values ($1, $2, $3::bigint, $4)
+  select $1, $2, a.id, a.type from unnest($3::bigint[], $4::text[]) as a (id, type)
   on conflict (tenant_id, endpoint_id, activity_id) do update set event_type = excluded.event_type
-  returning id, status, attempts`
+  returning id, activity_id::text as activity_id, status, attempts`
+
+/** A 2xx: the delivery is done and the position moves past it, in one statement. */
+export const DELIVERED = `
+  with delivery as (
+    update app_public.webhook_deliveries
+    set attempts = attempts + 1, status = 'delivered', response_status = $4, error = null, latency_ms = $5,
+        last_attempt_at = now(), next_attempt_at = null, delivered_at = coalesce(delivered_at, now())
+    where tenant_id = $1 and id = $3
+  )
+  update app_public.webhook_endpoints set after_tx = $6::xid8, after_seq = $7::bigint
+  where tenant_id = $1 and id = $2 and (after_tx, after_seq) < ($6::xid8, $7::bigint)`
 
 /** One attempt's outcome. Status null (an attempt by hand that failed): the delivery's status stands. */
 export const RECORD_ATTEMPT = `
