@@ -46,6 +46,7 @@ import { type Check, type Report, type Row, writeReport } from './report.ts'
 import { rlsOverhead } from './rls.ts'
 import { type Identity, seed } from './seed.ts'
 import { socketScenario } from './sockets.ts'
+import { webhookScenario } from './webhooks.ts'
 
 const int = (name: string, fallback: number) => {
   const value = Number(process.env[name] ?? fallback)
@@ -869,6 +870,33 @@ async function main(): Promise<number> {
       },
     )
     details.sockets = sockets
+
+    // ---- 10. webhook deliveries (bench/webhooks.ts) -----------------------------------------
+    log('\n## 10. webhooks: item writes of one tenant delivered by a worker process to a loopback receiver')
+    const hooks = await webhookScenario({
+      apiScript,
+      workerScript: fileURLToPath(new URL('../src/worker.ts', import.meta.url)),
+      env,
+      ownerUrl: urls.owner,
+      rootUrl: rootDbUrl,
+      token: tokens[0]!,
+      tenantId: identities[0]!.tenantId,
+      events: int('BENCH_WEBHOOK_EVENTS', 2000),
+      log,
+    })
+    rows.push({
+      scenario: '10. webhooks: commit → delivery',
+      inputs: `${hooks.events} POST /v1/items (20 in flight, ${hooks.writesPerSecond.toFixed(0)}/s), one endpoint, one worker process`,
+      result: null,
+      ratio: `${hooks.deliveriesPerSecond.toFixed(0)} deliveries/s; p50 ${hooks.latency.p50.toFixed(1)} ms, p99 ${hooks.latency.p99.toFixed(1)} ms; ${hooks.delivered} delivered, ${hooks.duplicates} duplicates; backlog of ${hooks.backlog.events} drained at ${hooks.backlog.deliveriesPerSecond.toFixed(0)}/s`,
+    })
+    checks.push({
+      name: 'webhooks: events delivered, of those committed',
+      measured: hooks.delivered,
+      target: `= ${hooks.events}`,
+      pass: hooks.delivered === hooks.events,
+    })
+    details.webhooks = hooks
 
     // ---- report -------------------------------------------------------------------------
     const runtimeSeconds = (performance.now() - started) / 1000
