@@ -41,6 +41,15 @@ t.test('every activity type, as PostgreSQL writes it, matches its payload schema
   await factories.root.query('update app_public.tenants set suspended_at = now() where id = $1', [owner.tenant.id])
   await factories.root.query('update app_public.tenants set suspended_at = null where id = $1', [owner.tenant.id])
   await ok(call(app, owner, 'PUT', '/v1/tenant/plan', { plan: 'free' }), 'downgrade')
+  // The worker gives up on an endpoint (no worker runs here: its definer function, as the worker calls it).
+  const hook = await ok(
+    call(app, owner, 'POST', '/v1/webhooks', { url: 'https://hooks.example.com/typed', events: ['ITEM_CREATED'] }),
+    'webhook',
+  )
+  await factories.root.query(`select app_private.disable_webhook($1, $2, '11 attempts failed; the last: HTTP 500')`, [
+    owner.tenant.id,
+    hook.id,
+  ])
 
   const listed = (await ok(call(app, owner, 'GET', '/v1/activities?limit=100'), 'list')).data as unknown[]
   const gapFill = (await ok(call(app, owner, 'GET', '/v1/activities?after=0&limit=100'), 'after')).data as unknown[]

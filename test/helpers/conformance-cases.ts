@@ -14,7 +14,7 @@ export type Method = 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE'
 export type Json = any
 
 export type Request = {
-  caller: Session | null
+  caller: Pick<Session, 'accessToken'> | null
   url: string
   payload?: unknown
   /** Lists: is the row the fixture guarantees in the answer? RLS hides rows instead of refusing. */
