@@ -48,11 +48,14 @@ export async function startWorker(options: {
     poolIds.push(workerPool.id)
     liveness.query(HOLD_POOL_LOCK, [workerPool.id]).catch(() => {})
   })
+  // Our own pool, so it has an error listener: when PostgreSQL ends an idle connection (a
+  // restart, the embedded cluster stopping after us), an unheard 'error' would crash the process.
+  const pgPool = new pg.Pool({ connectionString: options.connectionString, max: concurrency + 2 })
+  pgPool.on('error', (error: Error) => log.warn({ err: error }, 'a job worker connection ended'))
   const runner = await run({
     events,
-    connectionString: options.connectionString,
+    pgPool,
     concurrency,
-    maxPoolSize: concurrency + 2,
     noHandleSignals: true,
     pollInterval: options.pollInterval ?? 2000,
     logger: new WorkerLogger((scope) => (level, message) => {
@@ -74,6 +77,9 @@ export async function startWorker(options: {
             },
           ]),
   })
+  // The runner's promise settles when it stops; a rejection nobody awaits (a job still running
+  // while SIGTERM stops the pool) would end the process with code 1 instead of a clean shutdown.
+  runner.promise.catch((error: unknown) => log.error({ err: error }, 'the job worker stopped with an error'))
   const releaseDeadPools = async () => {
     const { rows } = await liveness.query<{ pools: string[] }>(RELEASE_DEAD_POOLS)
     const dead = rows[0]!.pools.filter((id) => !poolIds.includes(id))
@@ -91,6 +97,7 @@ export async function startWorker(options: {
       clearInterval(timer)
       await runner.stop()
       mailer.close()
+      await pgPool.end()
       await liveness.end()
     },
   }

@@ -33,14 +33,21 @@ export async function runQueuedResets(app: FastifyInstance): Promise<void> {
  * no worker; `jobKey` is the key app_private.enqueue_mail gave it (`invitation:<id>`, …).
  */
 export async function queuedToken(app: FastifyInstance, jobKey: string): Promise<string> {
-  if (jobKey.startsWith('reset_password:')) await runQueuedResets(app)
-  const { rows } = await factoriesOf(app).root.query<{ sealed: string | null }>(
-    `select j.payload->>'sealed' as sealed from graphile_worker._private_jobs j where j.key = $1`,
-    [jobKey],
-  )
-  const sealed = rows[0]?.sealed
-  if (!sealed) throw new Error(`no queued mail with a token under job key ${jobKey}`)
-  return sealer(app.config.JWT_SECRET).unseal(sealed)
+  // A forgot-password job may be held by another test's runQueuedResets on the same database
+  // (two apps over one database run side by side): its mail appears once that run finishes.
+  for (let attempt = 0; ; attempt++) {
+    if (jobKey.startsWith('reset_password:')) await runQueuedResets(app)
+    const { rows } = await factoriesOf(app).root.query<{ sealed: string | null }>(
+      `select j.payload->>'sealed' as sealed from graphile_worker._private_jobs j where j.key = $1`,
+      [jobKey],
+    )
+    const sealed = rows[0]?.sealed
+    if (sealed) return sealer(app.config.JWT_SECRET).unseal(sealed)
+    if (attempt >= 50 || !jobKey.startsWith('reset_password:')) {
+      throw new Error(`no queued mail with a token under job key ${jobKey}`)
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
 }
 
 /** The token of the invitation's mail (the create response no longer carries it). */
