@@ -1,8 +1,9 @@
 /**
  * `npm run bench` (never part of `npm test`): one embedded PostgreSQL seeded with 1,000
  * tenants × 1,000 items, the real API (src/server.ts) in its own process (two for realtime), and
- * nine scenarios (the fifth at two scales; the eighth times forgot-password for known and unknown
- * addresses; the ninth, bench/sockets.ts, attacks the API's socket and event limits).
+ * ten scenarios (the fifth at two scales; the eighth times forgot-password for known and unknown
+ * addresses; the ninth, bench/sockets.ts, attacks the API's socket and event limits; the tenth,
+ * bench/webhooks.ts, times webhook deliveries by a worker process).
  * Every result is a ratio of two measurements taken in this run, interleaved in time, so the
  * targets mean the same on any machine and a slow drift of the host hits both sides alike.
  *
@@ -17,7 +18,7 @@
  * per variant), BENCH_WARMUP (seconds), BENCH_LOG_LEVEL (the API's LOG_LEVEL, default warn),
  * BENCH_RT_SOCKETS / BENCH_RT_TENANTS / BENCH_RT_WRITES (realtime: sockets, tenants, writes per
  * second; default 1,000 / 100 / 100), BENCH_SOCKET_ATTEMPTS / BENCH_AUTH_EVENTS (scenario 9; default
- * 20,000 / 100,000), BENCH_CPU_PROF=1 (V8 CPU profiles of the API under bench/results/prof/, summarise them with
+ * 20,000 / 100,000), BENCH_WEBHOOK_EVENTS (scenario 10, default 2,000), BENCH_CPU_PROF=1 (V8 CPU profiles of the API under bench/results/prof/, summarise them with
  * `node bench/profile-summary.ts <file>`). The API child also reads the usual variables
  * (BCRYPT_COST, DATABASE_POOL_SIZE, PASSWORD_HASH_THREADS...).
  */
@@ -46,6 +47,7 @@ import { type Check, type Report, type Row, writeReport } from './report.ts'
 import { rlsOverhead } from './rls.ts'
 import { type Identity, seed } from './seed.ts'
 import { socketScenario } from './sockets.ts'
+import { webhookScenario } from './webhooks.ts'
 
 const int = (name: string, fallback: number) => {
   const value = Number(process.env[name] ?? fallback)
@@ -869,6 +871,33 @@ async function main(): Promise<number> {
       },
     )
     details.sockets = sockets
+
+    // ---- 10. webhook deliveries (bench/webhooks.ts) -----------------------------------------
+    log('\n## 10. webhooks: item writes of one tenant delivered by a worker process to a loopback receiver')
+    const hooks = await webhookScenario({
+      apiScript,
+      workerScript: fileURLToPath(new URL('../src/worker.ts', import.meta.url)),
+      env,
+      ownerUrl: urls.owner,
+      rootUrl: rootDbUrl,
+      token: tokens[0]!,
+      tenantId: identities[0]!.tenantId,
+      events: int('BENCH_WEBHOOK_EVENTS', 2000),
+      log,
+    })
+    rows.push({
+      scenario: '10. webhooks: commit → delivery',
+      inputs: `${hooks.events} POST /v1/items (20 in flight, ${hooks.writesPerSecond.toFixed(0)}/s), one endpoint, one worker process`,
+      result: null,
+      ratio: `${hooks.deliveriesPerSecond.toFixed(0)} deliveries/s; p50 ${hooks.latency.p50.toFixed(1)} ms, p99 ${hooks.latency.p99.toFixed(1)} ms; ${hooks.delivered} delivered, ${hooks.duplicates} duplicates; backlog of ${hooks.backlog.events} drained at ${hooks.backlog.deliveriesPerSecond.toFixed(0)}/s`,
+    })
+    checks.push({
+      name: 'webhooks: events delivered, of those committed',
+      measured: hooks.delivered,
+      target: `= ${hooks.events}`,
+      pass: hooks.delivered === hooks.events,
+    })
+    details.webhooks = hooks
 
     // ---- report -------------------------------------------------------------------------
     const runtimeSeconds = (performance.now() - started) / 1000

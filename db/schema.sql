@@ -38,6 +38,7 @@ CREATE OR REPLACE FUNCTION app_api.activity_json(p_activity app_public.activitie
 AS $function$
     select row_to_json(r) from (
       select (p_activity).id, (p_activity).type, (p_activity).tenant_id as "tenantId", (p_activity).actor_id as actor,
+             (p_activity).actor_api_key_id as "actorApiKey",
              (p_activity).target, (p_activity).payload, app_api.iso((p_activity).created_at) as "createdAt"
     ) r
   $function$;
@@ -61,7 +62,11 @@ CREATE OR REPLACE FUNCTION app_api.enter(p_tenant_id uuid, p_user_id uuid, p_ses
  SET search_path TO 'pg_catalog'
 AS $function$
 declare
-  v_role app_public.membership_role := app_private.begin_request(p_tenant_id, p_user_id, p_session_id);
+  -- A request is a user's session, or an API key (no user: p_session_id names the key).
+  v_role app_public.membership_role := case
+    when p_user_id is null then app_private.begin_key_request(p_tenant_id, p_session_id)
+    else app_private.begin_request(p_tenant_id, p_user_id, p_session_id)
+  end;
 begin
   if p_minimum_role is not null and v_role < p_minimum_role then
     raise exception 'this requires the % role or higher; you are %', p_minimum_role,
@@ -73,7 +78,7 @@ end;
 $function$;
 grant execute on function app_api.enter(uuid,uuid,uuid,app_public.membership_role) to tenantry_app;
 revoke execute on function app_api.enter(uuid,uuid,uuid,app_public.membership_role) from public;
-comment on function app_api.enter(uuid,uuid,uuid,app_public.membership_role) is 'The first statement of every app_api read: begin_request, then the route''s minimum role (from memberships, never the token). TN401/TNSUS from begin_request; TN403 below the minimum.';
+comment on function app_api.enter(uuid,uuid,uuid,app_public.membership_role) is 'The first statement of every app_api read: begin_request (a session: p_user_id and p_session_id), or begin_key_request (an API key: p_user_id NULL, p_session_id the key), then the route''s minimum role (from the database, never the token). TN401/TNSUS from those; TN403 below the minimum.';
 
 CREATE OR REPLACE FUNCTION app_api.etag(p_representation text)
  RETURNS text
@@ -623,6 +628,60 @@ grant execute on function app_private.admin_set_tenant_suspended(uuid,boolean,te
 revoke execute on function app_private.admin_set_tenant_suspended(uuid,boolean,text) from public;
 comment on function app_private.admin_set_tenant_suspended(uuid,boolean,text) is 'Platform admin: suspends or resumes a tenant (sets or clears suspended_at). TN404: unknown tenant.';
 
+CREATE OR REPLACE FUNCTION app_private.api_key_for_hash(p_key_hash bytea)
+ RETURNS TABLE(api_key_id uuid, tenant_id uuid)
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select k.id, k.tenant_id
+  from app_private.api_key_hashes h
+  join app_public.api_keys k on k.tenant_id = h.tenant_id and k.id = h.api_key_id
+  where h.key_hash = p_key_hash and k.revoked_at is null
+    and (k.expires_at is null or k.expires_at > pg_catalog.now())
+$function$;
+grant execute on function app_private.api_key_for_hash(bytea) to tenantry_app;
+revoke execute on function app_private.api_key_for_hash(bytea) from public;
+comment on function app_private.api_key_for_hash(bytea) is 'The live API key with this SHA-256 (its id and tenant), or no row. For the API''s authentication step only; begin_key_request decides each request.';
+
+CREATE OR REPLACE FUNCTION app_private.begin_key_request(p_tenant_id uuid, p_api_key_id uuid)
+ RETURNS app_public.membership_role
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_key record;
+begin
+  select k.role, k.last_used_at, t.suspended_at into v_key
+  from app_public.api_keys k join app_public.tenants t on t.id = k.tenant_id
+  where k.tenant_id = p_tenant_id and k.id = p_api_key_id and k.revoked_at is null
+    and (k.expires_at is null or k.expires_at > pg_catalog.now());
+  if not found then
+    raise exception 'this API key is unknown, revoked or expired' using errcode = 'TN401';
+  end if;
+  if v_key.suspended_at is not null then
+    raise exception 'this tenant is suspended' using errcode = 'TNSUS';
+  end if;
+  -- Usage to the minute, not a write per request. SKIP LOCKED: a request never waits for
+  -- another one's transaction (or a revocation) only to note the time.
+  if v_key.last_used_at is null or v_key.last_used_at < pg_catalog.now() - interval '1 minute' then
+    update app_public.api_keys k set last_used_at = pg_catalog.now()
+    where (k.tenant_id, k.id) in (
+      select l.tenant_id, l.id from app_public.api_keys l
+      where l.tenant_id = p_tenant_id and l.id = p_api_key_id
+      for update skip locked);
+  end if;
+  perform pg_catalog.set_config('app.tenant_id', p_tenant_id::text, true),
+          pg_catalog.set_config('app.api_key_id', p_api_key_id::text, true),
+          pg_catalog.set_config('app.role', v_key.role::text, true);
+  return v_key.role;
+end;
+$function$;
+grant execute on function app_private.begin_key_request(uuid,uuid) to tenantry_app;
+revoke execute on function app_private.begin_key_request(uuid,uuid) from public;
+comment on function app_private.begin_key_request(uuid,uuid) is 'begin_request for an API key: sets app.tenant_id, app.api_key_id and app.role (the key''s role, read now) for the current transaction; app.user_id stays unset. TN401: unknown, revoked or expired key; TNSUS: tenant suspended. Notes last_used_at at most once a minute.';
+
 CREATE OR REPLACE FUNCTION app_private.begin_request(p_tenant_id uuid, p_user_id uuid, p_session_id uuid)
  RETURNS app_public.membership_role
  LANGUAGE plpgsql
@@ -924,6 +983,27 @@ grant execute on function app_private.device_recognised(text,bytea,interval) to 
 revoke execute on function app_private.device_recognised(text,bytea,interval) from public;
 comment on function app_private.device_recognised(text,bytea,interval) is 'Whether a device token belongs to the account of this email and is alive: such a password check is exempt from the per-account cap. Answers only yes or no, before any password is checked.';
 
+CREATE OR REPLACE FUNCTION app_private.disable_webhook(p_tenant_id uuid, p_endpoint_id uuid, p_reason text)
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_url text;
+begin
+  update app_public.webhook_endpoints e set enabled = false, disabled_reason = p_reason
+  where e.tenant_id = p_tenant_id and e.id = p_endpoint_id and e.enabled
+  returning e.url into v_url;
+  if found then
+    perform app_private.log_activity(p_tenant_id, 'WEBHOOK_DISABLED', p_endpoint_id::text,
+      pg_catalog.jsonb_build_object('webhookId', p_endpoint_id, 'url', v_url, 'reason', p_reason), null);
+  end if;
+end;
+$function$;
+revoke execute on function app_private.disable_webhook(uuid,uuid,text) from public;
+comment on function app_private.disable_webhook(uuid,uuid,text) is 'Worker: disables a failing webhook endpoint with its reason and records WEBHOOK_DISABLED.';
+
 CREATE OR REPLACE FUNCTION app_private.email_verified(p_user_id uuid)
  RETURNS boolean
  LANGUAGE sql
@@ -1201,12 +1281,12 @@ revoke execute on function app_private.realtime_committed_after(xid8,bigint,inte
 comment on function app_private.realtime_committed_after(xid8,bigint,integer) is 'Realtime bridge: positions (tenant, tx, seq; no content) of activities committed after (p_tx, p_seq) and below the snapshot horizon, in commit order; no rows when there are none.';
 
 CREATE OR REPLACE FUNCTION app_private.realtime_removal_notice(p_session_id uuid, p_after_tx xid8)
- RETURNS TABLE(id bigint, type text, tenant_id uuid, actor_id uuid, target text, payload jsonb, created_at timestamp with time zone, tx xid8, seq bigint)
+ RETURNS SETOF app_public.activities
  LANGUAGE sql
  STABLE SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-  select a.id, a.type, a.tenant_id, a.actor_id, a.target, a.payload, a.created_at, a.tx, a.seq
+  select a.*
   from app_private.sessions s
   join app_public.activities a
     on a.tenant_id = s.tenant_id and a.type = 'USER_REMOVED' and a.target = s.user_id::text
@@ -1222,6 +1302,26 @@ $function$;
 grant execute on function app_private.realtime_removal_notice(uuid,xid8) to tenantry_app;
 revoke execute on function app_private.realtime_removal_notice(uuid,xid8) from public;
 comment on function app_private.realtime_removal_notice(uuid,xid8) is 'Realtime bridge: the USER_REMOVED activity about the owner of this session, when they are no longer a member; nothing otherwise.';
+
+CREATE OR REPLACE FUNCTION app_private.record_api_key_hash(p_api_key_id uuid, p_key_hash bytea)
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  insert into app_private.api_key_hashes (key_hash, tenant_id, api_key_id)
+  select p_key_hash, k.tenant_id, k.id from app_public.api_keys k
+  where k.tenant_id = app_public.current_tenant_id() and k.id = p_api_key_id
+    and k.xmin = pg_catalog.xid(pg_catalog.pg_current_xact_id());
+  if not found then
+    raise exception 'no API key of this transaction' using errcode = 'TN404';
+  end if;
+end;
+$function$;
+grant execute on function app_private.record_api_key_hash(uuid,bytea) to tenantry_app;
+revoke execute on function app_private.record_api_key_hash(uuid,bytea) from public;
+comment on function app_private.record_api_key_hash(uuid,bytea) is 'Records the SHA-256 of an API key the current transaction created in the current tenant (once: the hash and the key are unique). TN404 for any other key.';
 
 CREATE OR REPLACE FUNCTION app_private.record_platform_action(p_action text, p_tenant_id uuid, p_detail jsonb, p_request_id text)
  RETURNS void
@@ -1440,6 +1540,36 @@ grant execute on function app_private.reset_password(bytea,text) to tenantry_app
 revoke execute on function app_private.reset_password(bytea,text) from public;
 comment on function app_private.reset_password(bytea,text) is 'Password reset with a mailed token: sets the password, marks the address verified, ends every session and every other outstanding token of the user, mails a notice. Signs no one in. TN410: the link does not work.';
 
+CREATE OR REPLACE FUNCTION app_private.retry_webhook_delivery(p_endpoint_id uuid, p_delivery_id uuid)
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_tenant_id uuid := app_public.current_tenant_id();
+begin
+  if v_tenant_id is null or app_public.current_member_role() is null
+     or app_public.current_member_role() operator(pg_catalog.<) 'admin'::app_public.membership_role then
+    raise exception 'your role does not allow this' using errcode = '42501';
+  end if;
+  perform 1 from app_public.webhook_deliveries d
+  where d.tenant_id = v_tenant_id and d.endpoint_id = p_endpoint_id and d.id = p_delivery_id;
+  if not found then
+    raise exception 'delivery not found' using errcode = 'TN404';
+  end if;
+  perform graphile_worker.add_job(
+    'webhook_redeliver',
+    pg_catalog.json_build_object('tenantId', v_tenant_id, 'endpointId', p_endpoint_id, 'deliveryId', p_delivery_id),
+    queue_name => 'webhooks:' || p_endpoint_id::text,
+    max_attempts => 1
+  );
+end;
+$function$;
+grant execute on function app_private.retry_webhook_delivery(uuid,uuid) to tenantry_app;
+revoke execute on function app_private.retry_webhook_delivery(uuid,uuid) from public;
+comment on function app_private.retry_webhook_delivery(uuid,uuid) is 'Queues one more attempt of a delivery of an endpoint of the current tenant (admins), in the endpoint''s queue. TN404: no such delivery; 42501: not an admin.';
+
 CREATE OR REPLACE FUNCTION app_private.revoke_email_tokens(p_user_id uuid)
  RETURNS void
  LANGUAGE sql
@@ -1571,6 +1701,38 @@ $function$;
 revoke execute on function app_private.session_standing(uuid[]) from public;
 comment on function app_private.session_standing(uuid[]) is 'The one rule for "may this session still be here": for each session id, its user and tenant, the member role, or the refusal (SQLSTATE TN401: no live session or membership; TNSUS: tenant suspended) and its message. Read by begin_request and realtime_check_sessions only.';
 
+CREATE OR REPLACE FUNCTION app_private.set_webhook_secret(p_endpoint_id uuid, p_secret text, p_grace interval)
+ RETURNS timestamp with time zone
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_tenant_id uuid := app_public.current_tenant_id();
+  v_until timestamptz;
+begin
+  if v_tenant_id is null or app_public.current_member_role() is null
+     or app_public.current_member_role() operator(pg_catalog.<) 'admin'::app_public.membership_role then
+    raise exception 'your role does not allow this' using errcode = '42501';
+  end if;
+  perform 1 from app_public.webhook_endpoints e where e.tenant_id = v_tenant_id and e.id = p_endpoint_id;
+  if not found then
+    raise exception 'webhook not found' using errcode = 'TN404';
+  end if;
+  insert into app_private.webhook_secrets (tenant_id, endpoint_id, secret)
+  values (v_tenant_id, p_endpoint_id, p_secret)
+  on conflict (tenant_id, endpoint_id) do update
+    set previous_secret = webhook_secrets.secret,
+        previous_valid_until = pg_catalog.now() + p_grace,
+        secret = excluded.secret
+  returning previous_valid_until into v_until;
+  return v_until;
+end;
+$function$;
+grant execute on function app_private.set_webhook_secret(uuid,text,interval) to tenantry_app;
+revoke execute on function app_private.set_webhook_secret(uuid,text,interval) from public;
+comment on function app_private.set_webhook_secret(uuid,text,interval) is 'Sets the signing secret of a webhook endpoint of the current tenant (admins): the first one, or a rotation that keeps the previous secret signing for p_grace. Returns when the previous one stops (NULL for the first). TN404: no such endpoint; 42501: not an admin.';
+
 CREATE OR REPLACE FUNCTION app_private.take_mail_budget(p_kind text, p_email text)
  RETURNS boolean
  LANGUAGE plpgsql
@@ -1658,6 +1820,76 @@ end;
 $function$;
 revoke execute on function app_private.tg_activities__number() from public;
 comment on function app_private.tg_activities__number() is 'Trigger: numbers each activity per tenant (tenants.last_activity_id + 1) under the tenant-row lock, so a tenant''s ids are gap-free and in commit order; skips the row when the tenant is being deleted.';
+
+CREATE OR REPLACE FUNCTION app_private.tg_activities__wake_webhooks()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  perform app_private.wake_webhook(e.tenant_id, e.id, null, 'preserve_run_at')
+  from app_public.webhook_endpoints e
+  where e.tenant_id = new.tenant_id and e.enabled and new.type = any (e.events);
+  return null;
+end;
+$function$;
+revoke execute on function app_private.tg_activities__wake_webhooks() from public;
+comment on function app_private.tg_activities__wake_webhooks() is 'Trigger: an activity wakes the delivery job of every enabled endpoint of its tenant that wants its type, in the same transaction.';
+
+CREATE OR REPLACE FUNCTION app_private.tg_api_keys__activity()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if tg_op = 'INSERT' then
+    perform app_private.log_activity(new.tenant_id, 'API_KEY_CREATED', new.id::text,
+      pg_catalog.jsonb_build_object('apiKeyId', new.id, 'name', new.name, 'prefix', new.prefix,
+        'role', new.role, 'expiresAt', app_api.iso(new.expires_at)));
+  elsif old.revoked_at is null and new.revoked_at is not null then
+    perform app_private.log_activity(new.tenant_id, 'API_KEY_REVOKED', new.id::text,
+      pg_catalog.jsonb_build_object('apiKeyId', new.id, 'name', new.name, 'prefix', new.prefix));
+  elsif (old.name, old.role) is distinct from (new.name, new.role) then
+    perform app_private.log_activity(new.tenant_id, 'API_KEY_UPDATED', new.id::text,
+      pg_catalog.jsonb_build_object('apiKeyId', new.id, 'name', new.name, 'prefix', new.prefix,
+        'role', new.role, 'previousName', old.name, 'previousRole', old.role));
+  end if;
+  return null;
+end;
+$function$;
+revoke execute on function app_private.tg_api_keys__activity() from public;
+comment on function app_private.tg_api_keys__activity() is 'Trigger: API_KEY_CREATED, API_KEY_UPDATED (name or role), API_KEY_REVOKED.';
+
+CREATE OR REPLACE FUNCTION app_private.tg_api_keys__enforce_plan_quota()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_plan record;
+  v_live bigint;
+begin
+  perform 1 from app_public.tenants t where t.id = new.tenant_id for no key update;
+  select p.id, p.api_key_limit into v_plan
+  from app_public.tenants t join app_public.plans p on p.id = t.plan
+  where t.id = new.tenant_id;
+  if v_plan.api_key_limit is not null then
+    select count(*) into v_live from app_public.api_keys k
+    where k.tenant_id = new.tenant_id and k.revoked_at is null
+      and (k.expires_at is null or k.expires_at > pg_catalog.now());
+    if v_live >= v_plan.api_key_limit then
+      raise exception 'the % plan allows at most % API keys', v_plan.id, v_plan.api_key_limit
+        using errcode = 'TNPLM';
+    end if;
+  end if;
+  return new;
+end;
+$function$;
+revoke execute on function app_private.tg_api_keys__enforce_plan_quota() from public;
+comment on function app_private.tg_api_keys__enforce_plan_quota() is 'Trigger: a new API key must fit the plan''s api_key_limit of live keys (SQLSTATE TNPLM). Inserts are serialised per tenant by a row lock.';
 
 CREATE OR REPLACE FUNCTION app_private.tg_invitations__activity()
  RETURNS trigger
@@ -1812,7 +2044,7 @@ begin
   else
     perform app_private.log_activity(old.tenant_id, 'USER_REMOVED', old.user_id::text,
       pg_catalog.jsonb_build_object('userId', old.user_id, 'role', old.role,
-        'left', old.user_id = app_public.current_user_id()));
+        'left', coalesce(old.user_id = app_public.current_user_id(), false)));
   end if;
   return null;
 end;
@@ -1972,6 +2204,76 @@ $function$;
 revoke execute on function app_private.tg_tenants__enforce_plan_fits() from public;
 comment on function app_private.tg_tenants__enforce_plan_fits() is 'Trigger: no plan change below the current member or item count (SQLSTATE TNPLM).';
 
+CREATE OR REPLACE FUNCTION app_private.tg_webhook_endpoints__clear_reason()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if new.enabled then
+    new.disabled_reason := null;
+  end if;
+  return new;
+end;
+$function$;
+revoke execute on function app_private.tg_webhook_endpoints__clear_reason() from public;
+comment on function app_private.tg_webhook_endpoints__clear_reason() is 'Trigger: an enabled endpoint has no disabled_reason.';
+
+CREATE OR REPLACE FUNCTION app_private.tg_webhook_endpoints__wake()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if new.enabled and (tg_op = 'INSERT' or not old.enabled) then
+    -- A delivery the worker gave up on gets a fresh round of attempts.
+    update app_public.webhook_deliveries d set status = 'pending', attempts = 0, next_attempt_at = null
+    where d.tenant_id = new.tenant_id and d.endpoint_id = new.id and d.status = 'failed';
+    perform app_private.wake_webhook(new.tenant_id, new.id, null, 'replace');
+  end if;
+  return null;
+end;
+$function$;
+revoke execute on function app_private.tg_webhook_endpoints__wake() from public;
+comment on function app_private.tg_webhook_endpoints__wake() is 'Trigger: an endpoint enabled again resumes delivery from its position at once, its given-up deliveries pending again with a fresh count of attempts.';
+
+CREATE OR REPLACE FUNCTION app_private.wake_webhook(p_tenant_id uuid, p_endpoint_id uuid, p_run_at timestamp with time zone, p_mode text)
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  perform graphile_worker.add_job(
+    'webhook_deliver',
+    pg_catalog.json_build_object('tenantId', p_tenant_id, 'endpointId', p_endpoint_id),
+    queue_name => 'webhooks:' || p_endpoint_id::text,
+    run_at => p_run_at,
+    max_attempts => 25,
+    job_key => 'webhook:' || p_endpoint_id::text,
+    job_key_mode => p_mode
+  );
+end;
+$function$;
+revoke execute on function app_private.wake_webhook(uuid,uuid,timestamp with time zone,text) from public;
+comment on function app_private.wake_webhook(uuid,uuid,timestamp with time zone,text) is 'Queues (or reschedules) the delivery job of one webhook endpoint (graphile-worker task webhook_deliver). Called by triggers and the worker only.';
+
+CREATE OR REPLACE FUNCTION app_public.current_api_key_id()
+ RETURNS uuid
+ LANGUAGE sql
+ STABLE PARALLEL SAFE
+AS $function$
+  select case
+    when pg_catalog.current_setting('app.api_key_id', true)
+         operator(pg_catalog.~*) '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+    then pg_catalog.current_setting('app.api_key_id', true)::pg_catalog.uuid
+  end
+$function$;
+grant execute on function app_public.current_api_key_id() to tenantry_app;
+revoke execute on function app_public.current_api_key_id() from public;
+comment on function app_public.current_api_key_id() is 'API key of the current request (app.api_key_id, set by begin_key_request), NULL when unset, empty or malformed, and for every request made by a user.';
+
 CREATE OR REPLACE FUNCTION app_public.current_member_role()
  RETURNS app_public.membership_role
  LANGUAGE sql
@@ -2036,6 +2338,18 @@ CREATE INDEX platform_actions_tenant_id_idx ON app_audit.platform_actions USING 
 comment on table app_audit.platform_actions is 'Append-only log of platform admin actions (who: platform; what; when; which tenant). Written by the app_private.admin_* functions; a DBA reads it here.';
 comment on column app_audit.platform_actions.tenant_id is 'The tenant acted on. Not a foreign key: the log outlives deleted tenants (detail keeps their slug and name).';
 comment on column app_audit.platform_actions.request_id is 'The API request id (x-request-id), to find the request in the logs.';
+
+-- table app_private.api_key_hashes
+create table app_private.api_key_hashes (
+  key_hash bytea not null,
+  tenant_id uuid not null,
+  api_key_id uuid not null,
+  constraint api_key_hashes_pkey PRIMARY KEY (key_hash),
+  constraint api_key_hashes_tenant_id_api_key_id_key UNIQUE (tenant_id, api_key_id),
+  constraint api_key_hashes_key_hash_check CHECK ((octet_length(key_hash) = 32)),
+  constraint api_key_hashes_tenant_id_api_key_id_fkey FOREIGN KEY (tenant_id, api_key_id) REFERENCES app_public.api_keys(tenant_id, id) ON DELETE CASCADE
+);
+comment on table app_private.api_key_hashes is 'SHA-256 of each API key (tnt_<prefix>_<secret>), looked up by app_private.api_key_for_hash. Only SECURITY DEFINER functions read or write it.';
 
 -- table app_private.dev_mail
 create table app_private.dev_mail (
@@ -2149,6 +2463,20 @@ create table app_private.user_secrets (
 );
 comment on table app_private.user_secrets is 'bcrypt password hashes, one per user. Only SECURITY DEFINER functions read it.';
 
+-- table app_private.webhook_secrets
+create table app_private.webhook_secrets (
+  tenant_id uuid not null,
+  endpoint_id uuid not null,
+  secret text not null,
+  previous_secret text,
+  previous_valid_until timestamp with time zone,
+  constraint webhook_secrets_pkey PRIMARY KEY (tenant_id, endpoint_id),
+  constraint webhook_secrets_previous_secret_check CHECK ((previous_secret ~ '^whsec_[A-Za-z0-9+/]+=*$'::text)),
+  constraint webhook_secrets_secret_check CHECK ((secret ~ '^whsec_[A-Za-z0-9+/]+=*$'::text)),
+  constraint webhook_secrets_tenant_id_endpoint_id_fkey FOREIGN KEY (tenant_id, endpoint_id) REFERENCES app_public.webhook_endpoints(tenant_id, id) ON DELETE CASCADE
+);
+comment on table app_private.webhook_secrets is 'The signing secret of each webhook endpoint, and during a rotation''s grace period the previous one (both sign). Shown to an admin once; read by the worker only.';
+
 -- table app_public.activities
 create table app_public.activities (
   tenant_id uuid default app_public.current_tenant_id() not null,
@@ -2160,11 +2488,12 @@ create table app_public.activities (
   created_at timestamp with time zone default now() not null,
   tx xid8 default pg_current_xact_id() not null,
   id bigint not null,
+  actor_api_key_id uuid default app_public.current_api_key_id(),
   constraint activities_pkey PRIMARY KEY (tenant_id, id),
   constraint activities_broadcast_message CHECK (((type <> 'BROADCAST_MESSAGE'::text) OR ((jsonb_typeof((payload -> 'message'::text)) = 'string'::text) AND ((payload - 'message'::text) = '{}'::jsonb) AND ((char_length((payload ->> 'message'::text)) >= 1) AND (char_length((payload ->> 'message'::text)) <= 1000))))),
   constraint activities_payload_is_object CHECK ((jsonb_typeof(payload) = 'object'::text)),
   constraint activities_trigger_payload_size CHECK (((type = 'BROADCAST_MESSAGE'::text) OR (octet_length((payload)::text) <= 4000))),
-  constraint activities_type_check CHECK ((type = ANY (ARRAY['USER_JOINED'::text, 'USER_REMOVED'::text, 'ROLE_CHANGED'::text, 'PLAN_UPGRADED'::text, 'PLAN_DOWNGRADED'::text, 'BROADCAST_MESSAGE'::text, 'INVITATION_CREATED'::text, 'INVITATION_REVOKED'::text, 'TENANT_UPDATED'::text, 'TENANT_SUSPENDED'::text, 'TENANT_RESUMED'::text, 'ITEM_CREATED'::text, 'ITEM_UPDATED'::text, 'ITEM_DELETED'::text]))),
+  constraint activities_type_check CHECK ((type = ANY (ARRAY['USER_JOINED'::text, 'USER_REMOVED'::text, 'ROLE_CHANGED'::text, 'PLAN_UPGRADED'::text, 'PLAN_DOWNGRADED'::text, 'BROADCAST_MESSAGE'::text, 'INVITATION_CREATED'::text, 'INVITATION_REVOKED'::text, 'TENANT_UPDATED'::text, 'TENANT_SUSPENDED'::text, 'TENANT_RESUMED'::text, 'ITEM_CREATED'::text, 'ITEM_UPDATED'::text, 'ITEM_DELETED'::text, 'API_KEY_CREATED'::text, 'API_KEY_UPDATED'::text, 'API_KEY_REVOKED'::text, 'WEBHOOK_DISABLED'::text]))),
   constraint activities_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES app_public.tenants(id) ON DELETE CASCADE
 );
 alter table app_public.activities enable row level security;
@@ -2174,12 +2503,13 @@ CREATE INDEX activities_tenant_type_idx ON app_public.activities USING btree (te
 CREATE UNIQUE INDEX activities_tx_seq_idx ON app_public.activities USING btree (tx, seq);
 CREATE TRIGGER _200_number BEFORE INSERT ON app_public.activities FOR EACH ROW EXECUTE FUNCTION app_private.tg_activities__number();
 CREATE TRIGGER _900_notify AFTER INSERT ON app_public.activities FOR EACH ROW EXECUTE FUNCTION app_private.tg_activities__notify();
+CREATE TRIGGER _910_wake_webhooks AFTER INSERT ON app_public.activities FOR EACH ROW EXECUTE FUNCTION app_private.tg_activities__wake_webhooks();
 create policy insert_admin_broadcast on app_public.activities as permissive for insert to tenantry_app
-  with check (((tenant_id = ( SELECT app_public.current_tenant_id() AS current_tenant_id)) AND (( SELECT app_public.current_member_role() AS current_member_role) >= 'admin'::app_public.membership_role) AND (type = 'BROADCAST_MESSAGE'::text) AND (actor_id = ( SELECT app_public.current_user_id() AS current_user_id))));
+  with check (((tenant_id = ( SELECT app_public.current_tenant_id() AS current_tenant_id)) AND (( SELECT app_public.current_member_role() AS current_member_role) >= 'admin'::app_public.membership_role) AND (type = 'BROADCAST_MESSAGE'::text) AND (NOT (actor_id IS DISTINCT FROM ( SELECT app_public.current_user_id() AS current_user_id)))));
 comment on policy insert_admin_broadcast on app_public.activities is 'Admins broadcast messages; every other activity is written by triggers.';
 create policy select_member on app_public.activities as permissive for select to tenantry_app
-  using (((tenant_id = ( SELECT app_public.current_tenant_id() AS current_tenant_id)) AND (( SELECT app_public.current_member_role() AS current_member_role) IS NOT NULL) AND ((type <> ALL (ARRAY['INVITATION_CREATED'::text, 'INVITATION_REVOKED'::text])) OR (( SELECT app_public.current_member_role() AS current_member_role) >= 'admin'::app_public.membership_role))));
-comment on policy select_member on app_public.activities is 'Members read the current tenant''s log; INVITATION_* (they carry the invitee''s email) only admins and owners, as GET /v1/invitations.';
+  using (((tenant_id = ( SELECT app_public.current_tenant_id() AS current_tenant_id)) AND (( SELECT app_public.current_member_role() AS current_member_role) IS NOT NULL) AND ((type <> ALL (ARRAY['INVITATION_CREATED'::text, 'INVITATION_REVOKED'::text, 'API_KEY_CREATED'::text, 'API_KEY_UPDATED'::text, 'API_KEY_REVOKED'::text, 'WEBHOOK_DISABLED'::text])) OR (( SELECT app_public.current_member_role() AS current_member_role) >= 'admin'::app_public.membership_role))));
+comment on policy select_member on app_public.activities is 'Members read the current tenant''s log; INVITATION_* (they carry the invitee''s email), API_KEY_* and WEBHOOK_* only admins and owners, as the lists they come from.';
 grant select on table app_public.activities to tenantry_app;
 grant insert (payload) on table app_public.activities to tenantry_app;
 grant insert (type) on table app_public.activities to tenantry_app;
@@ -2189,8 +2519,65 @@ comment on column app_public.activities.actor_id is 'Who did it (app.user_id at 
 comment on column app_public.activities.target is 'Id of what it was done to (a user, item or invitation id).';
 comment on column app_public.activities.tx is 'Commit-order position: the inserting transaction (pg_current_xact_id()). Readers deliver rows below pg_snapshot_xmin(pg_current_snapshot()) in (tx, id) order, so a lower id that commits late is never skipped.';
 comment on column app_public.activities.id is 'Per-tenant number, gap-free and in commit order for the tenant (tg_activities__number). What clients see and hand back as lastEventId / after.';
+comment on column app_public.activities.actor_api_key_id is 'The API key that did it (app.api_key_id at the time; actor_id is then NULL). Not a foreign key: the log outlives keys.';
 comment on constraint activities_broadcast_message on app_public.activities is 'A broadcast is {message} of 1 to 1000 characters: the same rule as POST /v1/tenant/broadcasts.';
 comment on constraint activities_trigger_payload_size on app_public.activities is 'Payloads written by triggers stay under 4000 bytes; NOTIFY carries ids only, whatever their size.';
+
+-- table app_public.api_keys
+create table app_public.api_keys (
+  tenant_id uuid default app_public.current_tenant_id() not null,
+  id uuid default gen_random_uuid() not null,
+  name text not null,
+  role app_public.membership_role not null,
+  prefix text not null,
+  created_by uuid default app_public.current_user_id(),
+  created_at timestamp with time zone default now() not null,
+  expires_at timestamp with time zone,
+  revoked_at timestamp with time zone,
+  last_used_at timestamp with time zone,
+  constraint api_keys_pkey PRIMARY KEY (tenant_id, id),
+  constraint api_keys_check CHECK (((expires_at IS NULL) OR (expires_at > created_at))),
+  constraint api_keys_name_check CHECK (((char_length(name) >= 1) AND (char_length(name) <= 100))),
+  constraint api_keys_prefix_check CHECK ((prefix ~ '^[a-z0-9]{8}$'::text)),
+  constraint api_keys_role_check CHECK ((role <> 'owner'::app_public.membership_role)),
+  constraint api_keys_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES app_public.tenants(id) ON DELETE CASCADE
+);
+alter table app_public.api_keys enable row level security;
+alter table app_public.api_keys force row level security;
+CREATE INDEX api_keys_tenant_live_idx ON app_public.api_keys USING btree (tenant_id, created_at DESC, id DESC) WHERE (revoked_at IS NULL);
+CREATE TRIGGER _500_enforce_plan_quota BEFORE INSERT ON app_public.api_keys FOR EACH ROW EXECUTE FUNCTION app_private.tg_api_keys__enforce_plan_quota();
+CREATE TRIGGER _900_activity AFTER INSERT OR UPDATE OF name, role, revoked_at ON app_public.api_keys FOR EACH ROW EXECUTE FUNCTION app_private.tg_api_keys__activity();
+create policy insert_admin on app_public.api_keys as permissive for insert to tenantry_app
+  with check (((tenant_id = ( SELECT app_public.current_tenant_id() AS current_tenant_id)) AND (( SELECT app_public.current_member_role() AS current_member_role) >= 'admin'::app_public.membership_role) AND (created_by = ( SELECT app_public.current_user_id() AS current_user_id))));
+comment on policy insert_admin on app_public.api_keys is 'Admins and owners (people, not keys) create the current tenant''s API keys.';
+create policy select_admin on app_public.api_keys as permissive for select to tenantry_app
+  using (((tenant_id = ( SELECT app_public.current_tenant_id() AS current_tenant_id)) AND (( SELECT app_public.current_member_role() AS current_member_role) >= 'admin'::app_public.membership_role) AND (( SELECT app_public.current_user_id() AS current_user_id) IS NOT NULL)));
+comment on policy select_admin on app_public.api_keys is 'Admins and owners (people, not keys) see the current tenant''s API keys.';
+create policy update_admin on app_public.api_keys as permissive for update to tenantry_app
+  using (((tenant_id = ( SELECT app_public.current_tenant_id() AS current_tenant_id)) AND (( SELECT app_public.current_member_role() AS current_member_role) >= 'admin'::app_public.membership_role) AND (( SELECT app_public.current_user_id() AS current_user_id) IS NOT NULL) AND (revoked_at IS NULL)))
+  with check ((tenant_id = ( SELECT app_public.current_tenant_id() AS current_tenant_id)));
+comment on policy update_admin on app_public.api_keys is 'Admins and owners (people, not keys) rename, re-role or revoke the current tenant''s live API keys.';
+grant insert (expires_at) on table app_public.api_keys to tenantry_app;
+grant insert (name) on table app_public.api_keys to tenantry_app;
+grant insert (prefix) on table app_public.api_keys to tenantry_app;
+grant insert (role) on table app_public.api_keys to tenantry_app;
+grant select (created_at) on table app_public.api_keys to tenantry_app;
+grant select (created_by) on table app_public.api_keys to tenantry_app;
+grant select (expires_at) on table app_public.api_keys to tenantry_app;
+grant select (id) on table app_public.api_keys to tenantry_app;
+grant select (last_used_at) on table app_public.api_keys to tenantry_app;
+grant select (name) on table app_public.api_keys to tenantry_app;
+grant select (prefix) on table app_public.api_keys to tenantry_app;
+grant select (revoked_at) on table app_public.api_keys to tenantry_app;
+grant select (role) on table app_public.api_keys to tenantry_app;
+grant select (tenant_id) on table app_public.api_keys to tenantry_app;
+grant update (name) on table app_public.api_keys to tenantry_app;
+grant update (revoked_at) on table app_public.api_keys to tenantry_app;
+grant update (role) on table app_public.api_keys to tenantry_app;
+comment on table app_public.api_keys is 'API keys of a tenant: machine clients acting at a role below owner. Revoked keys are kept (the log names them); begin_key_request reads every field on every request.';
+comment on column app_public.api_keys.prefix is 'The public part of the key (tnt_<prefix>_<secret>): names the key in lists and logs.';
+comment on column app_public.api_keys.created_by is 'The admin who created the key.';
+comment on column app_public.api_keys.last_used_at is 'The last request made with the key, to the minute: begin_key_request writes it at most once a minute.';
 
 -- table app_public.invitations
 create table app_public.invitations (
@@ -2217,7 +2604,7 @@ CREATE TRIGGER _200_revoke_only BEFORE UPDATE ON app_public.invitations FOR EACH
 CREATE TRIGGER _500_check_new BEFORE INSERT ON app_public.invitations FOR EACH ROW EXECUTE FUNCTION app_private.tg_invitations__check_new();
 CREATE TRIGGER _900_activity AFTER INSERT OR UPDATE OF revoked_at ON app_public.invitations FOR EACH ROW EXECUTE FUNCTION app_private.tg_invitations__activity();
 create policy insert_admin on app_public.invitations as permissive for insert to tenantry_app
-  with check (((tenant_id = ( SELECT app_public.current_tenant_id() AS current_tenant_id)) AND (( SELECT app_public.current_member_role() AS current_member_role) >= 'admin'::app_public.membership_role) AND ((role <> 'owner'::app_public.membership_role) OR (( SELECT app_public.current_member_role() AS current_member_role) = 'owner'::app_public.membership_role)) AND (invited_by = ( SELECT app_public.current_user_id() AS current_user_id))));
+  with check (((tenant_id = ( SELECT app_public.current_tenant_id() AS current_tenant_id)) AND (( SELECT app_public.current_member_role() AS current_member_role) >= 'admin'::app_public.membership_role) AND ((role <> 'owner'::app_public.membership_role) OR (( SELECT app_public.current_member_role() AS current_member_role) = 'owner'::app_public.membership_role)) AND (NOT (invited_by IS DISTINCT FROM ( SELECT app_public.current_user_id() AS current_user_id)))));
 comment on policy insert_admin on app_public.invitations is 'Admins invite to the current tenant; only an owner invites an owner.';
 create policy select_admin on app_public.invitations as permissive for select to tenantry_app
   using (((tenant_id = ( SELECT app_public.current_tenant_id() AS current_tenant_id)) AND (( SELECT app_public.current_member_role() AS current_member_role) >= 'admin'::app_public.membership_role)));
@@ -2266,8 +2653,8 @@ create policy delete_admin on app_public.items as permissive for delete to tenan
   using (((tenant_id = ( SELECT app_public.current_tenant_id() AS current_tenant_id)) AND (( SELECT app_public.current_member_role() AS current_member_role) >= 'admin'::app_public.membership_role)));
 comment on policy delete_admin on app_public.items is 'Admins and owners delete items.';
 create policy insert_member on app_public.items as permissive for insert to tenantry_app
-  with check (((tenant_id = ( SELECT app_public.current_tenant_id() AS current_tenant_id)) AND (( SELECT app_public.current_member_role() AS current_member_role) >= 'member'::app_public.membership_role) AND (created_by = ( SELECT app_public.current_user_id() AS current_user_id))));
-comment on policy insert_member on app_public.items is 'Members and above create items in the current tenant.';
+  with check (((tenant_id = ( SELECT app_public.current_tenant_id() AS current_tenant_id)) AND (( SELECT app_public.current_member_role() AS current_member_role) >= 'member'::app_public.membership_role) AND (NOT (created_by IS DISTINCT FROM ( SELECT app_public.current_user_id() AS current_user_id)))));
+comment on policy insert_member on app_public.items is 'Members and above (people or keys) create items in the current tenant.';
 create policy select_viewer on app_public.items as permissive for select to tenantry_app
   using (((tenant_id = ( SELECT app_public.current_tenant_id() AS current_tenant_id)) AND (( SELECT app_public.current_member_role() AS current_member_role) >= 'viewer'::app_public.membership_role)));
 comment on policy select_viewer on app_public.items is 'Every member, viewers included, reads the current tenant''s items.';
@@ -2329,8 +2716,10 @@ create table app_public.plans (
   requests_per_minute integer not null,
   item_limit integer,
   item_payload_bytes integer default 16384 not null,
+  api_key_limit integer,
   constraint plans_pkey PRIMARY KEY (id),
   constraint plans_rank_key UNIQUE (rank),
+  constraint plans_api_key_limit_check CHECK ((api_key_limit > 0)),
   constraint plans_id_check CHECK ((id ~ '^[a-z][a-z0-9_]{0,31}$'::text)),
   constraint plans_item_limit_check CHECK ((item_limit > 0)),
   constraint plans_item_payload_bytes_check CHECK (((item_payload_bytes >= 1) AND (item_payload_bytes <= 65536))),
@@ -2341,8 +2730,8 @@ create table app_public.plans (
 alter table app_public.plans enable row level security;
 alter table app_public.plans force row level security;
 create policy select_authenticated on app_public.plans as permissive for select to tenantry_app
-  using ((( SELECT app_public.current_user_id() AS current_user_id) IS NOT NULL));
-comment on policy select_authenticated on app_public.plans is 'Anyone with a request context can read the plan catalogue.';
+  using (((( SELECT app_public.current_user_id() AS current_user_id) IS NOT NULL) OR (( SELECT app_public.current_api_key_id() AS current_api_key_id) IS NOT NULL)));
+comment on policy select_authenticated on app_public.plans is 'Anyone with a request context (a user or an API key) can read the plan catalogue.';
 grant select on table app_public.plans to tenantry_app;
 comment on table app_public.plans is 'Subscription plans: member limit (NULL = unlimited) and per-tenant request rate.';
 comment on column app_public.plans.rank is 'Orders plans: moving to a higher rank is an upgrade, to a lower one a downgrade.';
@@ -2350,6 +2739,7 @@ comment on column app_public.plans.member_limit is 'Maximum memberships per tena
 comment on column app_public.plans.requests_per_minute is 'API requests per minute per tenant, counted by the API''s rate limiter (read through app_private.tenant_requests_per_minute).';
 comment on column app_public.plans.item_limit is 'Maximum items per tenant; NULL means unlimited. Enforced by a trigger on items.';
 comment on column app_public.plans.item_payload_bytes is 'Maximum size of one item''s payload (its JSON text, in bytes). Enforced by a trigger on items.';
+comment on column app_public.plans.api_key_limit is 'Maximum live API keys per tenant (neither revoked nor expired); NULL means unlimited. Enforced by a trigger on api_keys.';
 
 -- table app_public.tenants
 create table app_public.tenants (
@@ -2378,10 +2768,10 @@ CREATE TRIGGER _100_timestamps BEFORE INSERT OR UPDATE OF slug, name, plan, susp
 CREATE TRIGGER _500_enforce_plan_fits BEFORE UPDATE OF plan ON app_public.tenants FOR EACH ROW WHEN ((old.plan IS DISTINCT FROM new.plan)) EXECUTE FUNCTION app_private.tg_tenants__enforce_plan_fits();
 CREATE TRIGGER _900_activity AFTER UPDATE OF plan, name, suspended_at ON app_public.tenants FOR EACH ROW EXECUTE FUNCTION app_private.tg_tenants__activity();
 create policy select_member on app_public.tenants as permissive for select to tenantry_app
-  using ((EXISTS ( SELECT 1
+  using (((EXISTS ( SELECT 1
    FROM app_public.memberships m
-  WHERE ((m.tenant_id = tenants.id) AND (m.user_id = ( SELECT app_public.current_user_id() AS current_user_id))))));
-comment on policy select_member on app_public.tenants is 'You can see the tenants you belong to.';
+  WHERE ((m.tenant_id = tenants.id) AND (m.user_id = ( SELECT app_public.current_user_id() AS current_user_id))))) OR ((id = ( SELECT app_public.current_tenant_id() AS current_tenant_id)) AND (( SELECT app_public.current_api_key_id() AS current_api_key_id) IS NOT NULL))));
+comment on policy select_member on app_public.tenants is 'You can see the tenants you belong to; an API key sees its own tenant.';
 create policy update_admin on app_public.tenants as permissive for update to tenantry_app
   using (((id = ( SELECT app_public.current_tenant_id() AS current_tenant_id)) AND (( SELECT app_public.current_member_role() AS current_member_role) >= 'admin'::app_public.membership_role)))
   with check ((id = ( SELECT app_public.current_tenant_id() AS current_tenant_id)));
@@ -2425,6 +2815,96 @@ grant update (name) on table app_public.users to tenantry_app;
 comment on table app_public.users is 'People. Email is stored lower-cased, which makes the unique constraint case-insensitive.';
 comment on column app_public.users.created_via is 'registration (signed up), invitation (created by accepting an invitation: the address is unverified) or platform (provisioned by the platform admin).';
 comment on column app_public.users.email_verified_at is 'When the address was proven: a confirmed verification or email-change link, a password reset, or an accepted invitation. NULL: never.';
+
+-- table app_public.webhook_deliveries
+create table app_public.webhook_deliveries (
+  tenant_id uuid not null,
+  id uuid default gen_random_uuid() not null,
+  endpoint_id uuid not null,
+  activity_id bigint not null,
+  event_type text not null,
+  status text default 'pending'::text not null,
+  attempts integer default 0 not null,
+  response_status integer,
+  error text,
+  latency_ms integer,
+  created_at timestamp with time zone default now() not null,
+  last_attempt_at timestamp with time zone,
+  next_attempt_at timestamp with time zone,
+  delivered_at timestamp with time zone,
+  constraint webhook_deliveries_pkey PRIMARY KEY (tenant_id, id),
+  constraint webhook_deliveries_tenant_id_endpoint_id_activity_id_key UNIQUE (tenant_id, endpoint_id, activity_id),
+  constraint webhook_deliveries_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'delivered'::text, 'failed'::text]))),
+  constraint webhook_deliveries_tenant_id_endpoint_id_fkey FOREIGN KEY (tenant_id, endpoint_id) REFERENCES app_public.webhook_endpoints(tenant_id, id) ON DELETE CASCADE,
+  constraint webhook_deliveries_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES app_public.tenants(id) ON DELETE CASCADE
+);
+alter table app_public.webhook_deliveries enable row level security;
+alter table app_public.webhook_deliveries force row level security;
+CREATE INDEX webhook_deliveries_tenant_endpoint_idx ON app_public.webhook_deliveries USING btree (tenant_id, endpoint_id, created_at DESC, id DESC);
+create policy select_admin on app_public.webhook_deliveries as permissive for select to tenantry_app
+  using (((tenant_id = ( SELECT app_public.current_tenant_id() AS current_tenant_id)) AND (( SELECT app_public.current_member_role() AS current_member_role) >= 'admin'::app_public.membership_role)));
+comment on policy select_admin on app_public.webhook_deliveries is 'Admins and owners read the current tenant''s delivery log.';
+grant select on table app_public.webhook_deliveries to tenantry_app;
+comment on table app_public.webhook_deliveries is 'One row per (endpoint, activity) sent: attempts, status and the last attempt''s response code, latency and error. Its id is the webhook-id every attempt carries.';
+
+-- table app_public.webhook_endpoints
+create table app_public.webhook_endpoints (
+  tenant_id uuid default app_public.current_tenant_id() not null,
+  id uuid default gen_random_uuid() not null,
+  url text not null,
+  events text[] not null,
+  enabled boolean default true not null,
+  disabled_reason text,
+  created_by uuid default app_public.current_user_id(),
+  created_at timestamp with time zone default now() not null,
+  updated_at timestamp with time zone default now() not null,
+  after_tx xid8 default pg_current_xact_id() not null,
+  after_seq bigint default '9223372036854775807'::bigint not null,
+  constraint webhook_endpoints_pkey PRIMARY KEY (tenant_id, id),
+  constraint webhook_endpoints_events_check CHECK (((cardinality(events) >= 1) AND (cardinality(events) <= 100))),
+  constraint webhook_endpoints_url_check CHECK (((char_length(url) <= 2000) AND (url ~ '^https?://'::text))),
+  constraint webhook_endpoints_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES app_public.tenants(id) ON DELETE CASCADE
+);
+alter table app_public.webhook_endpoints enable row level security;
+alter table app_public.webhook_endpoints force row level security;
+CREATE INDEX webhook_endpoints_tenant_idx ON app_public.webhook_endpoints USING btree (tenant_id, created_at DESC, id DESC);
+CREATE TRIGGER _100_timestamps BEFORE INSERT OR UPDATE OF url, events, enabled ON app_public.webhook_endpoints FOR EACH ROW EXECUTE FUNCTION app_private.tg__timestamps();
+CREATE TRIGGER _200_clear_reason BEFORE UPDATE OF enabled ON app_public.webhook_endpoints FOR EACH ROW EXECUTE FUNCTION app_private.tg_webhook_endpoints__clear_reason();
+CREATE TRIGGER _900_wake AFTER INSERT OR UPDATE OF enabled ON app_public.webhook_endpoints FOR EACH ROW EXECUTE FUNCTION app_private.tg_webhook_endpoints__wake();
+create policy delete_admin on app_public.webhook_endpoints as permissive for delete to tenantry_app
+  using (((tenant_id = ( SELECT app_public.current_tenant_id() AS current_tenant_id)) AND (( SELECT app_public.current_member_role() AS current_member_role) >= 'admin'::app_public.membership_role)));
+comment on policy delete_admin on app_public.webhook_endpoints is 'Admins and owners delete the current tenant''s webhook endpoints.';
+create policy insert_admin on app_public.webhook_endpoints as permissive for insert to tenantry_app
+  with check (((tenant_id = ( SELECT app_public.current_tenant_id() AS current_tenant_id)) AND (( SELECT app_public.current_member_role() AS current_member_role) >= 'admin'::app_public.membership_role) AND (NOT (created_by IS DISTINCT FROM ( SELECT app_public.current_user_id() AS current_user_id)))));
+comment on policy insert_admin on app_public.webhook_endpoints is 'Admins and owners add webhook endpoints to the current tenant.';
+create policy select_admin on app_public.webhook_endpoints as permissive for select to tenantry_app
+  using (((tenant_id = ( SELECT app_public.current_tenant_id() AS current_tenant_id)) AND (( SELECT app_public.current_member_role() AS current_member_role) >= 'admin'::app_public.membership_role)));
+comment on policy select_admin on app_public.webhook_endpoints is 'Admins and owners see the current tenant''s webhook endpoints.';
+create policy update_admin on app_public.webhook_endpoints as permissive for update to tenantry_app
+  using (((tenant_id = ( SELECT app_public.current_tenant_id() AS current_tenant_id)) AND (( SELECT app_public.current_member_role() AS current_member_role) >= 'admin'::app_public.membership_role)))
+  with check ((tenant_id = ( SELECT app_public.current_tenant_id() AS current_tenant_id)));
+comment on policy update_admin on app_public.webhook_endpoints is 'Admins and owners change the current tenant''s webhook endpoints.';
+grant delete on table app_public.webhook_endpoints to tenantry_app;
+grant insert (enabled) on table app_public.webhook_endpoints to tenantry_app;
+grant insert (events) on table app_public.webhook_endpoints to tenantry_app;
+grant insert (url) on table app_public.webhook_endpoints to tenantry_app;
+grant select (created_at) on table app_public.webhook_endpoints to tenantry_app;
+grant select (created_by) on table app_public.webhook_endpoints to tenantry_app;
+grant select (disabled_reason) on table app_public.webhook_endpoints to tenantry_app;
+grant select (enabled) on table app_public.webhook_endpoints to tenantry_app;
+grant select (events) on table app_public.webhook_endpoints to tenantry_app;
+grant select (id) on table app_public.webhook_endpoints to tenantry_app;
+grant select (tenant_id) on table app_public.webhook_endpoints to tenantry_app;
+grant select (updated_at) on table app_public.webhook_endpoints to tenantry_app;
+grant select (url) on table app_public.webhook_endpoints to tenantry_app;
+grant update (enabled) on table app_public.webhook_endpoints to tenantry_app;
+grant update (events) on table app_public.webhook_endpoints to tenantry_app;
+grant update (url) on table app_public.webhook_endpoints to tenantry_app;
+comment on table app_public.webhook_endpoints is 'Where a tenant''s activities are POSTed (Standard Webhooks), filtered by type. The worker keeps each one''s position in the commit-ordered log.';
+comment on column app_public.webhook_endpoints.events is 'Activity types delivered to this endpoint.';
+comment on column app_public.webhook_endpoints.disabled_reason is 'Why the worker disabled it (failing for about a day); cleared when an admin enables it again.';
+comment on column app_public.webhook_endpoints.after_tx is 'Position: the commit-order position (tx, seq) of the last activity handled; the next delivery is the first matching one after it, below the snapshot horizon.';
+comment on column app_public.webhook_endpoints.after_seq is 'Position: see after_tx.';
 
 create view app_audit.api_role as
  SELECT rolname AS role_name,

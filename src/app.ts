@@ -7,6 +7,7 @@ import type { DatabasePool } from 'slonik'
 import { accountPageRoutes } from './account/routes.ts'
 import { activityRoutes } from './activities/routes.ts'
 import { adminRoutes } from './admin/routes.ts'
+import { apiKeyRoutes } from './api-keys/routes.ts'
 import { emailRoutes } from './auth/email-routes.ts'
 import { type PasswordHasher, passwordsPlugin } from './auth/passwords.ts'
 import { authPlugin } from './auth/plugin.ts'
@@ -33,6 +34,8 @@ import { proxyTrust } from './net.ts'
 import { ProblemSchema } from './problems.ts'
 import { realtimePlugin } from './realtime/plugin.ts'
 import { tenantRoutes } from './tenant/routes.ts'
+import { addWebhooks } from './webhooks/openapi.ts'
+import { webhookRoutes } from './webhooks/routes.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -57,7 +60,7 @@ export type AppOptions = {
 const API_DESCRIPTION = [
   'Multi-tenant SaaS backend: PostgreSQL row-level security is the security boundary.',
   '',
-  '- **Auth**: `POST /v1/auth/register` or `/v1/auth/login` returns an `accessToken` (send it as `Authorization: Bearer …`) and a single-use `refreshToken`.',
+  '- **Auth**: `POST /v1/auth/register` or `/v1/auth/login` returns an `accessToken` (send it as `Authorization: Bearer …`) and a single-use `refreshToken`. Machine clients send an API key (`tnt_…`) the same way.',
   '- **Errors** are RFC 9457 problems (`application/problem+json`); switch on `type`, which links to a page explaining it (`/problems/<slug>`).',
   '- **Lists** are cursor-paginated: `?limit=` (1–100) and `?cursor=` from the previous page’s `nextCursor`.',
   '- **Concurrency**: items and the tenant carry an `ETag`; send it as `If-Match` when changing them to get 412 instead of overwriting someone else’s change.',
@@ -70,6 +73,8 @@ const TAGS = [
   { name: 'invitations', description: 'Invite people by email; they accept with the token' },
   { name: 'activities', description: 'The append-only activity log (also pushed over Socket.IO)' },
   { name: 'items', description: 'The generic tenant resource' },
+  { name: 'api-keys', description: 'Keys for machine clients of the tenant (admins only; shown once)' },
+  { name: 'webhooks', description: 'Signed deliveries of the activity log to your HTTPS endpoints, in commit order' },
   { name: 'admin', description: 'The platform operator (PLATFORM_ADMIN_TOKEN): provision, suspend and delete tenants' },
   { name: 'health', description: 'Liveness and readiness for load balancers' },
 ]
@@ -177,7 +182,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
             type: 'http',
             scheme: 'bearer',
             bearerFormat: 'JWT',
-            description: 'The `accessToken` of register, login, refresh, switch or accept (15 minutes).',
+            description:
+              'The `accessToken` of register, login, refresh, switch or accept (15 minutes), or on tenant routes an API key (`tnt_…`, POST /v1/api-keys).',
           },
           // Only when the admin API is on: an unused scheme is a lint finding, and a hint to attackers.
           ...(config.PLATFORM_ADMIN_TOKEN
@@ -193,7 +199,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       },
     },
     transform: transformRoute,
-    transformObject: transformDocument,
+    transformObject: (input) => addWebhooks(transformDocument(input)),
   })
   await app.register(fastifySwaggerUi, {
     routePrefix: '/docs',
@@ -222,6 +228,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(invitationRoutes)
   await app.register(activityRoutes)
   await app.register(itemRoutes)
+  await app.register(apiKeyRoutes)
+  await app.register(webhookRoutes)
   // Unset: the platform admin API does not exist (404 like any unknown route, and undocumented).
   if (config.PLATFORM_ADMIN_TOKEN) await app.register(adminRoutes, { token: config.PLATFORM_ADMIN_TOKEN })
   await app.register(sessionPurgePlugin)

@@ -202,6 +202,22 @@ const EnvSchema = z.object({
     .transform((value) => value === 'true' || value === '1'),
   /** Jobs (mail, purges) one worker process runs at once. */
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(100).default(5),
+  /**
+   * Webhooks may reach any address, and http: URLs (development, and the tests' loopback
+   * receivers). Off: https only, and loopback, private, link-local and metadata addresses refused.
+   */
+  WEBHOOK_ALLOW_PRIVATE: z
+    .enum(['true', 'false', '1', '0', ''])
+    .default('false')
+    .transform((value) => value === 'true' || value === '1'),
+  /** One webhook attempt: its whole exchange (connect, send, answer), in milliseconds. */
+  WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(10_000),
+  /**
+   * The first retry's delay (ms); each next one is 3× longer, at most 9 hours. With the default
+   * 5 s and WEBHOOK_MAX_ATTEMPTS 11, an endpoint is given up (disabled) after about 23 hours.
+   */
+  WEBHOOK_RETRY_BASE_MS: z.coerce.number().int().min(1).max(3_600_000).default(5000),
+  WEBHOOK_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(11),
   /** Realtime: /ready fails when pg_notification_queue_usage() is above this fraction. */
   REALTIME_NOTIFY_QUEUE_MAX: z.coerce.number().min(0).max(1).default(0.5),
 })

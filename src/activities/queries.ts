@@ -3,17 +3,17 @@ import { z } from 'zod'
 import { jsonb } from '../db/json.ts'
 import { fieldsOf } from '../http/schemas.ts'
 import type { Position } from './position.ts'
-import { Activity } from './schemas.ts'
+import { ActivityFields } from './schemas.ts'
 
 // The response (and event) schema is the row schema: columns are aliased to its names.
-export const ActivityRow = Activity.extend({
+export const ActivityRow = ActivityFields.extend({
   /** Commit-order position (xid8 as text, then seq); internal, never part of the API. */
   tx: z.string(),
   seq: z.number(),
 })
 export type ActivityRow = z.infer<typeof ActivityRow>
 
-export const toActivity = fieldsOf(Activity)
+export const toActivity = fieldsOf(ActivityFields)
 
 const PositionRow = z.object({ tx: z.string(), seq: z.number() })
 
@@ -27,7 +27,7 @@ const atMost = (position: Position) => sql.fragment`(tx, seq) <= (${position.tx}
 const belowHorizon = sql.fragment`tx < pg_snapshot_xmin(pg_current_snapshot())`
 /** Every column of an activity row, aliased to the response's names, position included. */
 export const activityColumns = sql.fragment`
-  id, type, tenant_id as "tenantId", actor_id as actor, target, payload, created_at as "createdAt",
+  id, type, tenant_id as "tenantId", actor_id as actor, actor_api_key_id as "actorApiKey", target, payload, created_at as "createdAt",
   ${positionColumns}`
 // Qualified: a bare "tx" here would sort by the text column of the select list.
 const oldestFirst = sql.fragment`order by activities.tx, activities.seq`

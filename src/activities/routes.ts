@@ -47,7 +47,12 @@ export async function activityRoutes(fastify: FastifyInstance) {
         const position = from > 0 ? await oneOrNotFound(tx, activityPosition(from), `activity ${from}`) : START
         return tx.any(activitiesAfter({ after: position, type, limit: limit + 1 }))
       })
-      return toPage(rows, limit, (row) => [row.id], toActivity)
+      return toPage(
+        rows,
+        limit,
+        (row) => [row.id],
+        (row) => Activity.parse(toActivity(row)),
+      )
     },
   )
 

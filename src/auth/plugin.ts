@@ -4,11 +4,20 @@ import fp from 'fastify-plugin'
 import type { FragmentSqlToken } from 'slonik'
 import { z } from 'zod'
 import type { Config } from '../config.ts'
-import { type TenantContext, type TokenIdentity, type Tx, withTenantContext, withUserContext } from '../db/context.ts'
+import {
+  isApiKey,
+  type KeyIdentity,
+  type TenantContext,
+  type TokenIdentity,
+  type Tx,
+  withTenantContext,
+  withUserContext,
+} from '../db/context.ts'
 import { type ApiResponse, apiRead } from '../db/read.ts'
 import type { Access } from '../http/access.ts'
 import { forbidden, Problem } from '../problems.ts'
 import type { Role } from '../roles.ts'
+import { apiKeyVerifier, looksLikeApiKey } from './api-keys.ts'
 
 export type { Access }
 
@@ -18,9 +27,15 @@ export type AccessClaims = { sub: string; tenant_id: string | null; role: Role |
 declare module 'fastify' {
   interface FastifyContextConfig {
     access?: Access
+    /**
+     * false: a tenant route that API keys may not use even at their role (managing keys).
+     * Routes of access `user` (a person: /v1/me, switch, logout, ...) refuse keys anyway.
+     */
+    apiKeys?: boolean
   }
   interface FastifyRequest {
-    identity: TokenIdentity | null
+    /** The verified caller: an access token's user and session, or an API key. */
+    identity: TokenIdentity | KeyIdentity | null
     /** Why this request cannot have its route: answered in preParsing, after the rate limits ran. */
     authRefusal: Problem | null
     /** Runs the handler's database work in this request's tenant context (one transaction). */
@@ -47,6 +62,9 @@ declare module '@fastify/jwt' {
 const Claims = z.object({ sub: z.uuid(), tenant_id: z.uuid().nullable(), sid: z.uuid(), exp: z.number() })
 
 const NO_ROLE = new Set<Access>(['public', 'user', 'platform'])
+
+const KEY_IS_NO_USER =
+  'an API key acts for its tenant, not for a person: it cannot reach /v1/me, refresh, switch or sign out'
 
 /**
  * Verifies an access token exactly as HTTP requests do (HS256, iss, aud, exp, our claims): the
@@ -75,13 +93,15 @@ export async function verifyAccessToken(
  * The tenant a token acts in. A tenantless token (a user who belongs to no tenant) has none:
  * tenant routes and realtime sockets refuse it alike.
  */
-export function requireTenant<T extends TokenIdentity>(identity: T): Omit<T, 'tenantId'> & { tenantId: string } {
+export function requireTenant<T extends { tenantId: string | null }>(identity: T): WithTenant<T> {
   const { tenantId } = identity
   if (tenantId === null) {
     throw forbidden('you belong to no tenant yet: accept an invitation or create one (POST /v1/tenants)')
   }
-  return { ...identity, tenantId }
+  return { ...identity, tenantId } as unknown as WithTenant<T>
 }
+/** `T` with a tenant, member by member of a union (an access token's identity or an API key). */
+type WithTenant<T> = T extends unknown ? Omit<T, 'tenantId'> & { tenantId: string } : never
 
 /**
  * Access tokens: HS256 only, with iss, aud, exp, iat and our claims all required. A route that
@@ -128,11 +148,13 @@ export const authPlugin = fp(
     })
     app.decorateRequest('readInUser', function readInUser(fn, args = []) {
       if (!this.identity) throw new Problem('unauthorized', 'this route requires an access token')
+      if (isApiKey(this.identity)) throw forbidden(KEY_IS_NO_USER)
       const context = { ...this.identity, tenantId: null, minimumRole: null }
       return app.db.maybeOne(apiRead(fn, context, args))
     })
     app.decorateRequest('inUser', function inUser(handler) {
       if (!this.identity) throw new Problem('unauthorized', 'this route requires an access token')
+      if (isApiKey(this.identity)) throw forbidden(KEY_IS_NO_USER)
       return withUserContext(app.db, this.identity, handler)
     })
 
@@ -140,13 +162,22 @@ export const authPlugin = fp(
     // limits' onRequest hook runs in between, so a request with a bad token is counted against
     // its address, and one with a good token against its tenant.
     app.decorateRequest('authRefusal', null)
+    const verifyApiKey = apiKeyVerifier(app.db)
     app.addHook('onRequest', async (request) => {
-      const access = request.routeOptions.config.access
+      const { access, apiKeys } = request.routeOptions.config
       if (access === undefined || access === 'public' || access === 'platform') return
       const bearer = /^Bearer +(\S+)$/i.exec(request.headers.authorization ?? '')
       try {
         if (!bearer) throw new Problem('unauthorized', 'send an access token: Authorization: Bearer <token>')
-        const { expiresAt: _, ...identity } = await verifyAccessToken(app, bearer[1]!)
+        const token = bearer[1]!
+        if (looksLikeApiKey(token)) {
+          // Verified first, so the refusal below is counted on the key's tenant, not its address.
+          request.identity = await verifyApiKey(token)
+          if (access === 'user') throw forbidden(KEY_IS_NO_USER)
+          if (apiKeys === false) throw forbidden('API keys cannot use this route: sign in as an admin')
+          return
+        }
+        const { expiresAt: _, ...identity } = await verifyAccessToken(app, token)
         request.identity = identity
       } catch (error) {
         if (!(error instanceof Problem)) throw error

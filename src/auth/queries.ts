@@ -132,3 +132,9 @@ export const requestEmailChange = (email: string, confirm: MailedToken, cancel: 
     select from app_private.request_email_change(
       ${email}::text, ${sql.binary(confirm.hash)}, ${confirm.sealed}::text, ${sql.binary(cancel.hash)}, ${cancel.sealed}::text
     )`
+
+const ApiKeyForHashRow = z.object({ api_key_id: z.uuid(), tenant_id: z.uuid() })
+/** The live API key with this hash (its id and tenant), for the authentication step only. */
+export const apiKeyForHash = (keyHash: Buffer) =>
+  sql.type(ApiKeyForHashRow)`
+    select api_key_id, tenant_id from app_private.api_key_for_hash(${sql.binary(keyHash)})`

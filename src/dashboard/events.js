@@ -101,6 +101,30 @@ export const EVENTS = {
     family: 'items',
     sentence: (a, who) => `${who(a.actor)} deleted ${text(a.payload.name, 'an item')}`,
   },
+  API_KEY_CREATED: {
+    label: 'Key created',
+    family: 'tenant',
+    sentence: (a, who) =>
+      `${who(a.actor)} created the API key ${quoted(a.payload.name)} (${text(a.payload.role, 'member')})`,
+  },
+  API_KEY_UPDATED: {
+    label: 'Key changed',
+    family: 'tenant',
+    sentence: (a, who) =>
+      a.payload.previousRole !== a.payload.role
+        ? `${who(a.actor)} changed the API key ${quoted(a.payload.name)} from ${text(a.payload.previousRole, '?')} to ${text(a.payload.role, '?')}`
+        : `${who(a.actor)} renamed the API key ${quoted(a.payload.previousName)} to ${quoted(a.payload.name)}`,
+  },
+  API_KEY_REVOKED: {
+    label: 'Key revoked',
+    family: 'tenant',
+    sentence: (a, who) => `${who(a.actor)} revoked the API key ${quoted(a.payload.name)}`,
+  },
+  WEBHOOK_DISABLED: {
+    label: 'Webhook disabled',
+    family: 'tenant',
+    sentence: (a) => `Webhook deliveries to ${text(a.payload.url, 'an endpoint')} stopped after a day of failures`,
+  },
 }
 
 /** Every type the page listens for: exactly the catalog's keys. */
@@ -108,17 +132,21 @@ export const ACTIVITY_TYPES = Object.keys(EVENTS)
 
 const FORMER = 'a former member'
 const PLATFORM = 'the platform'
+const API_KEY = 'an API key'
 // A sentence may open with a stand-in ("a former member …"); a person's own name is left as written.
 const capitalize = (value) =>
-  value.startsWith(FORMER) || value.startsWith(PLATFORM) ? value.charAt(0).toUpperCase() + value.slice(1) : value
+  [FORMER, PLATFORM, API_KEY].some((standIn) => value.startsWith(standIn))
+    ? value.charAt(0).toUpperCase() + value.slice(1)
+    : value
 
 /**
- * `names` maps user ids to display names. A null actor is the platform (its admin API); an id
- * no longer in the member list is "a former member". An unknown type still reads as a sentence.
+ * `names` maps user ids to display names. A null actor is an API key when `actorApiKey` names
+ * one, else the platform (its admin API); an id no longer in the member list is "a former
+ * member". An unknown type still reads as a sentence.
  */
 export function describe(activity, names) {
   const who = (id) => {
-    if (id === null || id === undefined) return PLATFORM
+    if (id === null || id === undefined) return activity.actorApiKey ? API_KEY : PLATFORM
     return names.get(id) ?? FORMER
   }
   const entry = EVENTS[activity.type]

@@ -9,8 +9,14 @@ export const NoColumns = z.object({})
 export type RequestIdentity = { userId: string; tenantId: string; sessionId: string }
 /** A verified access token: a tenantless one (a user who belongs to no tenant) has no tenantId. */
 export type TokenIdentity = Omit<RequestIdentity, 'tenantId'> & { tenantId: string | null }
+/** A verified API key (src/api-keys/): a tenant's machine client, with no user and no session. */
+export type KeyIdentity = { apiKeyId: string; tenantId: string }
+/** Who a tenant request runs as: a user's session or an API key. */
+export type TenantCaller = RequestIdentity | KeyIdentity
 export type Tx = DatabaseTransactionConnection
-export type TenantContext = RequestIdentity & { role: Role }
+export type TenantContext = TenantCaller & { role: Role }
+
+export const isApiKey = (identity: TenantCaller | TokenIdentity): identity is KeyIdentity => 'apiKeyId' in identity
 
 /*
  * One round trip: verifies the session and membership, refuses suspended tenants (raising
@@ -22,10 +28,15 @@ const beginRequest = (identity: RequestIdentity) =>
   sql.prepared('tenantry_begin_request', RoleRow)`
     select app_private.begin_request(${identity.tenantId}::uuid, ${identity.userId}::uuid, ${identity.sessionId}::uuid) as role
   `
+/* The same for an API key: its tenant, role, revocation and expiry are read now (begin_key_request). */
+const beginKeyRequest = (identity: KeyIdentity) =>
+  sql.prepared('tenantry_begin_key_request', RoleRow)`
+    select app_private.begin_key_request(${identity.tenantId}::uuid, ${identity.apiKeyId}::uuid) as role
+  `
 
 /** The context statement on its own, for auth flows that open a session mid-transaction. */
-export const setRequestContext = (tx: Tx, identity: RequestIdentity): Promise<Role> =>
-  tx.oneFirst(beginRequest(identity))
+export const setRequestContext = (tx: Tx, identity: TenantCaller): Promise<Role> =>
+  tx.oneFirst(isApiKey(identity) ? beginKeyRequest(identity) : beginRequest(identity))
 
 /**
  * Runs `handler` inside one transaction whose first statement sets the request context. The
@@ -33,12 +44,12 @@ export const setRequestContext = (tx: Tx, identity: RequestIdentity): Promise<Ro
  * given and the member's current role (from the database, not the token) is below it, the
  * request is refused before the handler runs.
  */
-export async function withTenantContext<T>(
+export async function withTenantContext<T extends TenantCaller, R>(
   pool: DatabasePool,
-  identity: RequestIdentity,
+  identity: T,
   minimumRole: Role | null,
-  handler: (tx: Tx, context: TenantContext) => Promise<T>,
-): Promise<T> {
+  handler: (tx: Tx, context: T & { role: Role }) => Promise<R>,
+): Promise<R> {
   return pool.transaction(async (tx) => {
     const role = await setRequestContext(tx, identity)
     if (minimumRole && !roleAtLeast(role, minimumRole)) {

@@ -1,13 +1,16 @@
 import { type FragmentSqlToken, type PrimitiveValueExpression, sql } from 'slonik'
 import { z } from 'zod'
 import type { Role } from '../roles.ts'
-import type { RequestIdentity } from './context.ts'
+import { isApiKey, type RequestIdentity, type TenantCaller } from './context.ts'
 
 /**
- * Who reads, and the least role the route allows (null: the database alone decides). A null
- * tenant is a tenantless token: only app_api functions that accept one (app_api.me) take it.
+ * Who reads, and the least role the route allows (null: the database alone decides): a session
+ * or an API key. A null tenant is a tenantless token: only app_api functions that accept one
+ * (app_api.me) take it.
  */
-export type ReadContext = Omit<RequestIdentity, 'tenantId'> & { tenantId: string | null; minimumRole: Role | null }
+export type ReadContext = (TenantCaller | (Omit<RequestIdentity, 'tenantId'> & { tenantId: null })) & {
+  minimumRole: Role | null
+}
 
 const Response = z.object({ body: z.string(), etag: z.string().nullable() })
 export type ApiResponse = z.infer<typeof Response>
@@ -25,11 +28,14 @@ export const arg = (value: PrimitiveValueExpression, type: SqlType): FragmentSql
  * function sets the request context itself (app_api.enter), then returns the response body as
  * JSON text, and the ETag of a single resource; no row when there is nothing to show (a 404).
  * No transaction is opened: the statement's implicit transaction ends the context with it.
- * Prepared once per connection.
+ * Prepared once per connection. An API key reads through the same functions: no user, and the
+ * key in the session's place (app_api.enter then calls begin_key_request).
  */
-export const apiRead = (fn: string, context: ReadContext, args: readonly FragmentSqlToken[] = []) =>
-  sql.prepared(`tenantry_api_${fn}`, Response)`
+export const apiRead = (fn: string, context: ReadContext, args: readonly FragmentSqlToken[] = []) => {
+  const [userId, sessionId] = isApiKey(context) ? [null, context.apiKeyId] : [context.userId, context.sessionId]
+  return sql.prepared(`tenantry_api_${fn}`, Response)`
     select body, etag from ${sql.identifier(['app_api', fn])}(
-      ${context.tenantId}::uuid, ${context.userId}::uuid, ${context.sessionId}::uuid,
+      ${context.tenantId}::uuid, ${userId}::uuid, ${sessionId}::uuid,
       ${context.minimumRole}::app_public.membership_role${args.length > 0 ? sql.fragment`, ${sql.join(args, sql.fragment`, `)}` : sql.fragment``}
     )`
+}

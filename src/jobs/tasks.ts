@@ -3,6 +3,7 @@ import { z } from 'zod'
 import type { Config } from '../config.ts'
 import { composeMail, type Log, type Mailer, MailJob } from '../mail/mailer.ts'
 import { sealer } from '../mail/seal.ts'
+import { webhookTasks } from '../webhooks/deliver.ts'
 import { PURGE_MAIL_LEFTOVERS, PURGE_SESSIONS, REQUEST_PASSWORD_RESET, STORE_DEV_MAIL } from './queries.ts'
 
 const PasswordResetJob = z.object({
@@ -50,5 +51,10 @@ export function taskList(deps: TaskDeps): TaskList {
     await helpers.query(REQUEST_PASSWORD_RESET, [job.email, job.tokenHash, job.sealed])
   }
 
-  return { send_mail: sendMail, password_reset: passwordReset, purge_sessions: purgeSessions }
+  return {
+    send_mail: sendMail,
+    password_reset: passwordReset,
+    purge_sessions: purgeSessions,
+    ...webhookTasks(deps),
+  }
 }

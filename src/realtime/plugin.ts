@@ -4,12 +4,13 @@ import fp from 'fastify-plugin'
 import pgListen from 'pg-listen'
 import { Server } from 'socket.io'
 import { z } from 'zod'
+import { looksLikeApiKey } from '../auth/api-keys.ts'
 import { requireTenant, verifyAccessToken } from '../auth/plugin.ts'
 import { accessLost } from '../db/errors.ts'
 import type { ReadinessCheck } from '../health/readiness.ts'
 import { clientKey } from '../limits/client.ts'
 import { clientAddress, proxyTrust } from '../net.ts'
-import { Problem } from '../problems.ts'
+import { forbidden, Problem } from '../problems.ts'
 import { Admission, EventWindow, Seat } from './admission.ts'
 import { Hub } from './hub.ts'
 import { queueUsage } from './queries.ts'
@@ -17,8 +18,16 @@ import { Client } from './room.ts'
 
 const createSubscriber = pgListen.default
 
-/** A socket watches one tenant's activities: a tenantless token is refused as tenant routes refuse it. */
+/**
+ * A socket watches one tenant's activities: a tenantless token is refused as tenant routes refuse
+ * it. So is an API key: a socket's revocation (revalidate, session bells, removal notices) is
+ * built on sessions, and a machine that wants every event reliably gets webhooks, which retry
+ * and keep order without a connection held open.
+ */
 async function verifyTenantToken(app: FastifyInstance, token: string) {
+  if (looksLikeApiKey(token)) {
+    throw forbidden('API keys cannot open a Socket.IO connection: sign in as a person, or use webhooks')
+  }
   return requireTenant(await verifyAccessToken(app, token))
 }
 

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { insertBroadcast, toActivity } from '../activities/queries.ts'
-import { Activity } from '../activities/schemas.ts'
+import { BroadcastActivity } from '../activities/schemas.ts'
 import type { Tx } from '../db/context.ts'
 import { oneOrNotFound } from '../db/not-found.ts'
 import { refusal } from '../db/refusal.ts'
@@ -132,11 +132,12 @@ export async function tenantRoutes(fastify: FastifyInstance) {
         description:
           'Recorded as a BROADCAST_MESSAGE activity, which every member receives over Socket.IO. `Location` names the activity.',
         body: BroadcastBody,
-        response: { 201: Activity },
+        response: { 201: BroadcastActivity },
       },
     },
     async (request, reply) => {
-      const activity = toActivity(await request.inTenant((tx) => tx.one(insertBroadcast(request.body.message))))
+      const row = await request.inTenant((tx) => tx.one(insertBroadcast(request.body.message)))
+      const activity = BroadcastActivity.parse(toActivity(row))
       return reply.code(201).header('location', `/v1/activities/${activity.id}`).send(activity)
     },
   )

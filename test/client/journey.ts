@@ -168,6 +168,34 @@ export async function journey(
   expect(invalid.error.errors?.[0]?.path === 'body.name', 'the error names body.name')
   step(`an empty name: ${invalid.error.status} → "${explain(invalid.error)}"`)
 
+  // The log, typed per event: switching on `type` narrows the payload, no cast.
+  const log = await owner.GET('/v1/activities', { params: { query: { limit: 100 } } })
+  expect(log.data, 'the activity log')
+  const said = log.data.data.map((activity) => {
+    switch (activity.type) {
+      case 'ITEM_UPDATED':
+        return `item renamed to ${activity.payload.name}`
+      case 'USER_JOINED':
+        return `${activity.payload.role} joined`
+      default:
+        return activity.type
+    }
+  })
+  expect(said.includes('item renamed to renamed') && said.includes('member joined'), 'typed payloads')
+  step(`the log, read through typed payloads: ${said.length} events, e.g. "${said[0]}"`)
+
+  // A machine client: an API key, shown once, works on tenant routes at its role.
+  const apiKey = await owner.POST('/v1/api-keys', { body: { name: 'journey', role: 'viewer' } })
+  expect(apiKey.data && apiKey.response.status === 201, 'an API key')
+  const machine = as(apiKey.data.key)
+  const seen = await machine.GET('/v1/items', { params: { query: {} } })
+  expect(seen.data && seen.data.data.length > 0, 'the key reads items')
+  const denied = await machine.POST('/v1/items', { body: { name: 'no' } })
+  expect(denied.error?.type === '/problems/forbidden', 'a viewer key cannot write')
+  step(
+    `an API key (${apiKey.data.prefix}, viewer): reads ${seen.data.data.length} items, writes → ${denied.error.status}`,
+  )
+
   // Signing out ends the session; the next call says which header to fix.
   const out = await bob.POST('/v1/auth/logout')
   expect(out.response.status === 204, 'logout: 204')

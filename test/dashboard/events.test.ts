@@ -11,6 +11,7 @@ type Activity = {
   id: number
   type: string
   actor: string | null
+  actorApiKey?: string | null
   target: string | null
   payload: Record<string, unknown>
   createdAt: string
@@ -30,6 +31,7 @@ const BOB = '00000000-0000-4000-8000-00000000000b'
 const GONE = '00000000-0000-4000-8000-0000000000ff'
 const ITEM = '00000000-0000-4000-8000-000000000123'
 const TENANT = '00000000-0000-4000-8000-000000000777'
+const KEY = '00000000-0000-4000-8000-000000000888'
 const names = new Map([
   [ANN, 'Ann'],
   [BOB, 'Bob'],
@@ -51,6 +53,24 @@ const samples: Record<(typeof ACTIVITY_TYPES)[number], Partial<Activity>> = {
   ITEM_CREATED: { target: ITEM, payload: { itemId: ITEM, name: 'Quarterly report' } },
   ITEM_UPDATED: { target: ITEM, payload: { itemId: ITEM, name: 'Quarterly report' } },
   ITEM_DELETED: { target: ITEM, payload: { itemId: ITEM, name: 'Quarterly report' } },
+  API_KEY_CREATED: { target: KEY, payload: { apiKeyId: KEY, name: 'CI', prefix: 'ab12cd34', role: 'member' } },
+  API_KEY_UPDATED: {
+    target: KEY,
+    payload: {
+      apiKeyId: KEY,
+      name: 'CI',
+      prefix: 'ab12cd34',
+      role: 'viewer',
+      previousName: 'CI',
+      previousRole: 'member',
+    },
+  },
+  API_KEY_REVOKED: { target: KEY, payload: { apiKeyId: KEY, name: 'CI', prefix: 'ab12cd34' } },
+  WEBHOOK_DISABLED: {
+    actor: null,
+    target: KEY,
+    payload: { webhookId: KEY, url: 'https://hooks.example.com/in', reason: 'HTTP 500' },
+  },
 }
 const activity = (type: string): Activity => ({
   id: 1,
@@ -92,6 +112,9 @@ t.test('sentences read as the issue asks, and name people from the member list',
   t.equal(say('TENANT_UPDATED'), 'Ann renamed the tenant from “Acme Ltd” to “Acme”')
   t.equal(say('BROADCAST_MESSAGE', { actor: null }), 'The platform broadcast: Maintenance at 22:00')
   t.equal(catalog.describe(activity('SOMETHING_NEW'), names).sentence, 'Ann did something', 'unknown types')
+  t.equal(say('ITEM_CREATED', { actor: null, actorApiKey: KEY }), 'An API key created Quarterly report', 'a key acted')
+  t.equal(say('API_KEY_UPDATED'), 'Ann changed the API key “CI” from member to viewer')
+  t.equal(say('API_KEY_REVOKED'), 'Ann revoked the API key “CI”')
   t.equal(
     say('ITEM_CREATED', { actor: 'x' }, new Map([['x', 'eve']])),
     'eve created Quarterly report',

@@ -17,7 +17,7 @@ t.test(
 
     // Seed two tenants through the app's own flow (register, open_session, begin_request), so every
     // app_public table holds rows of both: users, tenants, memberships and activities by register;
-    // items, invitations and a broadcast by the owner of each tenant.
+    // items, invitations, an API key and a broadcast by the owner of each tenant.
     const tenants: { tenantId: string; userId: string; sessionId: string }[] = []
     for (const name of ['catalog-a', 'catalog-b']) {
       const [registered] = await rows<{ user_id: string; tenant_id: string }>(
@@ -48,11 +48,23 @@ t.test(
           await app.query(`insert into app_public.invitations (email, role) values ($1, 'member')`, [
             `invitee-${name}@example.com`,
           ])
+          await app.query(`insert into app_public.api_keys (name, role, prefix) values ($1, 'viewer', 'abcd1234')`, [
+            `${name} key`,
+          ])
+          await app.query(
+            `insert into app_public.webhook_endpoints (url, events) values ('https://hooks.example.com/x', '{ITEM_CREATED}')`,
+          )
           await app.query(
             `insert into app_public.activities (type, payload) values ('BROADCAST_MESSAGE', '{"message": "hello"}')`,
           )
         },
         { commit: true },
+      )
+      // The delivery log is written by the worker (the owner role) only.
+      await owner.query(
+        `insert into app_public.webhook_deliveries (tenant_id, endpoint_id, activity_id, event_type)
+         select tenant_id, id, 1, 'ITEM_CREATED' from app_public.webhook_endpoints where tenant_id = $1`,
+        [ids.tenantId],
       )
       tenants.push(ids)
     }

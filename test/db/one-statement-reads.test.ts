@@ -93,6 +93,36 @@ t.test('one-statement reads', async (t) => {
     t.equal(res.json().data.length, 3, 'and after the rollback the API reads as before')
   })
 
+  t.test('an API key reads through the same statement, and leaves nothing behind', async (t) => {
+    const created = await call(app, owner, 'POST', '/v1/api-keys', { name: 'reader', role: 'viewer' })
+    t.equal(created.statusCode, 201)
+    const key = created.json() as { id: string; key: string }
+    const read = await app.inject({ method: 'GET', url: '/v1/items', headers: { authorization: `Bearer ${key.key}` } })
+    t.equal(read.statusCode, 200)
+    t.equal(read.json().data.length, 3, 'the key read its tenant')
+    const left = await app.db.one(
+      sql.unsafe`select current_setting('app.tenant_id', true) as tenant, current_setting('app.api_key_id', true) as key,
+        current_setting('app.role', true) as role`,
+    )
+    t.same(
+      Object.values(left as Record<string, string | null>).map((value) => value ?? ''),
+      ['', '', ''],
+      `the pool's only connection, next in line: ${JSON.stringify(left)}`,
+    )
+    const api = await connect(t, db.appUrl)
+    const asKey = (keyId: string) =>
+      api.query(list, [owner.tenant.id, null, keyId]).then(
+        (result) => `read ${JSON.parse(result.rows[0].body).data.length}`,
+        (error: { code?: string }) => `${error.code}`,
+      )
+    t.equal(await asKey(key.id), 'read 3', 'no user and the key in the session’s place: begin_key_request')
+    const after = (await api.query(`${settings}, current_setting('app.api_key_id', true) as key`)).rows[0]
+    t.same([after.tenant ?? '', after.user ?? '', after.role ?? '', after.key ?? ''], ['', '', '', ''], 'nothing left')
+    t.equal(await asKey(whoOf(owner).sessionId), 'TN401', 'a session id is no key')
+    t.equal((await call(app, owner, 'DELETE', `/v1/api-keys/${key.id}`)).statusCode, 204)
+    t.equal(await asKey(key.id), 'TN401', 'a revoked key: refused before any row is read')
+  })
+
   t.test('a role below the route’s minimum is refused before the query', async (t) => {
     const viewer = await addMember(app, owner, 'viewer')
     const api = await connect(t, db.appUrl)

@@ -50,7 +50,7 @@ t.test('tenant tables keep tenant-leading keys (the schema can be distributed by
     )
     t.same(
       rows.map((row) => row.relname),
-      ['activities', 'invitations', 'items', 'memberships'],
+      ['activities', 'api_keys', 'invitations', 'items', 'memberships', 'webhook_deliveries', 'webhook_endpoints'],
       'the tenant tables',
     )
     t.same(await tenantKeyViolations(owner), [])

@@ -14,7 +14,7 @@ export type Method = 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE'
 export type Json = any
 
 export type Request = {
-  caller: Session | null
+  caller: Pick<Session, 'accessToken'> | null
   url: string
   payload?: unknown
   /** Lists: is the row the fixture guarantees in the answer? RLS hides rows instead of refusing. */
@@ -52,6 +52,29 @@ export type CaseFixtures = {
 
 export function conformanceCases(fixtures: CaseFixtures): { cases: Case[]; publicCases: PublicCase[] } {
   const { api, f, owner, tenant, caller, item, invitation } = fixtures
+  const webhook = async (): Promise<{ id: string }> => {
+    const created = await call(api, owner, 'POST', '/v1/webhooks', {
+      url: 'https://hooks.example.com/conformance',
+      events: ['ITEM_CREATED'],
+    })
+    if (created.statusCode !== 201) throw new Error(`webhook fixture: ${created.statusCode} ${created.body}`)
+    return created.json()
+  }
+  /** A delivery in the log (written as the worker would: no worker runs here, nothing is sent). */
+  const delivery = async (): Promise<{ endpointId: string; id: string }> => {
+    const endpoint = await webhook()
+    const { rows } = await f.root.query(
+      `insert into app_public.webhook_deliveries (tenant_id, endpoint_id, activity_id, event_type, status, attempts)
+       values ($1, $2, 1, 'USER_JOINED', 'delivered', 1) returning id`,
+      [tenant.id, endpoint.id],
+    )
+    return { endpointId: endpoint.id, id: rows[0].id }
+  }
+  const apiKey = async (): Promise<{ id: string }> => {
+    const created = await call(api, owner, 'POST', '/v1/api-keys', { name: uniqueName('key'), role: 'viewer' })
+    if (created.statusCode !== 201) throw new Error(`API key fixture: ${created.statusCode} ${created.body}`)
+    return created.json()
+  }
   const cases: Case[] = [
     {
       route: 'POST /v1/auth/logout',
@@ -273,6 +296,124 @@ export function conformanceCases(fixtures: CaseFixtures): { cases: Case[]; publi
       does: 'revoke a pending invitation',
       status: 204,
       prepare: async (role) => ({ caller: await caller(role), url: `/v1/invitations/${(await invitation()).id}` }),
+    },
+    {
+      route: 'POST /v1/api-keys',
+      does: 'create an API key',
+      status: 201,
+      prepare: async (role) => ({
+        caller: await caller(role),
+        url: '/v1/api-keys',
+        payload: { name: uniqueName('key'), role: 'member' },
+      }),
+    },
+    {
+      route: 'GET /v1/api-keys',
+      does: 'list API keys',
+      status: 200,
+      prepare: async (role) => {
+        const key = await apiKey()
+        return {
+          caller: await caller(role),
+          url: '/v1/api-keys?limit=100',
+          shows: (body) => body.data.some((k: Json) => k.id === key.id),
+        }
+      },
+    },
+    {
+      route: 'GET /v1/api-keys/:id',
+      does: 'read an API key',
+      status: 200,
+      prepare: async (role) => ({ caller: await caller(role), url: `/v1/api-keys/${(await apiKey()).id}` }),
+    },
+    {
+      route: 'PATCH /v1/api-keys/:id',
+      does: "change an API key's role",
+      status: 200,
+      prepare: async (role) => ({
+        caller: await caller(role),
+        url: `/v1/api-keys/${(await apiKey()).id}`,
+        payload: { role: 'viewer' },
+      }),
+    },
+    {
+      route: 'DELETE /v1/api-keys/:id',
+      does: 'revoke an API key',
+      status: 204,
+      prepare: async (role) => ({ caller: await caller(role), url: `/v1/api-keys/${(await apiKey()).id}` }),
+    },
+    {
+      route: 'POST /v1/webhooks',
+      does: 'add a webhook endpoint',
+      status: 201,
+      prepare: async (role) => ({
+        caller: await caller(role),
+        url: '/v1/webhooks',
+        payload: { url: 'https://hooks.example.com/new', events: ['ITEM_CREATED'] },
+      }),
+    },
+    {
+      route: 'GET /v1/webhooks',
+      does: 'list webhook endpoints',
+      status: 200,
+      prepare: async (role) => {
+        const endpoint = await webhook()
+        return {
+          caller: await caller(role),
+          url: '/v1/webhooks?limit=100',
+          shows: (body) => body.data.some((e: Json) => e.id === endpoint.id),
+        }
+      },
+    },
+    {
+      route: 'GET /v1/webhooks/:id',
+      does: 'read a webhook endpoint',
+      status: 200,
+      prepare: async (role) => ({ caller: await caller(role), url: `/v1/webhooks/${(await webhook()).id}` }),
+    },
+    {
+      route: 'PATCH /v1/webhooks/:id',
+      does: 'disable a webhook endpoint',
+      status: 200,
+      prepare: async (role) => ({
+        caller: await caller(role),
+        url: `/v1/webhooks/${(await webhook()).id}`,
+        payload: { enabled: false },
+      }),
+    },
+    {
+      route: 'DELETE /v1/webhooks/:id',
+      does: 'delete a webhook endpoint',
+      status: 204,
+      prepare: async (role) => ({ caller: await caller(role), url: `/v1/webhooks/${(await webhook()).id}` }),
+    },
+    {
+      route: 'POST /v1/webhooks/:id/secret',
+      does: "rotate a webhook endpoint's secret",
+      status: 200,
+      prepare: async (role) => ({ caller: await caller(role), url: `/v1/webhooks/${(await webhook()).id}/secret` }),
+    },
+    {
+      route: 'GET /v1/webhooks/:id/deliveries',
+      does: 'read the delivery log',
+      status: 200,
+      prepare: async (role) => {
+        const logged = await delivery()
+        return {
+          caller: await caller(role),
+          url: `/v1/webhooks/${logged.endpointId}/deliveries`,
+          shows: (body) => body.data.some((d: Json) => d.id === logged.id),
+        }
+      },
+    },
+    {
+      route: 'POST /v1/webhooks/:id/deliveries/:deliveryId/retry',
+      does: 'retry a delivery',
+      status: 202,
+      prepare: async (role) => {
+        const logged = await delivery()
+        return { caller: await caller(role), url: `/v1/webhooks/${logged.endpointId}/deliveries/${logged.id}/retry` }
+      },
     },
     {
       route: 'POST /v1/invitations/:id/resend',

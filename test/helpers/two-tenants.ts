@@ -14,6 +14,7 @@ export const SECRET_NAMES = ['password_hash', 'token_hash', 'passwordHash', 'tok
 /** Where the contract puts tokens: token pairs from auth and accept; the invitation token only in mail. */
 export const TOKEN_KEYS: Record<string, string[]> = {
   token: [],
+  key: ['POST /v1/api-keys'],
   accessToken: [
     'POST /v1/auth/register',
     'POST /v1/auth/login',
@@ -121,6 +122,28 @@ export async function twoTenants(t: Test) {
     await invite(B.admin, 'b-invitee@example.com'),
     await invite(B.admin, 'b-second@example.com', 'viewer'),
   ]
+  const createKey = async (as: Session, name: string): Promise<{ id: string; key: string }> => {
+    const res = await send(as, 'POST', '/v1/api-keys', { name, role: 'admin' })
+    if (res.statusCode !== 201) throw new Error(`API key: ${res.statusCode} ${res.body}`)
+    return res.json()
+  }
+  const aApiKey = await createKey(A.admin, 'a machine')
+  const bApiKeys = [await createKey(B.admin, 'b machine'), await createKey(B.owner, 'b deploys')]
+  // Webhook endpoints (no worker runs in these files: nothing is ever sent) and a logged delivery of B's.
+  const createWebhook = async (as: Session, url: string): Promise<{ id: string }> => {
+    const res = await send(as, 'POST', '/v1/webhooks', { url, events: ['ITEM_CREATED'] })
+    if (res.statusCode !== 201) throw new Error(`webhook: ${res.statusCode} ${res.body}`)
+    return res.json()
+  }
+  const aWebhook = await createWebhook(A.admin, 'https://hooks.example.com/a')
+  const bWebhooks = [await createWebhook(B.admin, 'https://hooks.example.com/b')]
+  const bDeliveries = (
+    await f.root.query<{ id: string }>(
+      `insert into app_public.webhook_deliveries (tenant_id, endpoint_id, activity_id, event_type, status, attempts)
+       values ($1, $2, 1, 'USER_JOINED', 'delivered', 1) returning id`,
+      [B.owner.tenant.id, bWebhooks[0]!.id],
+    )
+  ).rows.map((row) => ({ id: row.id, endpointId: bWebhooks[0]!.id }))
   await send(A.admin, 'POST', '/v1/tenant/broadcasts', { message: 'hello A' })
   await send(B.admin, 'POST', '/v1/tenant/broadcasts', { message: 'hello B, confidential' })
 
@@ -168,6 +191,11 @@ export async function twoTenants(t: Test) {
     bItems,
     aInvitation,
     bInvitations,
+    aApiKey,
+    bApiKeys,
+    aWebhook,
+    bWebhooks,
+    bDeliveries,
     both,
     bothInB,
     bOnlyUsers,

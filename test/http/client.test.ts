@@ -12,6 +12,7 @@ import { pathToFileURL } from 'node:url'
 import { promisify } from 'node:util'
 import { generateTypes } from '@tenantry/openapi-types'
 import t from 'tap'
+import { ACTIVITY_TYPES, pascalCase } from '../../src/activities/schemas.ts'
 import { buildTestApp } from '../helpers/app.ts'
 import { invitationToken } from '../helpers/mail.ts'
 
@@ -31,6 +32,14 @@ t.test('a client generated from /docs/json type-checks and completes the user jo
   writeFileSync(join(dir, 'openapi.d.ts'), types)
   t.match(types, /"\/v1\/items\/\{id\}"/, 'paths are generated')
   t.match(types, /updateItem: \{/, 'operations are named by operationId')
+  // Activity.payload was Record<string, unknown>, so every consumer cast: now each type has its own.
+  t.match(types, /\bActivity: components\["schemas"\]\["UserJoinedActivity"\] \|/, 'Activity is a union by type')
+  for (const type of ACTIVITY_TYPES) {
+    const name = pascalCase(type)
+    const member = new RegExp(`\\b${name}Activity: \\{[^]*?\\n {8}\\};`).exec(types)?.[0] ?? ''
+    t.match(member, `payload: components["schemas"]["${name}Payload"]`, `${name}Activity: a typed payload`)
+    t.match(member, `type: "${type}"`, `${name}Activity: its type literal`)
+  }
   copyFileSync(resolve('test/client/journey.ts'), join(dir, 'journey.ts'))
   // openapi-fetch (and @types/node for tsc) resolve from the project's node_modules.
   symlinkSync(resolve('node_modules'), join(dir, 'node_modules'), 'dir')
@@ -84,5 +93,5 @@ t.test('a client generated from /docs/json type-checks and completes the user jo
   }
   const report = await journey(base, String(process.pid), (id) => invitationToken(app, id))
   for (const line of report.steps) t.comment(line)
-  t.equal(report.steps.length, 9, 'every step of the journey ran')
+  t.equal(report.steps.length, 11, 'every step of the journey ran')
 })

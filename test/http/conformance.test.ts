@@ -128,6 +128,43 @@ t.test('route × role conformance: the API and the database alone agree with eve
     }
   })
 
+  t.test('every tenant route, as an API key of each role: allowed exactly as a member of that role', async (t) => {
+    // Routes a key may not use whatever its role: a person's (access `user`) and key management.
+    const keyRefused = (route: string) => declared.get(route) === 'user' || route.includes(' /v1/api-keys')
+    // Cases about the caller's own membership (a key has none), or whose fixture is a tenant of its
+    // own (a key acts in the shared tenant, which has more members than pro allows).
+    const aboutTheCaller = new Set(['leave (own membership)', 'upgrade free to pro'])
+    const keys = new Map<string, string>()
+    for (const role of ['viewer', 'member', 'admin'] as const) {
+      const res = await call(api, owner, 'POST', '/v1/api-keys', { name: `conformance ${role}`, role })
+      keys.set(role, res.json().key)
+    }
+    const mismatches: string[] = []
+    let checked = 0
+    for (const c of cases) {
+      const access = c.rule?.access ?? declared.get(c.route)
+      if (access === undefined || access === 'public' || aboutTheCaller.has(c.does)) continue
+      for (const role of ['viewer', 'member', 'admin'] as const) {
+        const request = { ...(await c.prepare(role)), caller: { accessToken: keys.get(role)! } }
+        const outcome = await send(api, c.route, request)
+        const allowed = !keyRefused(c.route) && roleAtLeast(role, access as Role)
+        const ok = allowed
+          ? outcome.status === c.status && !outcome.hidden
+          : outcome.status === 403 && outcome.type === '/problems/forbidden'
+        checked++
+        if (!ok)
+          mismatches.push(
+            `${c.route} (${c.does}) as a ${role} key: ${label(outcome)}, expected ${allowed ? c.status : 403}`,
+          )
+      }
+    }
+    t.same(
+      mismatches,
+      [],
+      `${checked} requests with keys: each allowed or refused as its role (key management and a person's routes: 403)`,
+    )
+  })
+
   t.test(
     'every role-gated route, as every role: the API follows the declared rule and the database alone agrees',
     async (t) => {

@@ -4,6 +4,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import t from 'tap'
+import { ACTIVITY_TYPES } from '../../src/activities/schemas.ts'
 import { PROBLEM_SLUGS, PROBLEM_TYPES, problemUri } from '../../src/problems.ts'
 import { buildTestApp, registerTenant } from '../helpers/app.ts'
 
@@ -29,8 +30,33 @@ t.test('the OpenAPI document', async (t) => {
   t.test('is OpenAPI 3.1 with a bearer scheme and components that have properties', async (t) => {
     t.equal(spec.openapi, '3.1.0')
     t.match(spec.components.securitySchemes.bearerAuth, { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
-    for (const name of ['Problem', 'Session', 'Item', 'Member', 'Invitation', 'Activity', 'Tenant']) {
+    for (const name of ['Problem', 'Session', 'Item', 'Member', 'Invitation', 'ItemCreatedActivity', 'Tenant']) {
       t.ok(Object.keys(spec.components.schemas[name]?.properties ?? {}).length > 0, `component ${name} has properties`)
+    }
+    const activity = spec.components.schemas.Activity
+    t.same(Object.keys(spec.webhooks ?? {}).sort(), [...ACTIVITY_TYPES].sort(), 'webhooks: one entry per activity type')
+    for (const type of ACTIVITY_TYPES) {
+      const post = spec.webhooks[type].post
+      const event = spec.components.schemas[post.requestBody.content['application/json'].schema.$ref.split('/').pop()]
+      t.same(event.properties.type, { type: 'string', const: type }, `webhook ${type}: its body names its type`)
+      t.equal(
+        event.properties.data.$ref,
+        activity.discriminator.mapping[type],
+        `webhook ${type}: data is the same Activity`,
+      )
+      t.same(
+        post.parameters.map((p: { name: string }) => p.name),
+        ['webhook-id', 'webhook-timestamp', 'webhook-signature'],
+        `webhook ${type}: the Standard Webhooks headers`,
+      )
+    }
+    t.equal(activity.oneOf?.length, ACTIVITY_TYPES.length, 'Activity: one member per activity type')
+    t.equal(activity.discriminator?.propertyName, 'type', 'discriminated by type')
+    for (const type of ACTIVITY_TYPES) {
+      const member = spec.components.schemas[activity.discriminator.mapping[type].split('/').pop()]
+      t.same(member?.properties?.type, { type: 'string', const: type }, `${type}: its own member`)
+      const payload = spec.components.schemas[member?.properties?.payload?.$ref?.split('/').pop()]
+      t.equal(payload?.additionalProperties, false, `${type}: a closed payload schema of its own`)
     }
   })
 
@@ -92,6 +118,19 @@ t.test('the OpenAPI document', async (t) => {
         'GET /v1/items/{id}': 'getItem',
         'PATCH /v1/items/{id}': 'updateItem',
         'DELETE /v1/items/{id}': 'deleteItem',
+        'POST /v1/api-keys': 'createApiKey',
+        'GET /v1/api-keys': 'listApiKeys',
+        'GET /v1/api-keys/{id}': 'getApiKey',
+        'PATCH /v1/api-keys/{id}': 'updateApiKey',
+        'DELETE /v1/api-keys/{id}': 'revokeApiKey',
+        'POST /v1/webhooks': 'createWebhook',
+        'GET /v1/webhooks': 'listWebhooks',
+        'GET /v1/webhooks/{id}': 'getWebhook',
+        'PATCH /v1/webhooks/{id}': 'updateWebhook',
+        'DELETE /v1/webhooks/{id}': 'deleteWebhook',
+        'POST /v1/webhooks/{id}/secret': 'rotateWebhookSecret',
+        'GET /v1/webhooks/{id}/deliveries': 'listWebhookDeliveries',
+        'POST /v1/webhooks/{id}/deliveries/{deliveryId}/retry': 'retryWebhookDelivery',
         'DELETE /v1/me': 'deleteAccount',
         'POST /v1/auth/password/forgot': 'forgotPassword',
         'POST /v1/auth/password/reset': 'resetPassword',
@@ -202,7 +241,8 @@ t.test('the OpenAPI document', async (t) => {
   )
 
   t.test('no unused components, and no ±2^53 bounds as sample values', async (t) => {
-    const text = JSON.stringify(spec.paths)
+    // The paths, and the webhooks section (the bodies endpoints receive).
+    const text = JSON.stringify(spec.paths) + JSON.stringify(spec.webhooks)
     for (const name of Object.keys(spec.components.schemas)) {
       const referenced =
         text.includes(`"#/components/schemas/${name}"`) ||

@@ -88,6 +88,17 @@ t.test('HTTP conventions', async (t) => {
         res: await call(app, owner, 'POST', '/v1/tenant/broadcasts', { message: 'located' }),
         reader: owner,
       }),
+      'POST /v1/api-keys': async () => ({
+        res: await call(app, owner, 'POST', '/v1/api-keys', { name: 'located', role: 'viewer' }),
+        reader: owner,
+      }),
+      'POST /v1/webhooks': async () => ({
+        res: await call(app, owner, 'POST', '/v1/webhooks', {
+          url: 'https://hooks.example.com/located',
+          events: ['ITEM_CREATED'],
+        }),
+        reader: owner,
+      }),
     }
     t.same(creating.sort(), Object.keys(cases).sort(), 'every operation that answers 201 is exercised here')
     for (const [operation, run] of Object.entries(cases)) {

@@ -11,7 +11,7 @@ import { bIsUntouched, type Json, leaves, type Method, ROLES_DOWN, twoTenants } 
 
 t.test('Two tenants, lists and bodies', async (t) => {
   const ctx = await twoTenants(t)
-  const { app, f, send, A, B, aItems, bItems, bInvitations, bOnlyUsers, bActivityIds, invite } = ctx
+  const { app, f, send, A, B, aItems, bItems, bInvitations, bOnlyUsers, bActivityIds, invite, aApiKey, aWebhook } = ctx
 
   t.test("list endpoints as A never contain any of B's ids", async (t) => {
     const bValues = new Set<string | number>([
@@ -122,6 +122,24 @@ t.test('Two tenants, lists and bodies', async (t) => {
           body: { token: pending.token, name: 'Mass Invitee', password: PASSWORD },
         },
         { route: 'POST /v1/items', caller: A.member, body: { name: 'mass item', payload: { a: 1 } } },
+        { route: 'POST /v1/api-keys', caller: A.owner, body: { name: 'mass key', role: 'viewer' } },
+        {
+          route: 'POST /v1/webhooks',
+          caller: A.owner,
+          body: { url: 'https://hooks.example.com/mass', events: ['ITEM_CREATED'] },
+        },
+        {
+          route: 'PATCH /v1/webhooks/:id',
+          caller: A.owner,
+          url: `/v1/webhooks/${aWebhook.id}`,
+          body: { events: ['ITEM_DELETED'] },
+        },
+        {
+          route: 'PATCH /v1/api-keys/:id',
+          caller: A.owner,
+          url: `/v1/api-keys/${aApiKey.id}`,
+          body: { name: 'mass key renamed', role: 'member' },
+        },
         { route: 'POST /v1/auth/password/forgot', caller: null, body: { email: A.member.user.email } },
         { route: 'POST /v1/auth/password/reset', caller: null, body: { token: 'x'.repeat(43), password: PASSWORD } },
         { route: 'POST /v1/auth/email/confirm', caller: null, body: { token: 'x'.repeat(43) } },
@@ -142,6 +160,8 @@ t.test('Two tenants, lists and bodies', async (t) => {
         'POST /v1/auth/logout': "no body schema: it ends the caller's own session (see the logout test below)",
         'POST /v1/me/email/verification': "no body: it mails the caller's own address",
         'POST /v1/invitations/:id/resend': 'no body: the invitation is in the path (tenancy/bola-paths.test.ts)',
+        'POST /v1/webhooks/:id/secret': 'no body: the endpoint is in the path (tenancy/bola-paths.test.ts)',
+        'POST /v1/webhooks/:id/deliveries/:deliveryId/retry': 'no body: both ids are in the path (bola-paths)',
       }
 
       const withBody = app.routeCatalog

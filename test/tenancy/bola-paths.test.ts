@@ -9,7 +9,23 @@ import { bIsUntouched, type Json, type Method, problem, ROLES_DOWN, twoTenants }
 
 t.test('Two tenants, ids in paths', async (t) => {
   const ctx = await twoTenants(t)
-  const { app, send, A, B, aItems, bItems, aInvitation, bInvitations, both, bothInB, bOnlyUsers, bActivityIds } = ctx
+  const {
+    app,
+    send,
+    A,
+    B,
+    aItems,
+    bItems,
+    aInvitation,
+    bInvitations,
+    bApiKeys,
+    bWebhooks,
+    bDeliveries,
+    both,
+    bothInB,
+    bOnlyUsers,
+    bActivityIds,
+  } = ctx
 
   type Probe = {
     promise: string
@@ -95,6 +111,71 @@ t.test('Two tenants, ids in paths', async (t) => {
       route: '/v1/invitations/:id',
       url: (id) => `/v1/invitations/${id}`,
       ids: bInvitations.map((i) => i.id),
+    },
+    {
+      promise: "tenant A cannot read tenant B's API keys",
+      method: 'GET',
+      route: '/v1/api-keys/:id',
+      url: (id) => `/v1/api-keys/${id}`,
+      ids: bApiKeys.map((k) => k.id),
+    },
+    {
+      promise: "tenant A cannot change tenant B's API keys",
+      method: 'PATCH',
+      route: '/v1/api-keys/:id',
+      url: (id) => `/v1/api-keys/${id}`,
+      body: { role: 'viewer' },
+      ids: bApiKeys.map((k) => k.id),
+    },
+    {
+      promise: "tenant A cannot read tenant B's webhook endpoints",
+      method: 'GET',
+      route: '/v1/webhooks/:id',
+      url: (id) => `/v1/webhooks/${id}`,
+      ids: bWebhooks.map((w) => w.id),
+    },
+    {
+      promise: "tenant A cannot redirect tenant B's webhooks",
+      method: 'PATCH',
+      route: '/v1/webhooks/:id',
+      url: (id) => `/v1/webhooks/${id}`,
+      body: { url: 'https://attacker.example.com/' },
+      ids: bWebhooks.map((w) => w.id),
+    },
+    {
+      promise: "tenant A cannot delete tenant B's webhooks",
+      method: 'DELETE',
+      route: '/v1/webhooks/:id',
+      url: (id) => `/v1/webhooks/${id}`,
+      ids: bWebhooks.map((w) => w.id),
+    },
+    {
+      promise: "tenant A cannot rotate (and so learn) tenant B's webhook secrets",
+      method: 'POST',
+      route: '/v1/webhooks/:id/secret',
+      url: (id) => `/v1/webhooks/${id}/secret`,
+      ids: bWebhooks.map((w) => w.id),
+    },
+    {
+      promise: "tenant A cannot read tenant B's delivery log",
+      method: 'GET',
+      route: '/v1/webhooks/:id/deliveries',
+      url: (id) => `/v1/webhooks/${id}/deliveries`,
+      ids: bWebhooks.map((w) => w.id),
+    },
+    {
+      promise: "tenant A cannot replay tenant B's deliveries",
+      method: 'POST',
+      route: '/v1/webhooks/:id/deliveries/:deliveryId/retry',
+      url: (id) => `/v1/webhooks/${bWebhooks[0]!.id}/deliveries/${id}/retry`,
+      ids: bDeliveries.map((d) => d.id),
+    },
+    {
+      promise: "tenant A cannot revoke tenant B's API keys",
+      method: 'DELETE',
+      route: '/v1/api-keys/:id',
+      url: (id) => `/v1/api-keys/${id}`,
+      ids: bApiKeys.map((k) => k.id),
     },
   ]
 
