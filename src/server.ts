@@ -4,6 +4,7 @@ import { buildApp } from './app.ts'
 import { ConfigError, loadConfig } from './config.ts'
 import { ensureRolesAndDatabase, migrate } from './db/bootstrap.ts'
 import { type EmbeddedCluster, EmbeddedPostgresError, startEmbeddedPostgres } from './db/embedded.ts'
+import { closeGracefully } from './http/closing.ts'
 import { type JobWorker, startWorker } from './jobs/runner.ts'
 
 /** A failure at boot that one line explains (printed as it is, exit 1). */
@@ -90,12 +91,7 @@ async function main() {
     app.log.info({ signal }, 'shutting down')
     const timer = setTimeout(() => process.exit(1), 15_000).unref()
     try {
-      // The listener closes first: a load balancer's next connection is refused at once and goes
-      // to another instance, instead of reaching this one while it drains (deploy/nginx.conf).
-      app.server.close()
-      // close() waits for in-flight requests; idle keep-alive connections would hold it open.
-      const sweep = setInterval(() => app.server.closeIdleConnections(), 100)
-      await app.close().finally(() => clearInterval(sweep))
+      await closeGracefully(app, 500)
       // Jobs in flight finish and are released, so no mail waits for a lock timeout.
       await worker?.stop()
       await stopEmbedded()
