@@ -27,6 +27,21 @@ comment on schema app_public is 'Tenant data. Every table: RLS enabled and force
 -- schema public
 comment on schema public is 'standard public schema';
 
+create type app_api.activity as (id bigint, type text, "tenantId" uuid, actor uuid, "actorApiKey" uuid, target text, payload jsonb, "createdAt" text);
+comment on type app_api.activity is 'The Activity schema''s fields, in order: app_api.activity_json builds its JSON from this type.';
+
+create type app_api.invitation as (id uuid, email text, role app_public.membership_role, "expiresAt" text, "createdAt" text, "invitedBy" uuid);
+comment on type app_api.invitation is 'The Invitation schema''s fields, in order: app_api.invitation_json builds its JSON from this type.';
+
+create type app_api.item as (id uuid, name text, payload jsonb, "createdAt" text, "updatedAt" text, "createdBy" uuid);
+comment on type app_api.item is 'The Item schema''s fields, in order: app_api.item_json builds its JSON from this type.';
+
+create type app_api.tenant_summary as (id uuid, slug text, name text, plan text);
+comment on type app_api.tenant_summary is 'The TenantSummary schema''s fields, in order: app_api.tenant_summary_json builds its JSON from this type.';
+
+create type app_api.user_fields as (id uuid, email text, name text, "emailVerifiedAt" text);
+comment on type app_api.user_fields is 'The User schema''s fields, in order: app_api.user_json builds its JSON from this type.';
+
 create type app_public.membership_role as enum ('viewer', 'member', 'admin', 'owner');
 comment on type app_public.membership_role is 'Role of a user in a tenant. Ordered: viewer < member < admin < owner.';
 
@@ -34,14 +49,9 @@ CREATE OR REPLACE FUNCTION app_api.activity_json(p_activity app_public.activitie
  RETURNS json
  LANGUAGE sql
  STABLE PARALLEL SAFE
- SET search_path TO 'pg_catalog'
-AS $function$
-    select row_to_json(r) from (
-      select (p_activity).id, (p_activity).type, (p_activity).tenant_id as "tenantId", (p_activity).actor_id as actor,
-             (p_activity).actor_api_key_id as "actorApiKey",
-             (p_activity).target, (p_activity).payload, app_api.iso((p_activity).created_at) as "createdAt"
-    ) r
-  $function$;
+BEGIN ATOMIC
+ SELECT row_to_json(ROW((p_activity).id, (p_activity).type, (p_activity).tenant_id, (p_activity).actor_id, (p_activity).actor_api_key_id, (p_activity).target, (p_activity).payload, app_api.iso((p_activity).created_at))::app_api.activity) AS row_to_json;
+END;
 grant execute on function app_api.activity_json(app_public.activities) to tenantry_app;
 revoke execute on function app_api.activity_json(app_public.activities) from public;
 comment on function app_api.activity_json(app_public.activities) is 'An activity as the API shows it (the Activity schema).';
@@ -94,6 +104,7 @@ CREATE OR REPLACE FUNCTION app_api.get_activity(p_tenant_id uuid, p_user_id uuid
  RETURNS TABLE(body text, etag text)
  LANGUAGE plpgsql
  SET search_path TO 'pg_catalog'
+ SET plan_cache_mode TO 'force_generic_plan'
 AS $function$
 begin
   perform app_api.enter(p_tenant_id, p_user_id, p_session_id, p_minimum_role);
@@ -110,6 +121,7 @@ CREATE OR REPLACE FUNCTION app_api.get_invitation(p_tenant_id uuid, p_user_id uu
  RETURNS TABLE(body text, etag text)
  LANGUAGE plpgsql
  SET search_path TO 'pg_catalog'
+ SET plan_cache_mode TO 'force_generic_plan'
 AS $function$
 begin
   perform app_api.enter(p_tenant_id, p_user_id, p_session_id, p_minimum_role);
@@ -128,6 +140,7 @@ CREATE OR REPLACE FUNCTION app_api.get_item(p_tenant_id uuid, p_user_id uuid, p_
  RETURNS TABLE(body text, etag text)
  LANGUAGE plpgsql
  SET search_path TO 'pg_catalog'
+ SET plan_cache_mode TO 'force_generic_plan'
 AS $function$
 begin
   perform app_api.enter(p_tenant_id, p_user_id, p_session_id, p_minimum_role);
@@ -162,14 +175,9 @@ CREATE OR REPLACE FUNCTION app_api.invitation_json(p_invitation app_public.invit
  RETURNS json
  LANGUAGE sql
  STABLE PARALLEL SAFE
- SET search_path TO 'pg_catalog'
-AS $function$
-    select row_to_json(r) from (
-      select (p_invitation).id, (p_invitation).email, (p_invitation).role,
-             app_api.iso((p_invitation).expires_at) as "expiresAt",
-             app_api.iso((p_invitation).created_at) as "createdAt",
-             (p_invitation).invited_by as "invitedBy"
-    ) r $function$;
+BEGIN ATOMIC
+ SELECT row_to_json(ROW((p_invitation).id, (p_invitation).email, (p_invitation).role, app_api.iso((p_invitation).expires_at), app_api.iso((p_invitation).created_at), (p_invitation).invited_by)::app_api.invitation) AS row_to_json;
+END;
 grant execute on function app_api.invitation_json(app_public.invitations) to tenantry_app;
 revoke execute on function app_api.invitation_json(app_public.invitations) from public;
 comment on function app_api.invitation_json(app_public.invitations) is 'A pending invitation as the API shows it (the Invitation schema). Never the token.';
@@ -178,8 +186,9 @@ CREATE OR REPLACE FUNCTION app_api.iso(p_at timestamp with time zone)
  RETURNS text
  LANGUAGE sql
  STABLE PARALLEL SAFE
- SET search_path TO 'pg_catalog'
-AS $function$ select to_char(p_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') $function$;
+BEGIN ATOMIC
+ SELECT to_char((p_at AT TIME ZONE 'UTC'::text), 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'::text) AS to_char;
+END;
 grant execute on function app_api.iso(timestamp with time zone) to tenantry_app;
 revoke execute on function app_api.iso(timestamp with time zone) from public;
 comment on function app_api.iso(timestamp with time zone) is 'A timestamp as the API prints it: ISO 8601 in UTC with milliseconds (truncated, as JavaScript''s Date does).';
@@ -188,14 +197,9 @@ CREATE OR REPLACE FUNCTION app_api.item_json(p_item app_public.items)
  RETURNS json
  LANGUAGE sql
  STABLE PARALLEL SAFE
- SET search_path TO 'pg_catalog'
-AS $function$
-    select row_to_json(r) from (
-      select (p_item).id, (p_item).name, (p_item).payload,
-             app_api.iso((p_item).created_at) as "createdAt", app_api.iso((p_item).updated_at) as "updatedAt",
-             (p_item).created_by as "createdBy"
-    ) r
-  $function$;
+BEGIN ATOMIC
+ SELECT row_to_json(ROW((p_item).id, (p_item).name, (p_item).payload, app_api.iso((p_item).created_at), app_api.iso((p_item).updated_at), (p_item).created_by)::app_api.item) AS row_to_json;
+END;
 grant execute on function app_api.item_json(app_public.items) to tenantry_app;
 revoke execute on function app_api.item_json(app_public.items) from public;
 comment on function app_api.item_json(app_public.items) is 'An item as the API shows it (the Item schema). Reads and writes both answer with it, and its text is what the ETag hashes.';
@@ -236,6 +240,7 @@ CREATE OR REPLACE FUNCTION app_api.list_activities_after(p_tenant_id uuid, p_use
  RETURNS TABLE(body text, etag text)
  LANGUAGE plpgsql
  SET search_path TO 'pg_catalog'
+ SET plan_cache_mode TO 'force_generic_plan'
 AS $function$
 declare
   v_tx xid8 := '0';
@@ -307,6 +312,7 @@ CREATE OR REPLACE FUNCTION app_api.list_items(p_tenant_id uuid, p_user_id uuid, 
  RETURNS TABLE(body text, etag text)
  LANGUAGE plpgsql
  SET search_path TO 'pg_catalog'
+ SET plan_cache_mode TO 'force_generic_plan'
 AS $function$
 declare
   v_body text;
@@ -479,8 +485,9 @@ CREATE OR REPLACE FUNCTION app_api.tenant_summary_json(p_tenant app_public.tenan
  RETURNS json
  LANGUAGE sql
  STABLE PARALLEL SAFE
- SET search_path TO 'pg_catalog'
-AS $function$ select row_to_json(r) from (select (p_tenant).id, (p_tenant).slug, (p_tenant).name, (p_tenant).plan) r $function$;
+BEGIN ATOMIC
+ SELECT row_to_json(ROW((p_tenant).id, (p_tenant).slug, (p_tenant).name, (p_tenant).plan)::app_api.tenant_summary) AS row_to_json;
+END;
 grant execute on function app_api.tenant_summary_json(app_public.tenants) to tenantry_app;
 revoke execute on function app_api.tenant_summary_json(app_public.tenants) from public;
 comment on function app_api.tenant_summary_json(app_public.tenants) is 'A tenant as /v1/me lists it (the TenantSummary schema): id, slug, name, plan.';
@@ -489,12 +496,9 @@ CREATE OR REPLACE FUNCTION app_api.user_json(p_user app_public.users)
  RETURNS json
  LANGUAGE sql
  STABLE PARALLEL SAFE
- SET search_path TO 'pg_catalog'
-AS $function$
-    select row_to_json(r) from (
-      select (p_user).id, (p_user).email, (p_user).name,
-             app_api.iso((p_user).email_verified_at) as "emailVerifiedAt"
-    ) r $function$;
+BEGIN ATOMIC
+ SELECT row_to_json(ROW((p_user).id, (p_user).email, (p_user).name, app_api.iso((p_user).email_verified_at))::app_api.user_fields) AS row_to_json;
+END;
 grant execute on function app_api.user_json(app_public.users) to tenantry_app;
 revoke execute on function app_api.user_json(app_public.users) from public;
 comment on function app_api.user_json(app_public.users) is 'A user as the API shows it (the User schema): id, email, name, emailVerifiedAt.';
