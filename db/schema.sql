@@ -27,6 +27,21 @@ comment on schema app_public is 'Tenant data. Every table: RLS enabled and force
 -- schema public
 comment on schema public is 'standard public schema';
 
+create type app_api.activity as (id bigint, type text, "tenantId" uuid, actor uuid, "actorApiKey" uuid, target text, payload jsonb, "createdAt" text);
+comment on type app_api.activity is 'The Activity schema''s fields, in order: app_api.activity_json builds its JSON from this type.';
+
+create type app_api.invitation as (id uuid, email text, role app_public.membership_role, "expiresAt" text, "createdAt" text, "invitedBy" uuid);
+comment on type app_api.invitation is 'The Invitation schema''s fields, in order: app_api.invitation_json builds its JSON from this type.';
+
+create type app_api.item as (id uuid, name text, payload jsonb, "createdAt" text, "updatedAt" text, "createdBy" uuid);
+comment on type app_api.item is 'The Item schema''s fields, in order: app_api.item_json builds its JSON from this type.';
+
+create type app_api.tenant_summary as (id uuid, slug text, name text, plan text);
+comment on type app_api.tenant_summary is 'The TenantSummary schema''s fields, in order: app_api.tenant_summary_json builds its JSON from this type.';
+
+create type app_api.user_fields as (id uuid, email text, name text, "emailVerifiedAt" text);
+comment on type app_api.user_fields is 'The User schema''s fields, in order: app_api.user_json builds its JSON from this type.';
+
 create type app_public.membership_role as enum ('viewer', 'member', 'admin', 'owner');
 comment on type app_public.membership_role is 'Role of a user in a tenant. Ordered: viewer < member < admin < owner.';
 
@@ -34,14 +49,9 @@ CREATE OR REPLACE FUNCTION app_api.activity_json(p_activity app_public.activitie
  RETURNS json
  LANGUAGE sql
  STABLE PARALLEL SAFE
- SET search_path TO 'pg_catalog'
-AS $function$
-    select row_to_json(r) from (
-      select (p_activity).id, (p_activity).type, (p_activity).tenant_id as "tenantId", (p_activity).actor_id as actor,
-             (p_activity).actor_api_key_id as "actorApiKey",
-             (p_activity).target, (p_activity).payload, app_api.iso((p_activity).created_at) as "createdAt"
-    ) r
-  $function$;
+BEGIN ATOMIC
+ SELECT row_to_json(ROW((p_activity).id, (p_activity).type, (p_activity).tenant_id, (p_activity).actor_id, (p_activity).actor_api_key_id, (p_activity).target, (p_activity).payload, app_api.iso((p_activity).created_at))::app_api.activity) AS row_to_json;
+END;
 grant execute on function app_api.activity_json(app_public.activities) to tenantry_app;
 revoke execute on function app_api.activity_json(app_public.activities) from public;
 comment on function app_api.activity_json(app_public.activities) is 'An activity as the API shows it (the Activity schema).';
@@ -94,6 +104,7 @@ CREATE OR REPLACE FUNCTION app_api.get_activity(p_tenant_id uuid, p_user_id uuid
  RETURNS TABLE(body text, etag text)
  LANGUAGE plpgsql
  SET search_path TO 'pg_catalog'
+ SET plan_cache_mode TO 'force_generic_plan'
 AS $function$
 begin
   perform app_api.enter(p_tenant_id, p_user_id, p_session_id, p_minimum_role);
@@ -106,10 +117,30 @@ grant execute on function app_api.get_activity(uuid,uuid,uuid,app_public.members
 revoke execute on function app_api.get_activity(uuid,uuid,uuid,app_public.membership_role,bigint) from public;
 comment on function app_api.get_activity(uuid,uuid,uuid,app_public.membership_role,bigint) is 'GET /v1/activities/:id in one statement: the activity as JSON text (activities carry no ETag), or no row (404).';
 
+CREATE OR REPLACE FUNCTION app_api.get_invitation(p_tenant_id uuid, p_user_id uuid, p_session_id uuid, p_minimum_role app_public.membership_role, p_id uuid)
+ RETURNS TABLE(body text, etag text)
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog'
+ SET plan_cache_mode TO 'force_generic_plan'
+AS $function$
+begin
+  perform app_api.enter(p_tenant_id, p_user_id, p_session_id, p_minimum_role);
+  return query
+    select app_api.invitation_json(i)::text, null::text
+    from app_public.invitations i
+    where i.tenant_id = p_tenant_id and i.id = p_id
+      and i.accepted_at is null and i.revoked_at is null and i.expires_at > now();
+end;
+$function$;
+grant execute on function app_api.get_invitation(uuid,uuid,uuid,app_public.membership_role,uuid) to tenantry_app;
+revoke execute on function app_api.get_invitation(uuid,uuid,uuid,app_public.membership_role,uuid) from public;
+comment on function app_api.get_invitation(uuid,uuid,uuid,app_public.membership_role,uuid) is 'GET /v1/invitations/:id in one statement: the pending invitation as JSON text, or no row (404: unknown, accepted, revoked or expired).';
+
 CREATE OR REPLACE FUNCTION app_api.get_item(p_tenant_id uuid, p_user_id uuid, p_session_id uuid, p_minimum_role app_public.membership_role, p_id uuid)
  RETURNS TABLE(body text, etag text)
  LANGUAGE plpgsql
  SET search_path TO 'pg_catalog'
+ SET plan_cache_mode TO 'force_generic_plan'
 AS $function$
 begin
   perform app_api.enter(p_tenant_id, p_user_id, p_session_id, p_minimum_role);
@@ -140,12 +171,24 @@ grant execute on function app_api.get_tenant(uuid,uuid,uuid,app_public.membershi
 revoke execute on function app_api.get_tenant(uuid,uuid,uuid,app_public.membership_role,integer,integer) from public;
 comment on function app_api.get_tenant(uuid,uuid,uuid,app_public.membership_role,integer,integer) is 'GET /v1/tenant in one statement: the current tenant as JSON text and its ETag.';
 
+CREATE OR REPLACE FUNCTION app_api.invitation_json(p_invitation app_public.invitations)
+ RETURNS json
+ LANGUAGE sql
+ STABLE PARALLEL SAFE
+BEGIN ATOMIC
+ SELECT row_to_json(ROW((p_invitation).id, (p_invitation).email, (p_invitation).role, app_api.iso((p_invitation).expires_at), app_api.iso((p_invitation).created_at), (p_invitation).invited_by)::app_api.invitation) AS row_to_json;
+END;
+grant execute on function app_api.invitation_json(app_public.invitations) to tenantry_app;
+revoke execute on function app_api.invitation_json(app_public.invitations) from public;
+comment on function app_api.invitation_json(app_public.invitations) is 'A pending invitation as the API shows it (the Invitation schema). Never the token.';
+
 CREATE OR REPLACE FUNCTION app_api.iso(p_at timestamp with time zone)
  RETURNS text
  LANGUAGE sql
  STABLE PARALLEL SAFE
- SET search_path TO 'pg_catalog'
-AS $function$ select to_char(p_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') $function$;
+BEGIN ATOMIC
+ SELECT to_char((p_at AT TIME ZONE 'UTC'::text), 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'::text) AS to_char;
+END;
 grant execute on function app_api.iso(timestamp with time zone) to tenantry_app;
 revoke execute on function app_api.iso(timestamp with time zone) from public;
 comment on function app_api.iso(timestamp with time zone) is 'A timestamp as the API prints it: ISO 8601 in UTC with milliseconds (truncated, as JavaScript''s Date does).';
@@ -154,14 +197,9 @@ CREATE OR REPLACE FUNCTION app_api.item_json(p_item app_public.items)
  RETURNS json
  LANGUAGE sql
  STABLE PARALLEL SAFE
- SET search_path TO 'pg_catalog'
-AS $function$
-    select row_to_json(r) from (
-      select (p_item).id, (p_item).name, (p_item).payload,
-             app_api.iso((p_item).created_at) as "createdAt", app_api.iso((p_item).updated_at) as "updatedAt",
-             (p_item).created_by as "createdBy"
-    ) r
-  $function$;
+BEGIN ATOMIC
+ SELECT row_to_json(ROW((p_item).id, (p_item).name, (p_item).payload, app_api.iso((p_item).created_at), app_api.iso((p_item).updated_at), (p_item).created_by)::app_api.item) AS row_to_json;
+END;
 grant execute on function app_api.item_json(app_public.items) to tenantry_app;
 revoke execute on function app_api.item_json(app_public.items) from public;
 comment on function app_api.item_json(app_public.items) is 'An item as the API shows it (the Item schema). Reads and writes both answer with it, and its text is what the ETag hashes.';
@@ -198,10 +236,83 @@ grant execute on function app_api.list_activities(uuid,uuid,uuid,app_public.memb
 revoke execute on function app_api.list_activities(uuid,uuid,uuid,app_public.membership_role,integer,bigint,text) from public;
 comment on function app_api.list_activities(uuid,uuid,uuid,app_public.membership_role,integer,bigint,text) is 'GET /v1/activities (newest first) in one statement: one page before the activity id p_before_id, of one type or all.';
 
+CREATE OR REPLACE FUNCTION app_api.list_activities_after(p_tenant_id uuid, p_user_id uuid, p_session_id uuid, p_minimum_role app_public.membership_role, p_limit integer, p_after_id bigint, p_type text)
+ RETURNS TABLE(body text, etag text)
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog'
+ SET plan_cache_mode TO 'force_generic_plan'
+AS $function$
+declare
+  v_tx xid8 := '0';
+  v_seq bigint := 0;
+  v_body text;
+begin
+  perform app_api.enter(p_tenant_id, p_user_id, p_session_id, p_minimum_role);
+  if p_after_id > 0 then
+    select a.tx, a.seq into v_tx, v_seq
+    from app_public.activities a where a.tenant_id = p_tenant_id and a.id = p_after_id;
+    if not found then
+      return;
+    end if;
+  end if;
+  with page as (
+    select a, row_number() over (order by a.tx, a.seq) as n
+    from app_public.activities a
+    where a.tenant_id = p_tenant_id
+      and (a.tx, a.seq) > (v_tx, v_seq)
+      and a.tx < pg_snapshot_xmin(pg_current_snapshot())
+      and (p_type is null or a.type = p_type)
+    order by a.tx, a.seq
+    limit p_limit + 1
+  )
+  select app_api.page(
+           string_agg(app_api.activity_json(p.a)::text, ',' order by p.n) filter (where p.n <= p_limit),
+           (array_agg(json_build_array((p.a).id) order by p.n desc) filter (where p.n <= p_limit))[1],
+           count(*) > p_limit)
+    into v_body from page p;
+  return query select v_body, null::text;
+end;
+$function$;
+grant execute on function app_api.list_activities_after(uuid,uuid,uuid,app_public.membership_role,integer,bigint,text) to tenantry_app;
+revoke execute on function app_api.list_activities_after(uuid,uuid,uuid,app_public.membership_role,integer,bigint,text) from public;
+comment on function app_api.list_activities_after(uuid,uuid,uuid,app_public.membership_role,integer,bigint,text) is 'GET /v1/activities?after= in one statement: one page of the activities committed after the activity p_after_id (0: from the beginning), oldest first in commit order and below the snapshot horizon, of one type or all; no row when p_after_id is not readable (404).';
+
+CREATE OR REPLACE FUNCTION app_api.list_invitations(p_tenant_id uuid, p_user_id uuid, p_session_id uuid, p_minimum_role app_public.membership_role, p_limit integer, p_before_at timestamp with time zone, p_before_id uuid)
+ RETURNS TABLE(body text, etag text)
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog'
+AS $function$
+declare
+  v_body text;
+begin
+  perform app_api.enter(p_tenant_id, p_user_id, p_session_id, p_minimum_role);
+  -- Newest first, on invitations_tenant_pending_idx; one row more says there is a next page.
+  with page as (
+    select i, row_number() over (order by i.created_at desc, i.id desc) as n
+    from app_public.invitations i
+    where i.tenant_id = p_tenant_id
+      and i.accepted_at is null and i.revoked_at is null and i.expires_at > now()
+      and (p_before_at is null or (i.created_at, i.id) < (p_before_at, p_before_id))
+    order by i.created_at desc, i.id desc
+    limit p_limit + 1
+  )
+  select app_api.page(
+           string_agg(app_api.invitation_json(p.i)::text, ',' order by p.n) filter (where p.n <= p_limit),
+           (array_agg(json_build_array((p.i).created_at::text, (p.i).id) order by p.n desc) filter (where p.n <= p_limit))[1],
+           count(*) > p_limit)
+    into v_body from page p;
+  return query select v_body, null::text;
+end;
+$function$;
+grant execute on function app_api.list_invitations(uuid,uuid,uuid,app_public.membership_role,integer,timestamp with time zone,uuid) to tenantry_app;
+revoke execute on function app_api.list_invitations(uuid,uuid,uuid,app_public.membership_role,integer,timestamp with time zone,uuid) from public;
+comment on function app_api.list_invitations(uuid,uuid,uuid,app_public.membership_role,integer,timestamp with time zone,uuid) is 'GET /v1/invitations (pending, newest first) in one statement: one page before the cursor (p_before_at, p_before_id).';
+
 CREATE OR REPLACE FUNCTION app_api.list_items(p_tenant_id uuid, p_user_id uuid, p_session_id uuid, p_minimum_role app_public.membership_role, p_limit integer, p_before_at timestamp with time zone, p_before_id uuid, p_payload_budget integer)
  RETURNS TABLE(body text, etag text)
  LANGUAGE plpgsql
  SET search_path TO 'pg_catalog'
+ SET plan_cache_mode TO 'force_generic_plan'
 AS $function$
 declare
   v_body text;
@@ -304,11 +415,7 @@ begin
     v_role := app_api.enter(p_tenant_id, p_user_id, p_session_id, p_minimum_role);
   end if;
   return query
-    select '{"user":' || (
-             select row_to_json(r)::text from (
-               select u.id, u.email, u.name, app_api.iso(u.email_verified_at) as "emailVerifiedAt"
-               from app_public.users u where u.id = p_user_id
-             ) r)
+    select '{"user":' || (select app_api.user_json(u)::text from app_public.users u where u.id = p_user_id)
         || ',"tenant":' || coalesce(
              (select app_api.tenant_summary_json(t)::text from app_public.tenants t where t.id = p_tenant_id), 'null')
         || ',"role":' || coalesce(to_json(v_role)::text, 'null')
@@ -378,11 +485,23 @@ CREATE OR REPLACE FUNCTION app_api.tenant_summary_json(p_tenant app_public.tenan
  RETURNS json
  LANGUAGE sql
  STABLE PARALLEL SAFE
- SET search_path TO 'pg_catalog'
-AS $function$ select row_to_json(r) from (select (p_tenant).id, (p_tenant).slug, (p_tenant).name, (p_tenant).plan) r $function$;
+BEGIN ATOMIC
+ SELECT row_to_json(ROW((p_tenant).id, (p_tenant).slug, (p_tenant).name, (p_tenant).plan)::app_api.tenant_summary) AS row_to_json;
+END;
 grant execute on function app_api.tenant_summary_json(app_public.tenants) to tenantry_app;
 revoke execute on function app_api.tenant_summary_json(app_public.tenants) from public;
 comment on function app_api.tenant_summary_json(app_public.tenants) is 'A tenant as /v1/me lists it (the TenantSummary schema): id, slug, name, plan.';
+
+CREATE OR REPLACE FUNCTION app_api.user_json(p_user app_public.users)
+ RETURNS json
+ LANGUAGE sql
+ STABLE PARALLEL SAFE
+BEGIN ATOMIC
+ SELECT row_to_json(ROW((p_user).id, (p_user).email, (p_user).name, app_api.iso((p_user).email_verified_at))::app_api.user_fields) AS row_to_json;
+END;
+grant execute on function app_api.user_json(app_public.users) to tenantry_app;
+revoke execute on function app_api.user_json(app_public.users) from public;
+comment on function app_api.user_json(app_public.users) is 'A user as the API shows it (the User schema): id, email, name, emailVerifiedAt.';
 
 CREATE OR REPLACE FUNCTION app_private.accept_invitation(p_token_hash bytea, p_existing_user_id uuid, p_new_user_name text, p_new_user_password_hash text, p_refresh_token_hash bytea, p_refresh_token_ttl interval)
  RETURNS TABLE(session_id uuid, tenant_id uuid, user_id uuid)

@@ -1,13 +1,10 @@
 import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
-import { oneOrNotFound } from '../db/not-found.ts'
 import { arg } from '../db/read.ts'
-import { decodeCursor, IdCursor, toPage } from '../http/cursor.ts'
+import { decodeCursor, IdCursor } from '../http/cursor.ts'
 import { sendJsonText } from '../http/json-text.ts'
 import { notFound } from '../problems.ts'
-import { START } from './position.ts'
-import { activitiesAfter, activityPosition, toActivity } from './queries.ts'
 import { Activity, ActivityPage, ActivityQuery } from './schemas.ts'
 
 export async function activityRoutes(fastify: FastifyInstance) {
@@ -43,16 +40,13 @@ export async function activityRoutes(fastify: FastifyInstance) {
       // row's id, like `after` itself: a client never sees the internal position, which counts
       // every tenant's writes.
       const from = decodeCursor(cursor, IdCursor)?.[0] ?? after
-      const rows = await request.inTenant(async (tx) => {
-        const position = from > 0 ? await oneOrNotFound(tx, activityPosition(from), `activity ${from}`) : START
-        return tx.any(activitiesAfter({ after: position, type, limit: limit + 1 }))
-      })
-      return toPage(
-        rows,
-        limit,
-        (row) => [row.id],
-        (row) => Activity.parse(toActivity(row)),
-      )
+      const page = await request.readInTenant('list_activities_after', [
+        arg(limit, 'int4'),
+        arg(from, 'int8'),
+        arg(type ?? null, 'text'),
+      ])
+      if (page === null) throw notFound(`activity ${from}`)
+      return sendJsonText(reply, page.body)
     },
   )
 

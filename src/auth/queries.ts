@@ -13,6 +13,7 @@ const RotationRow = z.object({
   user_id: z.uuid().nullable(),
   tenant_id: z.uuid().nullable(),
 })
+const CurrentUserRow = z.object({ user: User })
 const CurrentUserAndTenantRow = z.object({ user: User, tenant: TenantSummary })
 const PurgeRow = z.object({ ran: z.boolean(), sessions: z.number(), refresh_tokens: z.number() })
 
@@ -56,18 +57,15 @@ export const deleteAccount = () => sql.type(NoColumns)`select from app_private.d
 export const revokeSession = (sessionId: string) =>
   sql.type(NoColumns)`select from app_private.revoke_session(${sessionId}::uuid)`
 
+/** The current user, as RLS lets the request context see it (app_api.user_json, as /v1/me). */
 export const currentUser = () =>
-  sql.type(User)`
-    select u.id, u.email, u.name, u.email_verified_at as "emailVerifiedAt"
-    from app_public.users u where u.id = app_public.current_user_id()`
+  sql.type(CurrentUserRow)`
+    select app_api.user_json(u) as user from app_public.users u where u.id = app_public.current_user_id()`
 
-/** The current user and tenant, as RLS lets the request context see them. */
+/** The current user and tenant, as RLS lets the request context see them (as /v1/me shows them). */
 export const currentUserAndTenant = () =>
   sql.type(CurrentUserAndTenantRow)`
-    -- app_api.iso: the timestamp as every other response prints it (json would keep PostgreSQL's).
-    select json_build_object('id', u.id, 'email', u.email, 'name', u.name,
-                             'emailVerifiedAt', app_api.iso(u.email_verified_at)) as user,
-           json_build_object('id', t.id, 'slug', t.slug, 'name', t.name, 'plan', t.plan) as tenant
+    select app_api.user_json(u) as user, app_api.tenant_summary_json(t) as tenant
     from app_public.users u, app_public.tenants t
     where u.id = app_public.current_user_id() and t.id = app_public.current_tenant_id()`
 

@@ -23,7 +23,7 @@ export async function startSessionResponse(
   let answer: Pick<z.infer<typeof SessionResponse>, 'user' | 'tenant' | 'role'>
   if (tenantId === null) {
     await setUserContext(tx, identity)
-    answer = { user: await tx.one(queries.currentUser()), tenant: null, role: null }
+    answer = { user: (await tx.one(queries.currentUser())).user, tenant: null, role: null }
   } else {
     const role = await setRequestContext(tx, { ...identity, tenantId })
     answer = { ...(await tx.one(queries.currentUserAndTenant())), role }

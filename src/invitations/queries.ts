@@ -1,6 +1,5 @@
 import { sql } from 'slonik'
 import { z } from 'zod'
-import { fieldsOf } from '../http/schemas.ts'
 import { Invitation } from './schemas.ts'
 
 // Row schemas at module scope: zod compiles a schema on its first parse.
@@ -14,43 +13,19 @@ const InvitationForTokenRow = z.object({
 })
 const AcceptedRow = z.object({ session_id: z.uuid(), tenant_id: z.uuid(), user_id: z.uuid() })
 
-// The response schema is the row schema: columns are aliased to its names. sortAt is the exact
-// created_at text the cursor keeps.
-const InvitationRow = Invitation.extend({ sortAt: z.string() })
-type InvitationRow = z.infer<typeof InvitationRow>
+// Reads are app_api.list_invitations and app_api.get_invitation (one statement each).
 
-export const toInvitation = fieldsOf(Invitation)
-export const invitationCursor = (row: InvitationRow) => [row.sortAt, row.id] as const
-
-const columns = sql.fragment`
-  id, email, role, expires_at as "expiresAt", created_at as "createdAt", invited_by as "invitedBy",
-  created_at::text as "sortAt"`
-
+/** The response schema is the row schema: columns are aliased to its names. */
 export const createInvitation = (input: { email: string; role: string; ttlSeconds: number }) =>
-  sql.type(InvitationRow)`
+  sql.type(Invitation)`
     insert into app_public.invitations (email, role, expires_at)
     values (${input.email}, ${input.role}, now() + make_interval(secs => ${input.ttlSeconds}))
-    returning ${columns}`
+    returning id, email, role, expires_at as "expiresAt", created_at as "createdAt", invited_by as "invitedBy"`
 
 /** A new token for a pending invitation of the current tenant, mailed to the invitee (create and resend). */
 export const mailInvitation = (id: string, token: { hash: Buffer; sealed: string }) =>
   sql.type(z.object({ mailed: z.boolean() }))`
     select app_private.mail_invitation(${id}::uuid, ${sql.binary(token.hash)}, ${token.sealed}::text) as mailed`
-
-/** Pending invitations, newest first. */
-export const listPending = (before: readonly [string, string] | null, limit: number) =>
-  sql.type(InvitationRow)`
-    select ${columns} from app_public.invitations
-    where accepted_at is null and revoked_at is null and expires_at > now()
-      ${before ? sql.fragment`and (created_at, id) < (${before[0]}::timestamptz, ${before[1]}::uuid)` : sql.fragment``}
-    order by created_at desc, id desc
-    limit ${limit + 1}`
-
-/** One pending invitation (accepted, revoked and expired ones are gone, as in the list). */
-export const getPending = (id: string) =>
-  sql.type(InvitationRow)`
-    select ${columns} from app_public.invitations
-    where id = ${id}::uuid and accepted_at is null and revoked_at is null and expires_at > now()`
 
 export const revokeInvitation = (id: string) =>
   sql.type(RevokedRow)`

@@ -6,11 +6,13 @@ import { SessionResponse } from '../auth/schemas.ts'
 import { startSessionResponse } from '../auth/sessions.ts'
 import { hashToken, opaqueToken } from '../auth/tokens.ts'
 import { oneOrNotFound } from '../db/not-found.ts'
-import { decodeCursor, TimeAndIdCursor, toPage } from '../http/cursor.ts'
+import { arg } from '../db/read.ts'
+import { decodeCursor, TimeAndIdCursor } from '../http/cursor.ts'
+import { sendJsonText } from '../http/json-text.ts'
 import { Accepted, IdParams, PageQuery } from '../http/schemas.ts'
 import { accountKey } from '../limits/client.ts'
 import { mailToken, sealer } from '../mail/seal.ts'
-import { Problem } from '../problems.ts'
+import { notFound, Problem } from '../problems.ts'
 import * as queries from './queries.ts'
 import { AcceptInvitationBody, CreatedInvitation, CreateInvitationBody, Invitation, InvitationPage } from './schemas.ts'
 
@@ -91,11 +93,15 @@ export async function invitationRoutes(fastify: FastifyInstance) {
         response: { 200: InvitationPage },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const { limit, cursor } = request.query
       const before = decodeCursor(cursor, TimeAndIdCursor)
-      const rows = await request.inTenant((tx) => tx.any(queries.listPending(before, limit)))
-      return toPage(rows, limit, queries.invitationCursor, queries.toInvitation)
+      const page = await request.readInTenant('list_invitations', [
+        arg(limit, 'int4'),
+        arg(before?.[0] ?? null, 'timestamptz'),
+        arg(before?.[1] ?? null, 'uuid'),
+      ])
+      return sendJsonText(reply, page?.body ?? null)
     },
   )
 
@@ -112,10 +118,11 @@ export async function invitationRoutes(fastify: FastifyInstance) {
         response: { 200: Invitation },
       },
     },
-    async (request) =>
-      request.inTenant(async (tx) =>
-        queries.toInvitation(await oneOrNotFound(tx, queries.getPending(request.params.id), 'invitation')),
-      ),
+    async (request, reply) => {
+      const invitation = await request.readInTenant('get_invitation', [arg(request.params.id, 'uuid')])
+      if (invitation === null) throw notFound('invitation')
+      return sendJsonText(reply, invitation.body)
+    },
   )
 
   app.delete(

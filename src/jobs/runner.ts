@@ -48,10 +48,15 @@ export async function startWorker(options: {
     poolIds.push(workerPool.id)
     liveness.query(HOLD_POOL_LOCK, [workerPool.id]).catch(() => {})
   })
-  // Our own pool, so it has an error listener: when PostgreSQL ends an idle connection (a
-  // restart, the embedded cluster stopping after us), an unheard 'error' would crash the process.
+  // Our own pool, so it has error listeners: when PostgreSQL ends an idle connection (a restart,
+  // the embedded cluster stopping after us), an unheard 'error' would crash the process.
   const pgPool = new pg.Pool({ connectionString: options.connectionString, max: concurrency + 2 })
   pgPool.on('error', (error: Error) => log.warn({ err: error }, 'a job worker connection ended'))
+  // The same for a connection ended while a job holds it: the query in flight fails (and the job
+  // is retried), but the client's own 'error' event must be heard, or it ends the process.
+  pgPool.on('connect', (client) =>
+    client.on('error', (error: Error) => log.warn({ err: error }, 'a job worker connection ended mid-job')),
+  )
   const runner = await run({
     events,
     pgPool,
