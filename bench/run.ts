@@ -19,8 +19,10 @@
  * BENCH_RT_SOCKETS / BENCH_RT_TENANTS / BENCH_RT_WRITES (realtime: sockets, tenants, writes per
  * second; default 1,000 / 100 / 100), BENCH_SOCKET_ATTEMPTS / BENCH_AUTH_EVENTS (scenario 9; default
  * 20,000 / 100,000), BENCH_WEBHOOK_EVENTS (scenario 10, default 2,000), BENCH_CPU_PROF=1 (V8 CPU profiles of the API under bench/results/prof/, summarise them with
- * `node bench/profile-summary.ts <file>`). The API child also reads the usual variables
- * (BCRYPT_COST, DATABASE_POOL_SIZE, PASSWORD_HASH_THREADS...).
+ * `node bench/profile-summary.ts <file>`), BENCH_READ_PATH_ONLY=1 (scenario 1 alone, printed and
+ * not written to bench/results: for measuring one knob of the read path at a time). The API child
+ * also reads the usual variables (BCRYPT_COST, DATABASE_POOL_SIZE, PASSWORD_HASH_THREADS,
+ * LOG_LEVEL through BENCH_LOG_LEVEL, NODE_OPTIONS...).
  */
 import { execSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -73,6 +75,7 @@ const settings = {
   },
 }
 const PASSWORD = 'bench password 1234'
+const readPathOnly = process.env.BENCH_READ_PATH_ONLY === '1'
 const cpuProfDir = process.env.BENCH_CPU_PROF ? fileURLToPath(new URL('./results/prof/', import.meta.url)) : undefined
 const apiScript = fileURLToPath(new URL('../src/server.ts', import.meta.url))
 const helloScript = fileURLToPath(new URL('./hello-server.ts', import.meta.url))
@@ -381,6 +384,10 @@ async function main(): Promise<number> {
       target: '≥ 0.60',
       pass: readVsCeiling >= 0.6,
     })
+    if (readPathOnly) {
+      log('\n# BENCH_READ_PATH_ONLY=1: scenario 1 only; nothing written to bench/results')
+      return 0
+    }
 
     // ---- 2. RLS overhead ----------------------------------------------------------------
     log(
