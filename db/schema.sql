@@ -2338,6 +2338,33 @@ $function$;
 revoke execute on function app_private.tg_webhook_endpoints__clear_reason() from public;
 comment on function app_private.tg_webhook_endpoints__clear_reason() is 'Trigger: an enabled endpoint has no disabled_reason.';
 
+CREATE OR REPLACE FUNCTION app_private.tg_webhook_endpoints__enforce_plan_quota()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_plan record;
+  v_count bigint;
+begin
+  perform 1 from app_public.tenants t where t.id = new.tenant_id for no key update;
+  select p.id, p.webhook_endpoint_limit into v_plan
+  from app_public.tenants t join app_public.plans p on p.id = t.plan
+  where t.id = new.tenant_id;
+  if v_plan.webhook_endpoint_limit is not null then
+    select count(*) into v_count from app_public.webhook_endpoints e where e.tenant_id = new.tenant_id;
+    if v_count >= v_plan.webhook_endpoint_limit then
+      raise exception 'the % plan allows at most % webhook endpoints', v_plan.id, v_plan.webhook_endpoint_limit
+        using errcode = 'TNPLM';
+    end if;
+  end if;
+  return new;
+end;
+$function$;
+revoke execute on function app_private.tg_webhook_endpoints__enforce_plan_quota() from public;
+comment on function app_private.tg_webhook_endpoints__enforce_plan_quota() is 'Trigger: a new webhook endpoint must fit the plan''s webhook_endpoint_limit (SQLSTATE TNPLM). Inserts are serialised per tenant by a row lock.';
+
 CREATE OR REPLACE FUNCTION app_private.tg_webhook_endpoints__wake()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -2836,6 +2863,7 @@ create table app_public.plans (
   item_limit integer,
   item_payload_bytes integer default 16384 not null,
   api_key_limit integer,
+  webhook_endpoint_limit integer,
   constraint plans_pkey PRIMARY KEY (id),
   constraint plans_rank_key UNIQUE (rank),
   constraint plans_api_key_limit_check CHECK ((api_key_limit > 0)),
@@ -2844,7 +2872,8 @@ create table app_public.plans (
   constraint plans_item_payload_bytes_check CHECK (((item_payload_bytes >= 1) AND (item_payload_bytes <= 65536))),
   constraint plans_member_limit_check CHECK ((member_limit > 0)),
   constraint plans_name_check CHECK (((char_length(name) >= 1) AND (char_length(name) <= 100))),
-  constraint plans_requests_per_minute_check CHECK ((requests_per_minute > 0))
+  constraint plans_requests_per_minute_check CHECK ((requests_per_minute > 0)),
+  constraint plans_webhook_endpoint_limit_check CHECK ((webhook_endpoint_limit > 0))
 );
 alter table app_public.plans enable row level security;
 alter table app_public.plans force row level security;
@@ -2859,6 +2888,7 @@ comment on column app_public.plans.requests_per_minute is 'API requests per minu
 comment on column app_public.plans.item_limit is 'Maximum items per tenant; NULL means unlimited. Enforced by a trigger on items.';
 comment on column app_public.plans.item_payload_bytes is 'Maximum size of one item''s payload (its JSON text, in bytes). Enforced by a trigger on items.';
 comment on column app_public.plans.api_key_limit is 'Maximum live API keys per tenant (neither revoked nor expired); NULL means unlimited. Enforced by a trigger on api_keys.';
+comment on column app_public.plans.webhook_endpoint_limit is 'Maximum webhook endpoints per tenant (enabled or not); NULL means unlimited. Enforced by a trigger on webhook_endpoints.';
 
 -- table app_public.tenants
 create table app_public.tenants (
@@ -2989,6 +3019,7 @@ alter table app_public.webhook_endpoints force row level security;
 CREATE INDEX webhook_endpoints_tenant_idx ON app_public.webhook_endpoints USING btree (tenant_id, created_at DESC, id DESC);
 CREATE TRIGGER _100_timestamps BEFORE INSERT OR UPDATE OF url, events, enabled ON app_public.webhook_endpoints FOR EACH ROW EXECUTE FUNCTION app_private.tg__timestamps();
 CREATE TRIGGER _200_clear_reason BEFORE UPDATE OF enabled ON app_public.webhook_endpoints FOR EACH ROW EXECUTE FUNCTION app_private.tg_webhook_endpoints__clear_reason();
+CREATE TRIGGER _500_enforce_plan_quota BEFORE INSERT ON app_public.webhook_endpoints FOR EACH ROW EXECUTE FUNCTION app_private.tg_webhook_endpoints__enforce_plan_quota();
 CREATE TRIGGER _900_wake AFTER INSERT OR UPDATE OF enabled ON app_public.webhook_endpoints FOR EACH ROW EXECUTE FUNCTION app_private.tg_webhook_endpoints__wake();
 create policy delete_admin on app_public.webhook_endpoints as permissive for delete to tenantry_app
   using (((tenant_id = ( SELECT app_public.current_tenant_id() AS current_tenant_id)) AND (( SELECT app_public.current_member_role() AS current_member_role) >= 'admin'::app_public.membership_role)));

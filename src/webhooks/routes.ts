@@ -49,7 +49,11 @@ export async function webhookRoutes(fastify: FastifyInstance) {
   app.post(
     '/v1/webhooks',
     {
-      config: { access: 'admin', responses: { 201: 'The endpoint, with its signing secret (shown only this once)' } },
+      config: {
+        access: 'admin',
+        problems: ['plan-limit-exceeded'],
+        responses: { 201: 'The endpoint, with its signing secret (shown only this once)' },
+      },
       schema: {
         operationId: 'createWebhook',
         tags,
@@ -58,7 +62,8 @@ export async function webhookRoutes(fastify: FastifyInstance) {
           'Every activity of the listed types committed from now on is POSTed to `url` in commit order, signed (Standard Webhooks: ' +
           '`webhook-id`, `webhook-timestamp`, `webhook-signature`), and retried with exponential backoff for about a day; an endpoint ' +
           'failing longer is disabled (WEBHOOK_DISABLED). The body of each event is in this document’s `webhooks` section. ' +
-          'https only; loopback, private, link-local and metadata addresses are refused.',
+          'https only; loopback, private, link-local and metadata addresses are refused. The plan limits the endpoints ' +
+          'of a tenant, enabled or not (`/problems/plan-limit-exceeded`): each one is another request per event.',
         body: CreateWebhookBody,
         response: { 201: CreatedWebhookEndpoint },
       },

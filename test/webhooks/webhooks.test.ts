@@ -230,6 +230,35 @@ t.test('webhooks', async (t) => {
   })
 })
 
+t.test('the plan caps a tenant’s endpoints, race-proof: each one is another request per event', async (t) => {
+  const { app } = await buildTestApp(t, { env: ENV })
+  for (let round = 0; round < 3; round++) {
+    const owner = await registerTenant(app)
+    const results = await Promise.all(
+      Array.from({ length: 12 }, (_, i) =>
+        call(app, owner, 'POST', '/v1/webhooks', { url: `http://127.0.0.1:9/hook-${i}`, events: ['ITEM_CREATED'] }),
+      ),
+    )
+    const codes = results.map((r) => r.statusCode)
+    t.equal(
+      codes.filter((c) => c === 201).length,
+      5,
+      `round ${round}: 12 parallel creations on free → exactly 5 endpoints`,
+    )
+    t.equal(codes.filter((c) => c === 403).length, 7, 'the rest: 403')
+    t.match(results.find((r) => r.statusCode === 403)?.json().type, /plan-limit-exceeded$/)
+    if (round === 0) {
+      const one = results.find((r) => r.statusCode === 201)!.json()
+      t.equal((await call(app, owner, 'DELETE', `/v1/webhooks/${one.id}`)).statusCode, 204)
+      const replaced = await call(app, owner, 'POST', '/v1/webhooks', {
+        url: 'http://127.0.0.1:9/replacement',
+        events: ['ITEM_CREATED'],
+      })
+      t.equal(replaced.statusCode, 201, 'a deleted endpoint frees its place')
+    }
+  }
+})
+
 t.test('WEBHOOK_ALLOW_PRIVATE off: loopback endpoints are refused, and a loopback receiver sees nothing', async (t) => {
   const { app } = await setup(t, { WEBHOOK_RETRY_BASE_MS: '50', WEBHOOK_MAX_ATTEMPTS: '2' })
   const owner = await registerTenant(app)
