@@ -78,14 +78,6 @@ async function applyDatabaseGrants(rootUrl: string, database: string): Promise<v
 }
 
 /**
- * Installs or upgrades the job queue (graphile-worker's own schema `graphile_worker`, its own
- * migrations) as the owner role, then applies committed migrations (graphile-migrate, same
- * settings as .gmrc), then db/audit.sql. The queue comes first: our definer functions enqueue
- * into it and app_audit.mail_queue reads it. forceActions: the audit views are re-applied on every migrate, not only when
- * a migration ran, so they always match this PostgreSQL's catalog (the file is idempotent, and
- * graphile-migrate's advisory lock serialises instances booting together).
- */
-/**
  * graphile-migrate keeps its pool for 200 ms after a command (POOL_KEEPALIVE in its pgReal.js), and
  * that pool's error handler exits the process with 1. A cluster stopped within those 200 ms ends the
  * pool's idle connection, so a command that succeeded exited 1: `npm run db:schema -- --check`
@@ -97,6 +89,14 @@ export async function migrationPoolsReleased(): Promise<void> {
   if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait))
 }
 
+/**
+ * Installs or upgrades the job queue (graphile-worker's own schema `graphile_worker`, its own
+ * migrations) as the owner role, then applies committed migrations (graphile-migrate, same
+ * settings as .gmrc), then db/audit.sql. The queue comes first: our definer functions enqueue
+ * into it and app_audit.mail_queue reads it. forceActions: the audit views are re-applied on every migrate, not only when
+ * a migration ran, so they always match this PostgreSQL's catalog (the file is idempotent, and
+ * graphile-migrate's advisory lock serialises instances booting together).
+ */
 export async function migrate(ownerUrl: string, rootUrl?: string): Promise<void> {
   await installJobQueue({ connectionString: ownerUrl, logger: quietWorkerLogger })
   // PostgreSQL grants EXECUTE on new functions to PUBLIC. tenantry_app has no USAGE on the

@@ -4,8 +4,8 @@ import type { FastifyInstance } from 'fastify'
 import { Problem } from '../problems.ts'
 import { sendProblem } from './error-handler.ts'
 
-const draining = Symbol('draining')
-type Draining = FastifyInstance & { [draining]?: boolean }
+/** Apps that closeGracefully is draining: their responses end their connection. */
+const draining = new WeakSet<FastifyInstance>()
 
 /**
  * Once the app starts closing (SIGTERM), requests already running finish, and a request that
@@ -20,7 +20,7 @@ export function refuseWhileClosing(app: FastifyInstance): void {
     closing = true
   })
   app.addHook('onRequest', async (request, reply) => {
-    if ((app as Draining)[draining]) reply.header('connection', 'close')
+    if (draining.has(app)) reply.header('connection', 'close')
     if (!closing) return
     reply.header('connection', 'close')
     return sendProblem(
@@ -41,7 +41,7 @@ export function refuseWhileClosing(app: FastifyInstance): void {
  * 3. The app closes: running requests finish, later ones get a 503, idle connections are closed.
  */
 export async function closeGracefully(app: FastifyInstance, graceMs: number): Promise<void> {
-  ;(app as Draining)[draining] = true
+  draining.add(app)
   Server.prototype.close.call(app.server)
   await sleep(graceMs)
   // app.close() waits for open connections; an idle keep-alive one would hold it open.
