@@ -14,10 +14,12 @@ import {
 
 /**
  * Property-based fuzzing driven only by the served OpenAPI document: every operation, with
- * valid and hostile path, query and body values, as every kind of caller. FUZZ_RUNS raises the
- * count (default 1,500 requests); FUZZ_SEED replays a run. CI uses a fixed seed.
+ * valid and hostile path, query and body values, as every kind of caller. FUZZ_RUNS sets the
+ * count (default 3,000 requests); FUZZ_SEED replays a run. CI uses a fixed seed. At 1,500 a
+ * random seed (1487336975) reached 2xx on 17 operations, one short of the coverage check below
+ * (about 20 was usual); at 3,000 the same seed reaches 24.
  */
-const RUNS = Number(process.env.FUZZ_RUNS ?? 1500)
+const RUNS = Number(process.env.FUZZ_RUNS ?? 3000)
 const SEED = process.env.FUZZ_SEED
   ? Number(process.env.FUZZ_SEED)
   : process.env.CI === 'true'
