@@ -74,8 +74,13 @@ t.test('the services of the deployment, each with a healthcheck where something 
 })
 
 t.test('the load balancer runs deploy/nginx.conf as it is, in front of api-1 and api-2', async (t) => {
-  const mount = services.lb!.volumes?.find((volume) => volume.includes('nginx.conf'))
-  t.equal(mount, './deploy/nginx.conf:/etc/nginx/nginx.conf:ro', 'the whole configuration, read-only')
+  // The folder, so that a replaced file reaches nginx at a reload (the rolling restart's `down`).
+  t.ok(services.lb!.volumes?.includes('./deploy:/etc/nginx/tenantry:ro'), 'deploy/ mounted read-only')
+  t.same(
+    services.lb!.command,
+    ['nginx', '-c', '/etc/nginx/tenantry/nginx.conf', '-g', 'daemon off;'],
+    'nginx runs deploy/nginx.conf, in the foreground (SIGHUP to the container reloads it)',
+  )
   t.ok(existsSync(join(REPO, 'deploy/nginx.conf')))
   const conf = read('deploy/nginx.conf')
   const port = envOf(services['api-1']!).PORT
