@@ -19,8 +19,8 @@
  * BENCH_RT_SOCKETS / BENCH_RT_TENANTS / BENCH_RT_WRITES (realtime: sockets, tenants, writes per
  * second; default 1,000 / 100 / 100), BENCH_SOCKET_ATTEMPTS / BENCH_AUTH_EVENTS (scenario 9; default
  * 20,000 / 100,000), BENCH_WEBHOOK_EVENTS (scenario 10, default 2,000), BENCH_CPU_PROF=1 (V8 CPU profiles of the API under bench/results/prof/, summarise them with
- * `node bench/profile-summary.ts <file>`), BENCH_READ_PATH_ONLY=1 (scenario 1 alone, printed and
- * not written to bench/results: for measuring one knob of the read path at a time). The API child
+ * `node bench/profile-summary.ts <file>`), BENCH_ONLY=1,5b (only these scenarios, printed
+ * and not written to bench/results: for measuring one knob at a time; 1 always runs). The API child
  * also reads the usual variables (BCRYPT_COST, DATABASE_POOL_SIZE, PASSWORD_HASH_THREADS,
  * LOG_LEVEL through BENCH_LOG_LEVEL, NODE_OPTIONS...).
  */
@@ -75,7 +75,14 @@ const settings = {
   },
 }
 const PASSWORD = 'bench password 1234'
-const readPathOnly = process.env.BENCH_READ_PATH_ONLY === '1'
+/**
+ * BENCH_ONLY=5b,6: only these scenarios, printed and not written to bench/results. Scenario 1
+ * always runs: the others take their rates from it (BENCH_ONLY=1 runs it alone).
+ */
+const only = process.env.BENCH_ONLY?.split(',')
+  .map((id) => id.trim())
+  .filter(Boolean)
+const runs = (id: string) => only === undefined || only.includes(id)
 const cpuProfDir = process.env.BENCH_CPU_PROF ? fileURLToPath(new URL('./results/prof/', import.meta.url)) : undefined
 const apiScript = fileURLToPath(new URL('../src/server.ts', import.meta.url))
 const helloScript = fileURLToPath(new URL('./hello-server.ts', import.meta.url))
@@ -384,539 +391,559 @@ async function main(): Promise<number> {
       target: '≥ 0.60',
       pass: readVsCeiling >= 0.6,
     })
-    if (readPathOnly) {
-      log('\n# BENCH_READ_PATH_ONLY=1: scenario 1 only; nothing written to bench/results')
-      return 0
-    }
 
     // ---- 2. RLS overhead ----------------------------------------------------------------
-    log(
-      `\n## 2. RLS overhead: the list statement as tenantry_app under RLS vs as tenantry_owner with WHERE tenant_id = $n, ${settings.rlsIterations} each, one backend, interleaved batches`,
-    )
-    const rls = await rlsOverhead({
-      rootUrl: rootDbUrl,
-      identities,
-      iterations: settings.rlsIterations,
-      explainIterations: 1050,
-    })
-    log(
-      `  statement (client-side): RLS ${ms(rls.query.rls.mean)} ms vs owner ${ms(rls.query.owner.mean)} ms mean → ratio ${rls.query.ratio.toFixed(3)} (target ≤ 1.10)`,
-    )
-    log(
-      `  executor only (EXPLAIN ANALYZE): RLS ${(rls.executor.rls.mean * 1000).toFixed(0)} µs vs owner ${(rls.executor.owner.mean * 1000).toFixed(0)} µs mean → ratio ${rls.executor.ratio.toFixed(3)}`,
-    )
-    log(
-      `  server side, planning + execution: RLS ${(rls.server.rls.mean * 1000).toFixed(0)} µs vs owner ${(rls.server.owner.mean * 1000).toFixed(0)} µs → ratio ${rls.server.ratio.toFixed(3)}`,
-    )
-    log(
-      `  plan cache (generic/custom plans): RLS ${planCounts(rls.planCache.rls)}, owner ${planCounts(rls.planCache.owner)}`,
-    )
-    log(
-      `  whole transaction incl. begin_request: RLS ${ms(rls.transaction.rls.mean)} ms vs owner ${ms(rls.transaction.owner.mean)} ms → ratio ${rls.transaction.ratio.toFixed(3)}`,
-    )
-    log(`  plans: RLS ${rls.plans.rls}; owner ${rls.plans.owner}`)
-    details.rls = rls
-    checks.push({
-      name: 'RLS overhead (list statement time, RLS / owner)',
-      measured: rls.query.ratio,
-      target: '≤ 1.10',
-      pass: rls.query.ratio <= 1.1,
-    })
-    rows.push({
-      scenario: '2. RLS overhead (list statement)',
-      inputs: `${settings.rlsIterations} statements each side, sequential, one backend; plan cache generic/custom: RLS ${planCounts(rls.planCache.rls)}, owner ${planCounts(rls.planCache.owner)}`,
-      result: null,
-      ratio: `statement ${rls.query.ratio.toFixed(3)}, server (plan + execute) ${rls.server.ratio.toFixed(3)}, executor ${rls.executor.ratio.toFixed(3)}, whole transaction ${rls.transaction.ratio.toFixed(3)}`,
-    })
+    if (runs('2')) {
+      log(
+        `\n## 2. RLS overhead: the list statement as tenantry_app under RLS vs as tenantry_owner with WHERE tenant_id = $n, ${settings.rlsIterations} each, one backend, interleaved batches`,
+      )
+      const rls = await rlsOverhead({
+        rootUrl: rootDbUrl,
+        identities,
+        iterations: settings.rlsIterations,
+        explainIterations: 1050,
+      })
+      log(
+        `  statement (client-side): RLS ${ms(rls.query.rls.mean)} ms vs owner ${ms(rls.query.owner.mean)} ms mean → ratio ${rls.query.ratio.toFixed(3)} (target ≤ 1.10)`,
+      )
+      log(
+        `  executor only (EXPLAIN ANALYZE): RLS ${(rls.executor.rls.mean * 1000).toFixed(0)} µs vs owner ${(rls.executor.owner.mean * 1000).toFixed(0)} µs mean → ratio ${rls.executor.ratio.toFixed(3)}`,
+      )
+      log(
+        `  server side, planning + execution: RLS ${(rls.server.rls.mean * 1000).toFixed(0)} µs vs owner ${(rls.server.owner.mean * 1000).toFixed(0)} µs → ratio ${rls.server.ratio.toFixed(3)}`,
+      )
+      log(
+        `  plan cache (generic/custom plans): RLS ${planCounts(rls.planCache.rls)}, owner ${planCounts(rls.planCache.owner)}`,
+      )
+      log(
+        `  whole transaction incl. begin_request: RLS ${ms(rls.transaction.rls.mean)} ms vs owner ${ms(rls.transaction.owner.mean)} ms → ratio ${rls.transaction.ratio.toFixed(3)}`,
+      )
+      log(`  plans: RLS ${rls.plans.rls}; owner ${rls.plans.owner}`)
+      details.rls = rls
+      checks.push({
+        name: 'RLS overhead (list statement time, RLS / owner)',
+        measured: rls.query.ratio,
+        target: '≤ 1.10',
+        pass: rls.query.ratio <= 1.1,
+      })
+      rows.push({
+        scenario: '2. RLS overhead (list statement)',
+        inputs: `${settings.rlsIterations} statements each side, sequential, one backend; plan cache generic/custom: RLS ${planCounts(rls.planCache.rls)}, owner ${planCounts(rls.planCache.owner)}`,
+        result: null,
+        ratio: `statement ${rls.query.ratio.toFixed(3)}, server (plan + execute) ${rls.server.ratio.toFixed(3)}, executor ${rls.executor.ratio.toFixed(3)}, whole transaction ${rls.transaction.ratio.toFixed(3)}`,
+      })
+    }
 
     // ---- 3. write path ------------------------------------------------------------------
-    log(
-      `\n## 3. write path: POST /v1/items (item + activity row + NOTIFY in one transaction), random tenant, ${settings.connections} connections, ${settings.seconds} s`,
-    )
-    await closedLoop({
-      url: api.url,
-      connections: settings.connections,
-      seconds: settings.warmupSeconds,
-      requests: writeRequests,
-    })
-    const writeResult = mustSucceed(
-      'API write path',
-      combine([
-        await withCpu(api.pid, () =>
-          closedLoop({
-            url: api.url,
-            connections: settings.connections,
-            seconds: settings.seconds,
-            requests: writeRequests,
-          }),
-        ),
-      ]),
-    )
-    show('API write path', writeResult)
-    const writeVsRead = writeResult.rps / readResult.rps
-    log(`  write/read throughput = ${writeVsRead.toFixed(2)}`)
-    rows.push({
-      scenario: '3. API write path',
-      inputs: `POST /v1/items, random tenant, ${settings.connections} conn`,
-      result: writeResult,
-      ratio: `${writeVsRead.toFixed(2)} of read path`,
-    })
+    if (runs('3')) {
+      log(
+        `\n## 3. write path: POST /v1/items (item + activity row + NOTIFY in one transaction), random tenant, ${settings.connections} connections, ${settings.seconds} s`,
+      )
+      await closedLoop({
+        url: api.url,
+        connections: settings.connections,
+        seconds: settings.warmupSeconds,
+        requests: writeRequests,
+      })
+      const writeResult = mustSucceed(
+        'API write path',
+        combine([
+          await withCpu(api.pid, () =>
+            closedLoop({
+              url: api.url,
+              connections: settings.connections,
+              seconds: settings.seconds,
+              requests: writeRequests,
+            }),
+          ),
+        ]),
+      )
+      show('API write path', writeResult)
+      const writeVsRead = writeResult.rps / readResult.rps
+      log(`  write/read throughput = ${writeVsRead.toFixed(2)}`)
+      rows.push({
+        scenario: '3. API write path',
+        inputs: `POST /v1/items, random tenant, ${settings.connections} conn`,
+        result: writeResult,
+        ratio: `${writeVsRead.toFixed(2)} of read path`,
+      })
+    }
 
     // ---- 4. login under load ------------------------------------------------------------
-    const rate = Math.max(10, Math.round(readResult.rps * settings.openLoopShare))
-    const half = Math.max(1, Math.round(settings.seconds / 2))
-    log(
-      `\n## 4. login flood: bcrypt cost ${config.BCRYPT_COST}, ${hashThreads} hashing thread(s) in the API, ${settings.loginConnections} connections of logins;`,
-    )
-    log(
-      `   read path open loop at ${rate}/s (${settings.openLoopShare * 100}% of its maximum): ${half} s idle, ${settings.seconds} s during the flood, ${half} s idle`,
-    )
-    // What one bcrypt comparison costs here, alone: the most logins/s the API's hashing threads can give.
-    const verifyMs: number[] = []
-    for (let i = 0; i < 3; i++) {
-      const t = performance.now()
-      await signer.passwords.verify(PASSWORD, passwordHash)
-      verifyMs.push(performance.now() - t)
-    }
-    const bcryptMs = Math.min(...verifyMs)
-    const loginCeiling = (hashThreads * 1000) / bcryptMs
-    const readOpen = (seconds: number) =>
-      withCpu(api.pid, () =>
-        openLoop({
-          url: `${api.url}/v1/items?limit=${LIMIT}`,
-          rate,
-          seconds,
-          maxSockets: settings.connections,
-          headers: () => ({ authorization: `Bearer ${pick(tokens)}` }),
-        }),
+    if (runs('4')) {
+      const rate = Math.max(10, Math.round(readResult.rps * settings.openLoopShare))
+      const half = Math.max(1, Math.round(settings.seconds / 2))
+      log(
+        `\n## 4. login flood: bcrypt cost ${config.BCRYPT_COST}, ${hashThreads} hashing thread(s) in the API, ${settings.loginConnections} connections of logins;`,
       )
-    // Idle, flood, idle: symmetric in time, so a drift of the host does not bias the ratio.
-    const idleSlices = [await readOpen(half)]
-    const flood = background({
-      url: api.url,
-      connections: settings.loginConnections,
-      requests: loginRequests,
-      timeoutSeconds: 120,
-    })
-    let floodSlice: Slice
-    let underFlood: Slice
-    try {
-      await sleep(settings.warmupSeconds * 1000) // the hashing queue fills up
-      underFlood = await readOpen(settings.seconds)
-    } finally {
-      floodSlice = await flood.stop()
+      log(
+        `   read path open loop at ${rate}/s (${settings.openLoopShare * 100}% of its maximum): ${half} s idle, ${settings.seconds} s during the flood, ${half} s idle`,
+      )
+      // What one bcrypt comparison costs here, alone: the most logins/s the API's hashing threads can give.
+      const verifyMs: number[] = []
+      for (let i = 0; i < 3; i++) {
+        const t = performance.now()
+        await signer.passwords.verify(PASSWORD, passwordHash)
+        verifyMs.push(performance.now() - t)
+      }
+      const bcryptMs = Math.min(...verifyMs)
+      const loginCeiling = (hashThreads * 1000) / bcryptMs
+      const readOpen = (seconds: number) =>
+        withCpu(api.pid, () =>
+          openLoop({
+            url: `${api.url}/v1/items?limit=${LIMIT}`,
+            rate,
+            seconds,
+            maxSockets: settings.connections,
+            headers: () => ({ authorization: `Bearer ${pick(tokens)}` }),
+          }),
+        )
+      // Idle, flood, idle: symmetric in time, so a drift of the host does not bias the ratio.
+      const idleSlices = [await readOpen(half)]
+      const flood = background({
+        url: api.url,
+        connections: settings.loginConnections,
+        requests: loginRequests,
+        timeoutSeconds: 120,
+      })
+      let floodSlice: Slice
+      let underFlood: Slice
+      try {
+        await sleep(settings.warmupSeconds * 1000) // the hashing queue fills up
+        underFlood = await readOpen(settings.seconds)
+      } finally {
+        floodSlice = await flood.stop()
+      }
+      // Logins the flood left queued in the API still run: one more login from the same address
+      // (127.0.0.1, so it queues behind the flood in the fair queue) says when the API is idle again.
+      const drained = await fetch(`${api.url}/v1/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: loginBody(),
+        signal: AbortSignal.timeout(120_000),
+      })
+      if (drained.status !== 200) throw new Error(`login after the flood: ${drained.status}`)
+      idleSlices.push(await readOpen(half))
+      const idle = mustSucceed('read path, no logins', combine(idleSlices))
+      const duringFlood = mustSucceed('read path during login flood', combine([underFlood]))
+      const logins = mustSucceed('login flood', combine([floodSlice]))
+      show('read path, no logins', idle)
+      show('read path during login flood', duringFlood)
+      show(`logins (${settings.loginConnections} connections)`, logins)
+      const p99Ratio = duringFlood.p99 / idle.p99
+      const loginsVsCeiling = logins.rps / loginCeiling
+      log(
+        `  one bcrypt comparison takes ${bcryptMs.toFixed(0)} ms here → at most ${loginCeiling.toFixed(1)} logins/s with ${hashThreads} thread(s); measured ${logins.rps.toFixed(2)}/s (${loginsVsCeiling.toFixed(2)})`,
+      )
+      log(`  read p99 during flood / idle = ${p99Ratio.toFixed(2)} (target ≤ 2.00)`)
+      rows.push(
+        {
+          scenario: '4. read path, open loop, no logins',
+          inputs: `${rate}/s fixed rate, ${half} s before + ${half} s after`,
+          result: idle,
+          ratio: '1.00 (baseline)',
+        },
+        {
+          scenario: '4. read path, open loop, during login flood',
+          inputs: `${rate}/s fixed rate, ${settings.seconds} s`,
+          result: duringFlood,
+          ratio: `p99 ${p99Ratio.toFixed(2)}× idle`,
+        },
+        {
+          scenario: '4. logins (POST /v1/auth/login)',
+          inputs: `bcrypt cost ${config.BCRYPT_COST}, ${hashThreads} hash thread(s), ${settings.loginConnections} conn`,
+          result: logins,
+          ratio: `${loginsVsCeiling.toFixed(2)} of bcrypt ceiling (${loginCeiling.toFixed(1)}/s)`,
+        },
+      )
+      checks.push({
+        name: 'read p99 during login flood / idle',
+        measured: p99Ratio,
+        target: '≤ 2.00',
+        pass: p99Ratio <= 2,
+      })
+      details.login = { bcryptMsSamples: verifyMs, hashThreads, loginCeiling, readRate: rate }
     }
-    // Logins the flood left queued in the API still run: one more login from the same address
-    // (127.0.0.1, so it queues behind the flood in the fair queue) says when the API is idle again.
-    const drained = await fetch(`${api.url}/v1/auth/login`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: loginBody(),
-      signal: AbortSignal.timeout(120_000),
-    })
-    if (drained.status !== 200) throw new Error(`login after the flood: ${drained.status}`)
-    idleSlices.push(await readOpen(half))
-    const idle = mustSucceed('read path, no logins', combine(idleSlices))
-    const duringFlood = mustSucceed('read path during login flood', combine([underFlood]))
-    const logins = mustSucceed('login flood', combine([floodSlice]))
-    show('read path, no logins', idle)
-    show('read path during login flood', duringFlood)
-    show(`logins (${settings.loginConnections} connections)`, logins)
-    const p99Ratio = duringFlood.p99 / idle.p99
-    const loginsVsCeiling = logins.rps / loginCeiling
-    log(
-      `  one bcrypt comparison takes ${bcryptMs.toFixed(0)} ms here → at most ${loginCeiling.toFixed(1)} logins/s with ${hashThreads} thread(s); measured ${logins.rps.toFixed(2)}/s (${loginsVsCeiling.toFixed(2)})`,
-    )
-    log(`  read p99 during flood / idle = ${p99Ratio.toFixed(2)} (target ≤ 2.00)`)
-    rows.push(
-      {
-        scenario: '4. read path, open loop, no logins',
-        inputs: `${rate}/s fixed rate, ${half} s before + ${half} s after`,
-        result: idle,
-        ratio: '1.00 (baseline)',
-      },
-      {
-        scenario: '4. read path, open loop, during login flood',
-        inputs: `${rate}/s fixed rate, ${settings.seconds} s`,
-        result: duringFlood,
-        ratio: `p99 ${p99Ratio.toFixed(2)}× idle`,
-      },
-      {
-        scenario: '4. logins (POST /v1/auth/login)',
-        inputs: `bcrypt cost ${config.BCRYPT_COST}, ${hashThreads} hash thread(s), ${settings.loginConnections} conn`,
-        result: logins,
-        ratio: `${loginsVsCeiling.toFixed(2)} of bcrypt ceiling (${loginCeiling.toFixed(1)}/s)`,
-      },
-    )
-    checks.push({
-      name: 'read p99 during login flood / idle',
-      measured: p99Ratio,
-      target: '≤ 2.00',
-      pass: p99Ratio <= 2,
-    })
-    details.login = { bcryptMsSamples: verifyMs, hashThreads, loginCeiling, readRate: rate }
 
     // ---- 5. realtime, at 1,000 sockets and at ten times that -------------------------------
-    const rt = settings.realtime
     await api.stop()
-    const realtimeTokens = tokens.map((token, i) => ({ token, tenantId: identities[i]!.tenantId }))
-    const realtimeAt = async (label: string, sockets: number, measureWritePath: boolean) => {
-      log(
-        `\n## ${label}. realtime: ${sockets} sockets over 2 API processes and ${rt.tenants} tenants, writes through instance 1 at ${rt.writesPerSecond}/s for ${settings.seconds} s`,
-      )
-      if (measureWritePath)
-        log('   write-path cost: POST /v1/items with vs without NOTIFY + the xid8 position, alternating')
-      const realtime = await realtimeScenario({
-        apiScript,
-        env,
-        rootDbUrl,
-        postmasterPid,
-        tokens: realtimeTokens,
-        sockets,
-        tenants: Math.min(rt.tenants, tokens.length),
-        writesPerSecond: rt.writesPerSecond,
-        seconds: settings.seconds,
-        connections: settings.connections,
-        writeSeconds: settings.seconds,
-        rounds: 4,
-        measureWritePath,
-        log: (m) => log(m),
-      })
-      const deliveredShare = realtime.delivered / Math.max(1, realtime.expected)
-      rows.push({
-        scenario: `${label}. realtime fan-out`,
-        inputs: `${realtime.sockets} sockets, 2 instances, ${realtime.tenants} tenants, ${realtime.writesPerSecond} writes/s`,
-        result: {
-          rps: realtime.delivered / realtime.seconds,
-          ok: realtime.delivered,
-          failed: realtime.expected - realtime.delivered,
-          seconds: realtime.seconds,
-          p50: realtime.latency.p50,
-          p99: realtime.latency.p99,
-          max: realtime.latency.max,
-          statusCodes: {},
-        },
-        ratio: `delivered ${(100 * deliveredShare).toFixed(2)}%; cores: instance 1 ${cores(realtime.cores.instance1)}, instance 2 ${cores(realtime.cores.instance2)}, PostgreSQL ${cores(realtime.cores.postgres)}, load generator ${cores(realtime.cores.loadGenerator)}`,
-      })
-      if (realtime.writePath) {
-        rows.push(
+    if (runs('5') || runs('5b')) {
+      const rt = settings.realtime
+      const realtimeTokens = tokens.map((token, i) => ({ token, tenantId: identities[i]!.tenantId }))
+      const realtimeAt = async (label: string, sockets: number, measureWritePath: boolean) => {
+        log(
+          `\n## ${label}. realtime: ${sockets} sockets over 2 API processes and ${rt.tenants} tenants, writes through instance 1 at ${rt.writesPerSecond}/s for ${settings.seconds} s`,
+        )
+        if (measureWritePath)
+          log('   write-path cost: POST /v1/items with vs without NOTIFY + the xid8 position, alternating')
+        const realtime = await realtimeScenario({
+          apiScript,
+          env,
+          rootDbUrl,
+          postmasterPid,
+          tokens: realtimeTokens,
+          sockets,
+          tenants: Math.min(rt.tenants, tokens.length),
+          writesPerSecond: rt.writesPerSecond,
+          seconds: settings.seconds,
+          connections: settings.connections,
+          writeSeconds: settings.seconds,
+          rounds: 4,
+          measureWritePath,
+          log: (m) => log(m),
+        })
+        const deliveredShare = realtime.delivered / Math.max(1, realtime.expected)
+        rows.push({
+          scenario: `${label}. realtime fan-out`,
+          inputs: `${realtime.sockets} sockets, 2 instances, ${realtime.tenants} tenants, ${realtime.writesPerSecond} writes/s`,
+          result: {
+            rps: realtime.delivered / realtime.seconds,
+            ok: realtime.delivered,
+            failed: realtime.expected - realtime.delivered,
+            seconds: realtime.seconds,
+            p50: realtime.latency.p50,
+            p99: realtime.latency.p99,
+            max: realtime.latency.max,
+            statusCodes: {},
+          },
+          ratio: `delivered ${(100 * deliveredShare).toFixed(2)}%; cores: instance 1 ${cores(realtime.cores.instance1)}, instance 2 ${cores(realtime.cores.instance2)}, PostgreSQL ${cores(realtime.cores.postgres)}, load generator ${cores(realtime.cores.loadGenerator)}`,
+        })
+        if (realtime.writePath) {
+          rows.push(
+            {
+              scenario: `${label}. write path with NOTIFY + xid8`,
+              inputs: `POST /v1/items, ${settings.connections} conn`,
+              result: realtime.writePath.with,
+              ratio: `${realtime.writePath.ratio.toFixed(2)} of the same without`,
+            },
+            {
+              scenario: `${label}. write path without NOTIFY + xid8`,
+              inputs: 'trigger disabled, constant tx, its indexes dropped',
+              result: realtime.writePath.without,
+              ratio: '1.00',
+            },
+          )
+        }
+        checks.push(
           {
-            scenario: `${label}. write path with NOTIFY + xid8`,
-            inputs: `POST /v1/items, ${settings.connections} conn`,
-            result: realtime.writePath.with,
-            ratio: `${realtime.writePath.ratio.toFixed(2)} of the same without`,
+            name: `realtime event p99 (commit → socket), ${realtime.sockets} sockets`,
+            measured: realtime.latency.p99,
+            target: '≤ 50 ms',
+            pass: realtime.latency.p99 <= 50,
           },
           {
-            scenario: `${label}. write path without NOTIFY + xid8`,
-            inputs: 'trigger disabled, constant tx, its indexes dropped',
-            result: realtime.writePath.without,
-            ratio: '1.00',
+            name: `realtime delivered / expected, ${realtime.sockets} sockets`,
+            measured: deliveredShare,
+            target: '= 1.00',
+            pass: deliveredShare === 1,
           },
         )
+        return realtime
       }
-      checks.push(
-        {
-          name: `realtime event p99 (commit → socket), ${realtime.sockets} sockets`,
-          measured: realtime.latency.p99,
-          target: '≤ 50 ms',
-          pass: realtime.latency.p99 <= 50,
-        },
-        {
-          name: `realtime delivered / expected, ${realtime.sockets} sockets`,
-          measured: deliveredShare,
-          target: '= 1.00',
-          pass: deliveredShare === 1,
-        },
-      )
-      return realtime
+      if (runs('5')) details.realtime = await realtimeAt('5', rt.sockets, true)
+      // Ten times the sockets may not fit this machine (file descriptors, one load generator): a
+      // failure is reported as a failed target instead of ending the run before the other scenarios.
+      if (runs('5b'))
+        details.realtimeTenTimes = await realtimeAt('5b', rt.sockets * 10, false).catch((error: Error) => {
+          log(`  5b failed: ${error.message}`)
+          checks.push({
+            name: `realtime at ${rt.sockets * 10} sockets`,
+            measured: null,
+            target: 'runs to the end',
+            pass: false,
+            skipped: error.message,
+          })
+          return { error: error.message }
+        })
     }
-    details.realtime = await realtimeAt('5', rt.sockets, true)
-    // Ten times the sockets may not fit this machine (file descriptors, one load generator): a
-    // failure is reported as a failed target instead of ending the run before the other scenarios.
-    details.realtimeTenTimes = await realtimeAt('5b', rt.sockets * 10, false).catch((error: Error) => {
-      log(`  5b failed: ${error.message}`)
-      checks.push({
-        name: `realtime at ${rt.sockets * 10} sockets`,
-        measured: null,
-        target: 'runs to the end',
-        pass: false,
-        skipped: error.message,
-      })
-      return { error: error.message }
-    })
 
     // ---- 6. noisy neighbour ------------------------------------------------------------
-    // The realtime scenario stopped the read-path API (it runs two instances of its own).
+    // The read-path API is stopped by now (the realtime scenarios run two instances of their own).
     const neighbourApi = await startServer(apiScript, env)
     cleanups.push(() => neighbourApi.stop())
-    // Tenant B reads at a fixed rate while tenant A keeps 100 list calls in flight: A's share of
-    // the pool (DATABASE_POOL_PER_TENANT) must leave B's latency as it was. A is another client
-    // in a process of its own, so its responses are not parsed on the event loop that times B.
-    // Alone and beside A alternate in rounds, so a drift of the host (autovacuum after the
-    // write scenarios, say) hits both sides alike.
-    const bToken = tokens[1]!
-    const bRate = Math.max(10, Math.round(readResult.rps * 0.1))
-    const noisyConnections = 100
-    const neighbourRounds = 3
-    const neighbourSlice = Math.max(2, Math.round(settings.seconds / neighbourRounds))
-    log(
-      `\n## 6. noisy neighbour: tenant B at ${bRate}/s (open loop), alone and while tenant A (another process) keeps ${noisyConnections} list calls in flight, ${neighbourRounds} rounds of ${neighbourSlice} s each side`,
-    )
-    const noisy = await noisyClient({
-      url: neighbourApi.url,
-      connections: noisyConnections,
-      path: '/v1/items?limit=100',
-      headers: { authorization: `Bearer ${tokens[0]!}` },
-    })
-    cleanups.push(() => noisy.close())
-    const readB = (seconds: number) =>
-      withCpu(neighbourApi.pid, () =>
-        openLoop({
-          url: `${neighbourApi.url}/v1/items?limit=${LIMIT}`,
-          rate: bRate,
-          seconds,
-          maxSockets: settings.connections,
-          headers: () => ({ authorization: `Bearer ${bToken}` }),
-        }),
+    if (runs('6')) {
+      // Tenant B reads at a fixed rate while tenant A keeps 100 list calls in flight: A's share of
+      // the pool (DATABASE_POOL_PER_TENANT) must leave B's latency as it was. A is another client
+      // in a process of its own, so its responses are not parsed on the event loop that times B.
+      // Alone and beside A alternate in rounds, so a drift of the host (autovacuum after the
+      // write scenarios, say) hits both sides alike.
+      const bToken = tokens[1]!
+      const bRate = Math.max(10, Math.round(readResult.rps * 0.1))
+      const noisyConnections = 100
+      const neighbourRounds = 3
+      const neighbourSlice = Math.max(2, Math.round(settings.seconds / neighbourRounds))
+      log(
+        `\n## 6. noisy neighbour: tenant B at ${bRate}/s (open loop), alone and while tenant A (another process) keeps ${noisyConnections} list calls in flight, ${neighbourRounds} rounds of ${neighbourSlice} s each side`,
       )
-    await readB(1) // warm-up: B's connections and plans
-    const bAlone: Slice[] = []
-    const bBeside: Slice[] = []
-    const aStatuses: Record<string, number> = {}
-    let aSeconds = 0
-    for (let round = 0; round < neighbourRounds; round++) {
-      for (const side of round % 2 === 0 ? (['alone', 'beside'] as const) : (['beside', 'alone'] as const)) {
-        if (side === 'alone') {
-          bAlone.push(await readB(neighbourSlice))
-          continue
+      const noisy = await noisyClient({
+        url: neighbourApi.url,
+        connections: noisyConnections,
+        path: '/v1/items?limit=100',
+        headers: { authorization: `Bearer ${tokens[0]!}` },
+      })
+      cleanups.push(() => noisy.close())
+      const readB = (seconds: number) =>
+        withCpu(neighbourApi.pid, () =>
+          openLoop({
+            url: `${neighbourApi.url}/v1/items?limit=${LIMIT}`,
+            rate: bRate,
+            seconds,
+            maxSockets: settings.connections,
+            headers: () => ({ authorization: `Bearer ${bToken}` }),
+          }),
+        )
+      await readB(1) // warm-up: B's connections and plans
+      const bAlone: Slice[] = []
+      const bBeside: Slice[] = []
+      const aStatuses: Record<string, number> = {}
+      let aSeconds = 0
+      for (let round = 0; round < neighbourRounds; round++) {
+        for (const side of round % 2 === 0 ? (['alone', 'beside'] as const) : (['beside', 'alone'] as const)) {
+          if (side === 'alone') {
+            bAlone.push(await readB(neighbourSlice))
+            continue
+          }
+          await noisy.start()
+          let a: Awaited<ReturnType<typeof noisy.stop>>
+          try {
+            await sleep(1000) // A's queue fills up
+            bBeside.push(await readB(neighbourSlice))
+          } finally {
+            a = await noisy.stop()
+          }
+          aSeconds += a.seconds
+          for (const [code, count] of Object.entries(a.statusCodes)) aStatuses[code] = (aStatuses[code] ?? 0) + count
         }
-        await noisy.start()
-        let a: Awaited<ReturnType<typeof noisy.stop>>
-        try {
-          await sleep(1000) // A's queue fills up
-          bBeside.push(await readB(neighbourSlice))
-        } finally {
-          a = await noisy.stop()
-        }
-        aSeconds += a.seconds
-        for (const [code, count] of Object.entries(a.statusCodes)) aStatuses[code] = (aStatuses[code] ?? 0) + count
       }
-    }
-    await noisy.close()
-    const bIdle = mustSucceed('tenant B alone', combine(bAlone))
-    const bBusy = mustSucceed('tenant B beside tenant A', combine(bBeside))
-    const aServed = (aStatuses['200'] ?? 0) / Math.max(aSeconds, 1e-9)
-    show('tenant B alone', bIdle)
-    show(`tenant B while tenant A runs ${noisyConnections} parallel list calls`, bBusy)
-    log(`  tenant A: ${aServed.toFixed(0)}/s served, statuses ${JSON.stringify(aStatuses)}`)
-    const noisyRatio = bBusy.p99 / bIdle.p99
-    log(`  tenant B p99 beside A / alone = ${noisyRatio.toFixed(2)} (target ≤ 2.00)`)
-    rows.push(
-      {
-        scenario: '6. tenant B alone',
-        inputs: `${bRate}/s fixed rate, ${neighbourRounds} slices of ${neighbourSlice} s`,
-        result: bIdle,
-        ratio: '1.00 (baseline)',
-      },
-      {
-        scenario: '6. tenant B beside a noisy tenant A',
-        inputs: `${bRate}/s; A: ${noisyConnections} conn of GET /v1/items?limit=100, ${aServed.toFixed(0)}/s served (${JSON.stringify(aStatuses)})`,
-        result: bBusy,
-        ratio: `p99 ${noisyRatio.toFixed(2)}× alone`,
-      },
-    )
-    checks.push({
-      name: 'noisy neighbour: tenant B p99 beside A / alone',
-      measured: noisyRatio,
-      target: '≤ 2.00',
-      pass: noisyRatio <= 2,
-    })
-    details.noisyNeighbour = {
-      bRate,
-      aServedPerSecond: aServed,
-      aStatuses,
-      perTenantShare: config.DATABASE_POOL_PER_TENANT ?? null,
+      await noisy.close()
+      const bIdle = mustSucceed('tenant B alone', combine(bAlone))
+      const bBusy = mustSucceed('tenant B beside tenant A', combine(bBeside))
+      const aServed = (aStatuses['200'] ?? 0) / Math.max(aSeconds, 1e-9)
+      show('tenant B alone', bIdle)
+      show(`tenant B while tenant A runs ${noisyConnections} parallel list calls`, bBusy)
+      log(`  tenant A: ${aServed.toFixed(0)}/s served, statuses ${JSON.stringify(aStatuses)}`)
+      const noisyRatio = bBusy.p99 / bIdle.p99
+      log(`  tenant B p99 beside A / alone = ${noisyRatio.toFixed(2)} (target ≤ 2.00)`)
+      rows.push(
+        {
+          scenario: '6. tenant B alone',
+          inputs: `${bRate}/s fixed rate, ${neighbourRounds} slices of ${neighbourSlice} s`,
+          result: bIdle,
+          ratio: '1.00 (baseline)',
+        },
+        {
+          scenario: '6. tenant B beside a noisy tenant A',
+          inputs: `${bRate}/s; A: ${noisyConnections} conn of GET /v1/items?limit=100, ${aServed.toFixed(0)}/s served (${JSON.stringify(aStatuses)})`,
+          result: bBusy,
+          ratio: `p99 ${noisyRatio.toFixed(2)}× alone`,
+        },
+      )
+      checks.push({
+        name: 'noisy neighbour: tenant B p99 beside A / alone',
+        measured: noisyRatio,
+        target: '≤ 2.00',
+        pass: noisyRatio <= 2,
+      })
+      details.noisyNeighbour = {
+        bRate,
+        aServedPerSecond: aServed,
+        aStatuses,
+        perTenantShare: config.DATABASE_POOL_PER_TENANT ?? null,
+      }
     }
 
     // ---- 7. fair hashing ----------------------------------------------------------------
-    const floodSize = 30
-    log(
-      `\n## 7. fair hashing: a login from one address, alone and while another address keeps ${floodSize} logins in flight (${hashThreads} hashing threads)`,
-    )
-    const fair = await fairHashingScenario({
-      url: neighbourApi.url,
-      email: identities[2]!.email,
-      password: PASSWORD,
-      flood: floodSize,
-      samples: 15,
-      log,
-    })
-    rows.push({
-      scenario: '7. fair hashing: login from another address',
-      inputs: `${fair.underFlood.samples} logins each side; flood: ${floodSize} in flight from one address (${fair.floodLogins} answered ${JSON.stringify(fair.floodStatuses)})`,
-      result: null,
-      ratio: `median ${fair.underFlood.p50.toFixed(0)} ms vs ${fair.idle.p50.toFixed(0)} ms alone = ${fair.ratio.toFixed(2)}× (max ${fair.underFlood.max.toFixed(0)} vs ${fair.idle.max.toFixed(0)} ms)`,
-    })
-    checks.push({
-      name: 'fair hashing: login from another address during a 30-login flood / alone (median)',
-      measured: fair.ratio,
-      target: '≤ 2.00',
-      pass: fair.ratio <= 2,
-    })
-    details.fairHashing = fair
+    if (runs('7')) {
+      const floodSize = 30
+      log(
+        `\n## 7. fair hashing: a login from one address, alone and while another address keeps ${floodSize} logins in flight (${hashThreads} hashing threads)`,
+      )
+      const fair = await fairHashingScenario({
+        url: neighbourApi.url,
+        email: identities[2]!.email,
+        password: PASSWORD,
+        flood: floodSize,
+        samples: 15,
+        log,
+      })
+      rows.push({
+        scenario: '7. fair hashing: login from another address',
+        inputs: `${fair.underFlood.samples} logins each side; flood: ${floodSize} in flight from one address (${fair.floodLogins} answered ${JSON.stringify(fair.floodStatuses)})`,
+        result: null,
+        ratio: `median ${fair.underFlood.p50.toFixed(0)} ms vs ${fair.idle.p50.toFixed(0)} ms alone = ${fair.ratio.toFixed(2)}× (max ${fair.underFlood.max.toFixed(0)} vs ${fair.idle.max.toFixed(0)} ms)`,
+      })
+      checks.push({
+        name: 'fair hashing: login from another address during a 30-login flood / alone (median)',
+        measured: fair.ratio,
+        target: '≤ 2.00',
+        pass: fair.ratio <= 2,
+      })
+      details.fairHashing = fair
 
-    // 7b: the same flood, one account guessed from a different address per lane (issue 17, seen 3).
-    const perAccount = await fairHashingScenario({
-      url: neighbourApi.url,
-      email: identities[2]!.email,
-      password: PASSWORD,
-      flood: floodSize,
-      floodFrom: 'one-account',
-      samples: 15,
-      log,
-    })
-    rows.push({
-      scenario: '7b. fair hashing: one account guessed from many addresses',
-      inputs: `${perAccount.underFlood.samples} logins each side; flood: ${floodSize} in flight, one per address, all against one account (${perAccount.floodLogins} answered ${JSON.stringify(perAccount.floodStatuses)})`,
-      result: null,
-      ratio: `median ${perAccount.underFlood.p50.toFixed(0)} ms vs ${perAccount.idle.p50.toFixed(0)} ms alone = ${perAccount.ratio.toFixed(2)}× (max ${perAccount.underFlood.max.toFixed(0)} vs ${perAccount.idle.max.toFixed(0)} ms)`,
-    })
-    checks.push({
-      name: 'fair hashing: login during a 30-address flood against one account / alone (median)',
-      measured: perAccount.ratio,
-      target: '≤ 2.00',
-      pass: perAccount.ratio <= 2,
-    })
-    details.fairHashingPerAccount = perAccount
+      // 7b: the same flood, one account guessed from a different address per lane (issue 17, seen 3).
+      const perAccount = await fairHashingScenario({
+        url: neighbourApi.url,
+        email: identities[2]!.email,
+        password: PASSWORD,
+        flood: floodSize,
+        floodFrom: 'one-account',
+        samples: 15,
+        log,
+      })
+      rows.push({
+        scenario: '7b. fair hashing: one account guessed from many addresses',
+        inputs: `${perAccount.underFlood.samples} logins each side; flood: ${floodSize} in flight, one per address, all against one account (${perAccount.floodLogins} answered ${JSON.stringify(perAccount.floodStatuses)})`,
+        result: null,
+        ratio: `median ${perAccount.underFlood.p50.toFixed(0)} ms vs ${perAccount.idle.p50.toFixed(0)} ms alone = ${perAccount.ratio.toFixed(2)}× (max ${perAccount.underFlood.max.toFixed(0)} vs ${perAccount.idle.max.toFixed(0)} ms)`,
+      })
+      checks.push({
+        name: 'fair hashing: login during a 30-address flood against one account / alone (median)',
+        measured: perAccount.ratio,
+        target: '≤ 2.00',
+        pass: perAccount.ratio <= 2,
+      })
+      details.fairHashingPerAccount = perAccount
+    }
 
     // ---- 8. enumeration timing (bench/enumeration.ts) -----------------------------------
-    log('\n## 8. enumeration: forgot-password time, an address with an account vs one without')
-    const enumeration = await enumerationScenario({
-      url: neighbourApi.url,
-      knownEmails: identities.slice(3).map((identity) => identity.email),
-      samples: 300,
-      log,
-    })
-    rows.push({
-      scenario: '8. enumeration: POST /v1/auth/password/forgot, known vs unknown address',
-      inputs: `${enumeration.samples} pairs, sequential, alternating order; statuses ${JSON.stringify(enumeration.statuses)}, ${enumeration.sameBody ? 'one body' : 'bodies differ'}`,
-      result: null,
-      ratio: `median ${enumeration.known.p50.toFixed(2)} ms vs ${enumeration.unknown.p50.toFixed(2)} ms = ${enumeration.ratio.toFixed(2)}×`,
-    })
-    checks.push({
-      name: 'enumeration: forgot-password median, slower / faster of known and unknown address',
-      measured: enumeration.ratio,
-      target: '≤ 1.10',
-      pass: enumeration.ratio <= 1.1 && enumeration.sameBody,
-    })
-    details.enumeration = enumeration
+    if (runs('8')) {
+      log('\n## 8. enumeration: forgot-password time, an address with an account vs one without')
+      const enumeration = await enumerationScenario({
+        url: neighbourApi.url,
+        knownEmails: identities.slice(3).map((identity) => identity.email),
+        samples: 300,
+        log,
+      })
+      rows.push({
+        scenario: '8. enumeration: POST /v1/auth/password/forgot, known vs unknown address',
+        inputs: `${enumeration.samples} pairs, sequential, alternating order; statuses ${JSON.stringify(enumeration.statuses)}, ${enumeration.sameBody ? 'one body' : 'bodies differ'}`,
+        result: null,
+        ratio: `median ${enumeration.known.p50.toFixed(2)} ms vs ${enumeration.unknown.p50.toFixed(2)} ms = ${enumeration.ratio.toFixed(2)}×`,
+      })
+      checks.push({
+        name: 'enumeration: forgot-password median, slower / faster of known and unknown address',
+        measured: enumeration.ratio,
+        target: '≤ 1.10',
+        pass: enumeration.ratio <= 1.1 && enumeration.sameBody,
+      })
+      details.enumeration = enumeration
 
-    await neighbourApi.stop()
+      await neighbourApi.stop()
+    }
 
     // ---- 9. sockets and socket events under the limits ------------------------------------
-    log(
-      '\n## 9. side doors: socket floods with and without a valid token, and an `auth` event flood beside a neighbour tenant (default limits, shipped plan budgets)',
-    )
-    await withClient(rootDbUrl, async (client) => {
-      for (const plan of shippedPlans)
-        await client.query('update app_public.plans set requests_per_minute = $2, item_limit = $3 where id = $1', [
-          plan.id,
-          plan.requests_per_minute,
-          plan.item_limit,
-        ])
-    })
-    const sockets = await socketScenario({ apiScript, env, rootDbUrl, log })
-    const healthFailures = sockets.a.probe.failures + sockets.b.probe.failures
-    const floodLabel = (flood: typeof sockets.a) =>
-      `${flood.attempts} attempts in ${flood.seconds.toFixed(1)} s from 50 addresses: ${flood.accepted} accepted ${JSON.stringify(flood.outcomes)}; RSS ${flood.rssBefore.toFixed(0)} → ${flood.rssMax.toFixed(0)} MiB peak`
-    const probeLabel = (probe: typeof sockets.baseline) =>
-      `/health p50 ${probe.p50.toFixed(2)} ms, p99 ${probe.p99.toFixed(2)} ms, ${probe.count} probes, ${probe.failures} failed`
-    rows.push(
-      {
-        scenario: '9. /health, no attack',
-        inputs: 'every 20 ms, 5 s',
-        result: null,
-        ratio: probeLabel(sockets.baseline),
-      },
-      {
-        scenario: '9A. socket flood, one account',
-        inputs: floodLabel(sockets.a),
-        result: null,
-        ratio: probeLabel(sockets.a.probe),
-      },
-      {
-        scenario: '9B. socket flood, no valid token',
-        inputs: floodLabel(sockets.b),
-        result: null,
-        ratio: probeLabel(sockets.b.probe),
-      },
-      {
-        scenario: '9C. neighbour GET /v1/items beside an `auth` event flood',
-        inputs: `${sockets.flood.sent} events over ${sockets.flood.connections} connections in ${sockets.flood.seconds.toFixed(1)} s (first socket cut after ${sockets.flood.firstSocketSent}), ${sockets.flood.processed} processed; attacker budget ${sockets.budget.before} → ${sockets.budget.after ?? sockets.budget.afterStatus} of ${sockets.budget.limit}/min`,
-        result: null,
-        ratio: `p99 ${sockets.neighbour.during.p99.toFixed(2)} ms vs ${sockets.neighbour.before.p99.toFixed(2)} ms before = ${sockets.neighbour.ratio.toFixed(2)}×; ${sockets.neighbour.during.failures} of ${sockets.neighbour.during.count} failed ${JSON.stringify(sockets.neighbour.during.statuses)}`,
-      },
-    )
-    checks.push(
-      {
-        name: 'socket flood with one token: sockets accepted (REALTIME_SOCKETS_PER_USER)',
-        measured: sockets.a.accepted,
-        target: '≤ 20',
-        pass: sockets.a.accepted <= 20,
-      },
-      {
-        name: 'socket flood with no valid token: sockets accepted',
-        measured: sockets.b.accepted,
-        target: '= 0',
-        pass: sockets.b.accepted === 0,
-      },
-      {
-        name: '/health failures during both socket floods',
-        measured: healthFailures,
-        target: '= 0',
-        pass: healthFailures === 0,
-      },
-      {
-        name: 'neighbour requests failed during the `auth` event flood',
-        measured: sockets.neighbour.during.failures,
-        target: '= 0',
-        pass: sockets.neighbour.during.failures === 0,
-      },
-      {
-        name: 'neighbour p99 during an `auth` event flood / before',
-        measured: sockets.neighbour.ratio,
-        target: '≤ 2.00',
-        pass: sockets.neighbour.ratio <= 2,
-      },
-    )
-    details.sockets = sockets
+    if (runs('9')) {
+      log(
+        '\n## 9. side doors: socket floods with and without a valid token, and an `auth` event flood beside a neighbour tenant (default limits, shipped plan budgets)',
+      )
+      await withClient(rootDbUrl, async (client) => {
+        for (const plan of shippedPlans)
+          await client.query('update app_public.plans set requests_per_minute = $2, item_limit = $3 where id = $1', [
+            plan.id,
+            plan.requests_per_minute,
+            plan.item_limit,
+          ])
+      })
+      const sockets = await socketScenario({ apiScript, env, rootDbUrl, log })
+      const healthFailures = sockets.a.probe.failures + sockets.b.probe.failures
+      const floodLabel = (flood: typeof sockets.a) =>
+        `${flood.attempts} attempts in ${flood.seconds.toFixed(1)} s from 50 addresses: ${flood.accepted} accepted ${JSON.stringify(flood.outcomes)}; RSS ${flood.rssBefore.toFixed(0)} → ${flood.rssMax.toFixed(0)} MiB peak`
+      const probeLabel = (probe: typeof sockets.baseline) =>
+        `/health p50 ${probe.p50.toFixed(2)} ms, p99 ${probe.p99.toFixed(2)} ms, ${probe.count} probes, ${probe.failures} failed`
+      rows.push(
+        {
+          scenario: '9. /health, no attack',
+          inputs: 'every 20 ms, 5 s',
+          result: null,
+          ratio: probeLabel(sockets.baseline),
+        },
+        {
+          scenario: '9A. socket flood, one account',
+          inputs: floodLabel(sockets.a),
+          result: null,
+          ratio: probeLabel(sockets.a.probe),
+        },
+        {
+          scenario: '9B. socket flood, no valid token',
+          inputs: floodLabel(sockets.b),
+          result: null,
+          ratio: probeLabel(sockets.b.probe),
+        },
+        {
+          scenario: '9C. neighbour GET /v1/items beside an `auth` event flood',
+          inputs: `${sockets.flood.sent} events over ${sockets.flood.connections} connections in ${sockets.flood.seconds.toFixed(1)} s (first socket cut after ${sockets.flood.firstSocketSent}), ${sockets.flood.processed} processed; attacker budget ${sockets.budget.before} → ${sockets.budget.after ?? sockets.budget.afterStatus} of ${sockets.budget.limit}/min`,
+          result: null,
+          ratio: `p99 ${sockets.neighbour.during.p99.toFixed(2)} ms vs ${sockets.neighbour.before.p99.toFixed(2)} ms before = ${sockets.neighbour.ratio.toFixed(2)}×; ${sockets.neighbour.during.failures} of ${sockets.neighbour.during.count} failed ${JSON.stringify(sockets.neighbour.during.statuses)}`,
+        },
+      )
+      checks.push(
+        {
+          name: 'socket flood with one token: sockets accepted (REALTIME_SOCKETS_PER_USER)',
+          measured: sockets.a.accepted,
+          target: '≤ 20',
+          pass: sockets.a.accepted <= 20,
+        },
+        {
+          name: 'socket flood with no valid token: sockets accepted',
+          measured: sockets.b.accepted,
+          target: '= 0',
+          pass: sockets.b.accepted === 0,
+        },
+        {
+          name: '/health failures during both socket floods',
+          measured: healthFailures,
+          target: '= 0',
+          pass: healthFailures === 0,
+        },
+        {
+          name: 'neighbour requests failed during the `auth` event flood',
+          measured: sockets.neighbour.during.failures,
+          target: '= 0',
+          pass: sockets.neighbour.during.failures === 0,
+        },
+        {
+          name: 'neighbour p99 during an `auth` event flood / before',
+          measured: sockets.neighbour.ratio,
+          target: '≤ 2.00',
+          pass: sockets.neighbour.ratio <= 2,
+        },
+      )
+      details.sockets = sockets
+    }
 
     // ---- 10. webhook deliveries (bench/webhooks.ts) -----------------------------------------
-    log('\n## 10. webhooks: item writes of one tenant delivered by a worker process to a loopback receiver')
-    const hooks = await webhookScenario({
-      apiScript,
-      workerScript: fileURLToPath(new URL('../src/worker.ts', import.meta.url)),
-      env,
-      ownerUrl: urls.owner,
-      rootUrl: rootDbUrl,
-      token: tokens[0]!,
-      tenantId: identities[0]!.tenantId,
-      events: int('BENCH_WEBHOOK_EVENTS', 2000),
-      log,
-    })
-    rows.push({
-      scenario: '10. webhooks: commit → delivery',
-      inputs: `${hooks.events} POST /v1/items (20 in flight, ${hooks.writesPerSecond.toFixed(0)}/s), one endpoint, one worker process`,
-      result: null,
-      ratio: `${hooks.deliveriesPerSecond.toFixed(0)} deliveries/s; p50 ${hooks.latency.p50.toFixed(1)} ms, p99 ${hooks.latency.p99.toFixed(1)} ms; ${hooks.delivered} delivered, ${hooks.duplicates} duplicates; backlog of ${hooks.backlog.events} drained at ${hooks.backlog.deliveriesPerSecond.toFixed(0)}/s`,
-    })
-    checks.push({
-      name: 'webhooks: events delivered, of those committed',
-      measured: hooks.delivered,
-      target: `= ${hooks.events}`,
-      pass: hooks.delivered === hooks.events,
-    })
-    details.webhooks = hooks
+    if (runs('10')) {
+      log('\n## 10. webhooks: item writes of one tenant delivered by a worker process to a loopback receiver')
+      const hooks = await webhookScenario({
+        apiScript,
+        workerScript: fileURLToPath(new URL('../src/worker.ts', import.meta.url)),
+        env,
+        ownerUrl: urls.owner,
+        rootUrl: rootDbUrl,
+        token: tokens[0]!,
+        tenantId: identities[0]!.tenantId,
+        events: int('BENCH_WEBHOOK_EVENTS', 2000),
+        log,
+      })
+      rows.push({
+        scenario: '10. webhooks: commit → delivery',
+        inputs: `${hooks.events} POST /v1/items (20 in flight, ${hooks.writesPerSecond.toFixed(0)}/s), one endpoint, one worker process`,
+        result: null,
+        ratio: `${hooks.deliveriesPerSecond.toFixed(0)} deliveries/s; p50 ${hooks.latency.p50.toFixed(1)} ms, p99 ${hooks.latency.p99.toFixed(1)} ms; ${hooks.delivered} delivered, ${hooks.duplicates} duplicates; backlog of ${hooks.backlog.events} drained at ${hooks.backlog.deliveriesPerSecond.toFixed(0)}/s`,
+      })
+      checks.push({
+        name: 'webhooks: events delivered, of those committed',
+        measured: hooks.delivered,
+        target: `= ${hooks.events}`,
+        pass: hooks.delivered === hooks.events,
+      })
+      details.webhooks = hooks
+    }
+
+    if (only !== undefined) {
+      log(`\n# BENCH_ONLY=${only.join(',')}: nothing written to bench/results`)
+      return 0
+    }
 
     // ---- report -------------------------------------------------------------------------
     const runtimeSeconds = (performance.now() - started) / 1000
