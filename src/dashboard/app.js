@@ -31,6 +31,7 @@ const state = {
   items: new Map(),
   refreshTimer: null,
   resumed: false, // the next connect replays what was missed while away
+  refusals: 0, // handshakes refused in a row (the next retry waits longer)
   awayPending: false,
   away: null, // {li, count}
   resyncing: null, // during a resync: the live events that arrived meanwhile
@@ -577,6 +578,7 @@ function applyRole() {
 function connectSocket() {
   disconnectSocket()
   setConnection('connecting')
+  state.refusals = 0
   // The callback form of auth: every reconnect sends the current token and the last event seen.
   const socket = window.io({
     path: '/socket.io',
@@ -588,6 +590,7 @@ function connectSocket() {
     state.awayPending = state.resumed
   })
   socket.on('live', (info) => {
+    state.refusals = 0
     if (state.lastEventId === null && typeof info?.lastEventId === 'number') state.lastEventId = info.lastEventId
     state.resumed = false
     state.awayPending = false
@@ -608,6 +611,14 @@ function connectSocket() {
     } else if (problem?.status === 401 || problem?.status === 403) {
       socket.disconnect()
       lostAccess(problem)
+    } else if (!socket.active) {
+      // Refused for now (429: the instance or the tenant is busy; 503): socket.io-client retries
+      // a lost connection by itself, never a refusal, so the page tries again, backing off.
+      const delay = Math.min(30_000, 1000 * 2 ** state.refusals) * (0.5 + Math.random())
+      state.refusals++
+      setTimeout(() => {
+        if (state.socket === socket) socket.connect()
+      }, delay)
     }
   })
   socket.on('resync_required', () => {

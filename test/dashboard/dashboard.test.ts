@@ -8,7 +8,7 @@ import { type Browser, type BrowserContext, chromium, type Page } from 'playwrig
 import t, { type Test } from 'tap'
 import { buildTestApp, call, factoriesOf, PASSWORD, type Session } from '../helpers/app.ts'
 import { CHROMIUM, chromiumMissing } from '../helpers/browser.ts'
-import { listen } from '../helpers/realtime.ts'
+import { connectSocket, listen, sleep, untilLive } from '../helpers/realtime.ts'
 
 const skip = chromiumMissing(t)
 const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/
@@ -472,4 +472,29 @@ t.test('a duplicated tab shares the session: neither presents a spent refresh to
   await second.waitForSelector('#connection.live', { timeout: 10_000 })
   t.pass('and so does the copy')
   t.equal(await first.page.locator('#sign-in').isVisible(), false, 'nobody was signed out')
+})
+
+t.test('a handshake refused for load (429) is tried again until the page is live', { skip }, async (t) => {
+  // One socket per user: while another client of the owner holds it, the page's handshake is
+  // refused with 429. socket.io-client never retries a refusal by itself; the page must.
+  const { app } = await buildTestApp(t, { env: { REALTIME_SOCKETS_PER_USER: '1' } })
+  const base = await listen(app)
+  const owner = await factoriesOf(app).tenant()
+  const holder = connectSocket(t, base, owner.accessToken)
+  await untilLive(holder)
+  const browser = await launch(t)
+  const tab = await openTab(browser, base)
+  const { page } = tab
+  await page.fill('input[name=email]', owner.user.email)
+  await page.fill('input[name=password]', PASSWORD)
+  await page.fill('input[name=tenant]', owner.tenant.slug)
+  await page.click('#sign-in button[type=submit]')
+  await page.waitForSelector('#connection.reconnecting', { timeout: 10_000 })
+  await sleep(3000) // refused again meanwhile: the page keeps trying, backing off
+  t.equal(await page.locator('#connection.live').count(), 0, 'not live while the seat is taken')
+  holder.socket.close()
+  const freed = performance.now()
+  await page.waitForSelector('#connection.live', { timeout: 20_000 })
+  figure(t, 'seat freed → the page live (ms)', since(freed))
+  t.same(tab.problems, [])
 })
