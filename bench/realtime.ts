@@ -50,6 +50,8 @@ export async function realtimeScenario(options: {
   connections: number
   writeSeconds: number
   rounds: number
+  /** V8 CPU profiles of both instances go here (BENCH_CPU_PROF). */
+  cpuProfDir?: string | undefined
   /** Also measure the write path with vs without NOTIFY + xid8 (default true). */
   measureWritePath?: boolean
   log: (message: string) => void
@@ -57,9 +59,10 @@ export async function realtimeScenario(options: {
   const { log } = options
   const root = new pg.Pool({ connectionString: options.rootDbUrl, max: 1 })
   root.on('error', () => {})
+  const profile = options.cpuProfDir ? { cpuProfDir: options.cpuProfDir } : {}
   const [one, two] = await Promise.all([
-    startServer(options.apiScript, options.env),
-    startServer(options.apiScript, options.env),
+    startServer(options.apiScript, options.env, profile),
+    startServer(options.apiScript, options.env, profile),
   ])
   const clients: Socket[] = []
   // ---- write-path cost: with vs without NOTIFY + the xid8 position -----------------------
@@ -141,6 +144,7 @@ export async function realtimeScenario(options: {
     await listener.query('listen tenantry_activity')
     const perTenant = new Map<string, number>()
     const receivedAt = new Map<string, number[]>() // write id → receive times
+    const connectErrors: Record<string, number> = {}
     const open = (i: number) => {
       const { token, tenantId } = tenants[i % tenants.length]!
       perTenant.set(tenantId, (perTenant.get(tenantId) ?? 0) + 1)
@@ -160,9 +164,21 @@ export async function realtimeScenario(options: {
         const committed = committedAt.get(`${activity.tenantId}:${activity.id}`)
         if (committed !== undefined) commitToReceive.add(at - committed)
       })
+      socket.on('connect_error', (error: Error & { data?: { status?: number; type?: string } }) => {
+        const kind = error.data?.type ?? error.message
+        connectErrors[kind] = (connectErrors[kind] ?? 0) + 1
+        // Refused by the server's middleware: socket.io-client does not retry that by itself. A
+        // refusal for load (429, 503) is tried again after a moment, as the dashboard does.
+        const status = error.data?.status
+        if (!socket.active && (status === 429 || status === 503))
+          setTimeout(() => socket.connect(), 1000 + Math.random() * 4000)
+      })
       clients.push(socket)
       return new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error('a socket did not go live within 60 s')), 60_000)
+        const timer = setTimeout(
+          () => reject(new Error(`a socket did not go live within 60 s (refusals: ${JSON.stringify(connectErrors)})`)),
+          60_000,
+        )
         socket.once('live', () => {
           clearTimeout(timer)
           resolve()
@@ -180,7 +196,7 @@ export async function realtimeScenario(options: {
     }
     const connectSeconds = (performance.now() - connectStarted) / 1000
     log(
-      `  ${clients.length} sockets live on 2 instances over ${tenants.length} tenants (connected in waves of ${RAMP} in ${connectSeconds.toFixed(1)} s)`,
+      `  ${clients.length} sockets live on 2 instances over ${tenants.length} tenants (connected in waves of ${RAMP} in ${connectSeconds.toFixed(1)} s; handshakes refused on the way, then retried: ${JSON.stringify(connectErrors)})`,
     )
 
     const sent = new Map<string, { at: number; tenantId: string }>()

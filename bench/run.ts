@@ -18,7 +18,7 @@
  * per variant), BENCH_WARMUP (seconds), BENCH_LOG_LEVEL (the API's LOG_LEVEL, default warn),
  * BENCH_RT_SOCKETS / BENCH_RT_TENANTS / BENCH_RT_WRITES (realtime: sockets, tenants, writes per
  * second; default 1,000 / 100 / 100), BENCH_SOCKET_ATTEMPTS / BENCH_AUTH_EVENTS (scenario 9; default
- * 20,000 / 100,000), BENCH_WEBHOOK_EVENTS (scenario 10, default 2,000), BENCH_CPU_PROF=1 (V8 CPU profiles of the API under bench/results/prof/, summarise them with
+ * 20,000 / 100,000), BENCH_WEBHOOK_EVENTS (scenario 10, default 2,000), BENCH_CPU_PROF=1 (V8 CPU profiles of the API, and of both realtime instances, under bench/results/prof/, summarise them with
  * `node bench/profile-summary.ts <file>`), BENCH_ONLY=1,5b (only these scenarios, printed
  * and not written to bench/results: for measuring one knob at a time; 1 always runs). The API child
  * also reads the usual variables (BCRYPT_COST, DATABASE_POOL_SIZE, PASSWORD_HASH_THREADS,
@@ -590,6 +590,7 @@ async function main(): Promise<number> {
           writeSeconds: settings.seconds,
           rounds: 4,
           measureWritePath,
+          cpuProfDir,
           log: (m) => log(m),
         })
         const deliveredShare = realtime.delivered / Math.max(1, realtime.expected)
