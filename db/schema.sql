@@ -791,9 +791,9 @@ begin
       where l.tenant_id = p_tenant_id and l.id = p_api_key_id
       for update skip locked);
   end if;
-  perform pg_catalog.set_config('app.tenant_id', p_tenant_id::text, true),
-          pg_catalog.set_config('app.api_key_id', p_api_key_id::text, true),
-          pg_catalog.set_config('app.role', v_key.role::text, true);
+  execute pg_catalog.format('set local app.tenant_id = %L', p_tenant_id);
+  execute pg_catalog.format('set local app.api_key_id = %L', p_api_key_id);
+  execute pg_catalog.format('set local app.role = %L', v_key.role);
   return v_key.role;
 end;
 $function$;
@@ -819,9 +819,9 @@ begin
   if v_standing.refusal is not null then
     raise exception '%', v_standing.message using errcode = v_standing.refusal;
   end if;
-  perform pg_catalog.set_config('app.tenant_id', p_tenant_id::text, true),
-          pg_catalog.set_config('app.user_id', p_user_id::text, true),
-          pg_catalog.set_config('app.role', v_standing.role::text, true);
+  execute pg_catalog.format('set local app.tenant_id = %L', p_tenant_id);
+  execute pg_catalog.format('set local app.user_id = %L', p_user_id);
+  execute pg_catalog.format('set local app.role = %L', v_standing.role);
   return v_standing.role;
 end;
 $function$;
@@ -841,7 +841,7 @@ begin
   if not found then
     raise exception 'no active session' using errcode = 'TN401';
   end if;
-  perform pg_catalog.set_config('app.user_id', p_user_id::text, true);
+  execute pg_catalog.format('set local app.user_id = %L', p_user_id);
 end;
 $function$;
 grant execute on function app_private.begin_user_request(uuid,uuid) to tenantry_app;
@@ -3505,6 +3505,20 @@ create view app_audit.rule_violations as
            FROM app_audit.definer_functions
           WHERE definer_functions.public_execute
         UNION ALL
+         SELECT 'context_set_only_by_begin'::text,
+            f.name,
+                CASE
+                    WHEN NOT f.is_begin THEN 'sets an app.* setting: only app_private.begin_request, begin_key_request and begin_user_request may'::text
+                    ELSE 'sets an app.* setting otherwise than execute format(''set local app.<name> = %L'', <value>)'::text
+                END AS "case"
+           FROM ( SELECT ((((n.nspname::text || '.'::text) || quote_ident(p.proname::text)) || '('::text) || oidvectortypes(p.proargtypes)) || ')'::text AS name,
+                    n.nspname = 'app_private'::name AND (p.proname = ANY (ARRAY['begin_request'::name, 'begin_key_request'::name, 'begin_user_request'::name])) AS is_begin,
+                    pg_get_functiondef(p.oid) AS definition
+                   FROM pg_proc p
+                     JOIN pg_namespace n ON n.oid = p.pronamespace
+                  WHERE (n.nspname = ANY (ARRAY['app_public'::name, 'app_private'::name, 'app_api'::name, 'app_audit'::name])) AND (p.prokind = ANY (ARRAY['f'::"char", 'p'::"char"]))) f
+          WHERE f.definition ~* 'set_config\s*\(\s*''app\.'::text OR NOT f.is_begin AND f.definition ~* 'set\s+(local\s+|session\s+)?app\.'::text OR regexp_replace(f.definition, 'execute pg_catalog\.format\(''set local app\.[a-z_]+ = %L'', [a-z_.]+\);'::text, ''::text, 'g'::text) ~* 'set\s+(local\s+|session\s+)?app\.'::text
+        UNION ALL
          SELECT 'owner_owns_everything'::text,
             (n.nspname::text || '.'::text) || c.relname::text,
             ('owned by '::text || pg_get_userbyid(c.relowner)::text) || ', not tenantry_owner'::text
@@ -3524,7 +3538,7 @@ create view app_audit.rule_violations as
     detail
    FROM violations
   ORDER BY rule, object, detail;
-comment on view app_audit.rule_violations is 'The catalog rules of this project, one row per violation; empty on a healthy schema (npm run db:audit and test/db/catalog-rules.test.ts fail otherwise). Rules: rls_enabled, rls_forced, table_has_policy (every app_public table); privilege_has_policy and policy_has_privilege (a command is granted to tenantry_app exactly when a permissive policy covers it); policy_to_api_role (every policy is TO tenantry_app only); policy_not_always_true (no USING/WITH CHECK that is literally true); api_role_exists, api_role_is_plain (no SUPERUSER, BYPASSRLS, CREATEROLE, CREATEDB, REPLICATION), api_role_owns_nothing, api_role_member_of_nothing, api_role_no_default_context (no app.*, row_security, role defaults); api_role_no_forbidden_privilege (no TRUNCATE, REFERENCES, TRIGGER, MAINTAIN, CREATE, TEMPORARY anywhere); api_role_no_private_table; api_role_grants_only_in_api_schemas; view_respects_rls (no owner-rights view, materialized view or foreign table readable by tenantry_app); definer_search_path_pinned, definer_not_public; owner_owns_everything (app_* relations and functions owned by tenantry_owner). app_api holds the API''s one-statement reads: functions only, SECURITY INVOKER.';
+comment on view app_audit.rule_violations is 'The catalog rules of this project, one row per violation; empty on a healthy schema (npm run db:audit and test/db/catalog-rules.test.ts fail otherwise). Rules: rls_enabled, rls_forced, table_has_policy (every app_public table); privilege_has_policy and policy_has_privilege (a command is granted to tenantry_app exactly when a permissive policy covers it); policy_to_api_role (every policy is TO tenantry_app only); policy_not_always_true (no USING/WITH CHECK that is literally true); api_role_exists, api_role_is_plain (no SUPERUSER, BYPASSRLS, CREATEROLE, CREATEDB, REPLICATION), api_role_owns_nothing, api_role_member_of_nothing, api_role_no_default_context (no app.*, row_security, role defaults); api_role_no_forbidden_privilege (no TRUNCATE, REFERENCES, TRIGGER, MAINTAIN, CREATE, TEMPORARY anywhere); api_role_no_private_table; api_role_grants_only_in_api_schemas; view_respects_rls (no owner-rights view, materialized view or foreign table readable by tenantry_app); definer_search_path_pinned, definer_not_public; owner_owns_everything (app_* relations and functions owned by tenantry_owner); context_set_only_by_begin (only app_private.begin_request, begin_key_request and begin_user_request write app.* settings, each with SET LOCAL of a %L-quoted value). app_api holds the API''s one-statement reads: functions only, SECURITY INVOKER.';
 
 create view app_audit.table_security as
  WITH api AS (
