@@ -329,6 +329,26 @@ violations as (
   from app_audit.definer_functions where public_execute
 
   union all
+  -- The request context is written in one place: the begin_* functions, with SET LOCAL of a
+  -- %L-quoted value (what Citus propagates to its workers; set_config reaches none of them).
+  select 'context_set_only_by_begin', f.name,
+         case when not f.is_begin then 'sets an app.* setting: only app_private.begin_request, begin_key_request and begin_user_request may'
+              else 'sets an app.* setting otherwise than execute format(''set local app.<name> = %L'', <value>)' end
+  from (
+    select n.nspname || '.' || pg_catalog.quote_ident(p.proname) || '(' || pg_catalog.oidvectortypes(p.proargtypes) || ')' as name,
+           n.nspname = 'app_private' and p.proname in ('begin_request', 'begin_key_request', 'begin_user_request') as is_begin,
+           pg_catalog.pg_get_functiondef(p.oid) as definition
+    from pg_catalog.pg_proc p
+    join pg_catalog.pg_namespace n on n.oid = p.pronamespace
+    where n.nspname in ('app_public', 'app_private', 'app_api', 'app_audit') and p.prokind in ('f', 'p')
+  ) f
+  where f.definition ~* 'set_config\s*\(\s*''app\.'
+     or (not f.is_begin and f.definition ~* 'set\s+(local\s+|session\s+)?app\.')
+     or pg_catalog.regexp_replace(f.definition,
+          'execute pg_catalog\.format\(''set local app\.[a-z_]+ = %L'', [a-z_.]+\);', '', 'g')
+        ~* 'set\s+(local\s+|session\s+)?app\.'
+
+  union all
   select 'owner_owns_everything', n.nspname || '.' || c.relname,
          'owned by ' || pg_catalog.pg_get_userbyid(c.relowner) || ', not tenantry_owner'
   from pg_catalog.pg_class c
@@ -346,7 +366,7 @@ violations as (
 )
 select rule, object, detail from violations order by 1, 2, 3;
 
-comment on view app_audit.rule_violations is E'The catalog rules of this project, one row per violation; empty on a healthy schema (npm run db:audit and test/db/catalog-rules.test.ts fail otherwise). Rules: rls_enabled, rls_forced, table_has_policy (every app_public table); privilege_has_policy and policy_has_privilege (a command is granted to tenantry_app exactly when a permissive policy covers it); policy_to_api_role (every policy is TO tenantry_app only); policy_not_always_true (no USING/WITH CHECK that is literally true); api_role_exists, api_role_is_plain (no SUPERUSER, BYPASSRLS, CREATEROLE, CREATEDB, REPLICATION), api_role_owns_nothing, api_role_member_of_nothing, api_role_no_default_context (no app.*, row_security, role defaults); api_role_no_forbidden_privilege (no TRUNCATE, REFERENCES, TRIGGER, MAINTAIN, CREATE, TEMPORARY anywhere); api_role_no_private_table; api_role_grants_only_in_api_schemas; view_respects_rls (no owner-rights view, materialized view or foreign table readable by tenantry_app); definer_search_path_pinned, definer_not_public; owner_owns_everything (app_* relations and functions owned by tenantry_owner). app_api holds the API''s one-statement reads: functions only, SECURITY INVOKER.';
+comment on view app_audit.rule_violations is E'The catalog rules of this project, one row per violation; empty on a healthy schema (npm run db:audit and test/db/catalog-rules.test.ts fail otherwise). Rules: rls_enabled, rls_forced, table_has_policy (every app_public table); privilege_has_policy and policy_has_privilege (a command is granted to tenantry_app exactly when a permissive policy covers it); policy_to_api_role (every policy is TO tenantry_app only); policy_not_always_true (no USING/WITH CHECK that is literally true); api_role_exists, api_role_is_plain (no SUPERUSER, BYPASSRLS, CREATEROLE, CREATEDB, REPLICATION), api_role_owns_nothing, api_role_member_of_nothing, api_role_no_default_context (no app.*, row_security, role defaults); api_role_no_forbidden_privilege (no TRUNCATE, REFERENCES, TRIGGER, MAINTAIN, CREATE, TEMPORARY anywhere); api_role_no_private_table; api_role_grants_only_in_api_schemas; view_respects_rls (no owner-rights view, materialized view or foreign table readable by tenantry_app); definer_search_path_pinned, definer_not_public; owner_owns_everything (app_* relations and functions owned by tenantry_owner); context_set_only_by_begin (only app_private.begin_request, begin_key_request and begin_user_request write app.* settings, each with SET LOCAL of a %L-quoted value). app_api holds the API''s one-statement reads: functions only, SECURITY INVOKER.';
 
 /*
  * Mail waiting, being sent, retrying or failed (graphile-worker deletes a job once it succeeds).

@@ -17,7 +17,7 @@ const timestamptz = createTimestampWithTimeZoneTypeParser()
  *   without such an interceptor).
  * - timestamptz comes back as an ISO 8601 string and int8 as a number (our bigints are identity
  *   ids and counts, far below 2^53), which is what the JSON contract carries.
- * - No connection reset on release: request settings are transaction-local (set_config(..., true)),
+ * - No connection reset on release: request settings are transaction-local (SET LOCAL in begin_request),
  *   so slonik's default `DISCARD ALL` would only cost a round trip per request and drop prepared
  *   statements. test/tenancy/isolation.test.ts proves a reused connection carries no settings.
  */

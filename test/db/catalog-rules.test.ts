@@ -266,6 +266,36 @@ const checks: Check[] = [
     },
   },
   {
+    promise:
+      'only app_private.begin_request, begin_key_request and begin_user_request set app.* settings, each with SET LOCAL of a %L-quoted value',
+    rules: ['context_set_only_by_begin'],
+    catches: ['app_private.sabotage_context(): set_config', 'app_private.sabotage_context_local(uuid): SET'],
+    async find(client) {
+      const functions = await rows<{ name: string; definition: string }>(
+        client,
+        `select n.nspname || '.' || p.proname || '(' || pg_catalog.oidvectortypes(p.proargtypes) || ')' as name,
+                pg_catalog.pg_get_functiondef(p.oid) as definition
+         from pg_catalog.pg_proc p join pg_catalog.pg_namespace n on n.oid = p.pronamespace
+         where n.nspname in ('app_public', 'app_private', 'app_api', 'app_audit') and p.prokind in ('f', 'p')`,
+      )
+      const begins = ['begin_request', 'begin_key_request', 'begin_user_request'].map((f) => `app_private.${f}(`)
+      // The one allowed form: execute pg_catalog.format('set local app.<name> = %L', <value>);
+      const allowed = /execute pg_catalog\.format\('set local app\.[a-z_]+ = %L', [a-z_.]+\);/g
+      const problems: string[] = []
+      let setters = 0
+      for (const { name, definition } of functions) {
+        if (/set_config\s*\(\s*'app\./i.test(definition)) problems.push(`${name}: set_config of an app.* setting`)
+        const isBegin = begins.some((prefix) => name.startsWith(prefix))
+        const rest = isBegin ? definition.replace(allowed, '') : definition
+        if (/set\s+(local\s+|session\s+)?app\./i.test(rest)) problems.push(`${name}: SET of an app.* setting`)
+        if (isBegin && rest !== definition) setters++
+      }
+      if (functions.length > 0 && setters !== begins.length)
+        problems.push(`${setters} of the ${begins.length} begin_* functions set the context with SET LOCAL`)
+      return problems
+    },
+  },
+  {
     // The DBA reads the catalog, not our migrations: each object says why it exists.
     promise: 'every function, table and policy in app_public, app_private and app_api has a comment',
     rules: [],
@@ -317,6 +347,10 @@ const SABOTAGE = (database: string, probeRole: string) => `
   create function app_private.sabotage_public() returns integer language sql security definer
     set search_path to app_private as 'select 1';
   grant execute on function app_private.sabotage_public() to public;
+  create function app_private.sabotage_context() returns text language sql
+    as $$ select pg_catalog.set_config('app.tenant_id', '00000000-0000-0000-0000-000000000000', true) $$;
+  create function app_private.sabotage_context_local(p uuid) returns void language plpgsql
+    as $$ begin execute 'set local app.tenant_id = ' || quote_literal(p); end $$;
   reset role;
   create function app_private.sabotage_foreign_owner() returns integer language sql as 'select 1';
   create table app_public.sabotage_api_owned (id integer);
